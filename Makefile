@@ -1,0 +1,37 @@
+# One-command entry points. Both create/refresh a local venv first, so they
+# work on a fresh clone with nothing but python3 (>=3.9) installed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ldr_mm-installed
+DEMO_DIR ?= work_dirs/demo
+PYTEST_ARGS ?=
+
+.PHONY: install test test-all demo bench clean-demo
+
+$(STAMP): setup.py requirements/lock.txt requirements/runtime.txt requirements/tests.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements/lock.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Default test run (the CI command): everything but tests marked `slow`.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
+
+# Everything, including the slow end-to-end tests.
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
+
+# Generate the demo data, train stage 1 (and stage 2 when available) on CPU
+# and print the metrics.
+demo: $(STAMP)
+	$(BIN)/python tools/misc/run_demo.py --work-dir $(DEMO_DIR)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_stage1.py
+
+clean-demo:
+	rm -rf $(DEMO_DIR) data/ldr_demo

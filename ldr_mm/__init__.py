@@ -1,0 +1,23 @@
+"""ldr_mm: LDRNet (Label Decoupling and Reconstruction, ACM MM 2024) for
+MMPretrain.
+
+Importing the package registers its components in MMPretrain's registries
+(configs load it with ``custom_imports = dict(imports=['ldr_mm'])``) and adds
+the globals of MMEngine checkpoints to torch's weights-only allow-list.
+"""
+try:
+    import mmcv  # noqa: F401
+except ImportError as e:  # pragma: no cover - depends on the install
+    raise ImportError(
+        'ldr_mm needs the `mmcv` package: `pip install mmcv-lite==2.2.0` '
+        '(CPU, no compiled ops) or full `mmcv>=2.0.0,<2.4.0` (GPU); see the '
+        'README.') from e
+
+from .version import __version__  # noqa: E402
+from .utils.checkpoint import register_safe_globals  # noqa: E402
+
+register_safe_globals()
+
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
+
+__all__ = ['__version__', 'register_safe_globals']

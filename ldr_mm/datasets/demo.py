@@ -1,0 +1,294 @@
+"""A small built-in long-tailed multi-label dataset ("synthetic scans").
+
+Generated deterministically from a seed, no download: 96x96 grayscale PNGs of
+a noisy ellipse ("body") with soft anatomical clutter, on which each present
+finding is drawn as a visible pattern at a random place and size. Positive
+counts per class fall geometrically from the head to the tail class (train
+imbalance ratio 64), and some findings co-occur (a tail finding appears mostly
+together with a head one), as comorbidities do.
+
+Files (MMPretrain ``MultiLabelDataset`` JSON, so any MMPretrain tool reads it)::
+
+    <root>/images/{train,val,test}/000123.png
+    <root>/{train,val,test}.json
+"""
+import json
+import os
+import os.path as osp
+import zlib
+from typing import Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from mmpretrain.datasets import MultiLabelDataset
+from mmpretrain.registry import DATASETS
+
+from ldr_mm.utils.fileio import atomic_call, atomic_write
+
+DEMO_CLASSES = ('opacity', 'nodule', 'ring', 'streak', 'cross', 'square',
+                'triangle', 'stripes', 'speckle', 'cavity')
+DEMO_HEAD = DEMO_CLASSES[:4]
+DEMO_TAIL = DEMO_CLASSES[4:]
+# (child, parent, share): `share` of the child's positives are drawn from the
+# images that carry the parent finding.
+DEMO_COOCCURRENCE = (('cavity', 'opacity', 0.7), ('speckle', 'nodule', 0.6),
+                     ('stripes', 'streak', 0.5), ('triangle', 'ring', 0.4))
+DEMO_SPLITS = dict(train=1600, val=400, test=800)
+DEMO_IMBALANCE = 64.0
+DEMO_HEAD_FRACTION = 0.4  # positives of the most frequent class / images
+DEMO_MIN_POSITIVES = 8  # in val / test, so every class can be evaluated
+DEMO_VERSION = 1
+
+
+def demo_class_counts(num_images: int, min_count: int = 1) -> List[int]:
+    """Positive count per class: geometric from head to tail."""
+    C = len(DEMO_CLASSES)
+    head = DEMO_HEAD_FRACTION * num_images
+    counts = [
+        max(min_count, int(round(head * DEMO_IMBALANCE**(-c / (C - 1)))))
+        for c in range(C)
+    ]
+    return counts
+
+
+def _sample_labels(num_images: int, counts: Sequence[int],
+                   rng: np.random.Generator) -> np.ndarray:
+    """(N, C) 0/1 matrix with exactly ``counts[c]`` positives per class."""
+    C = len(DEMO_CLASSES)
+    labels = np.zeros((num_images, C), dtype=np.int64)
+    parent_of = {DEMO_CLASSES.index(c): (DEMO_CLASSES.index(p), s)
+                 for c, p, s in DEMO_COOCCURRENCE}
+    for c in range(C):  # parents come before children in DEMO_CLASSES
+        n = counts[c]
+        if c in parent_of:
+            p, share = parent_of[c]
+            with_parent = np.flatnonzero(labels[:, p])
+            k = min(int(round(share * n)), len(with_parent))
+            chosen = rng.choice(with_parent, size=k, replace=False)
+            rest = np.setdiff1d(np.arange(num_images), chosen)
+            chosen = np.concatenate(
+                [chosen, rng.choice(rest, size=n - k, replace=False)])
+        else:
+            chosen = rng.choice(num_images, size=n, replace=False)
+        labels[chosen, c] = 1
+    return labels
+
+
+class _Canvas:
+    """Float image in [0, 1] with soft-edged drawing primitives."""
+
+    def __init__(self, size: int, rng: np.random.Generator):
+        self.size = size
+        self.rng = rng
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+        self.yy, self.xx = yy, xx
+        cy, cx = size / 2 + rng.normal(0, 2, 2)
+        ry, rx = size * rng.uniform(0.40, 0.46, 2)
+        body = ((yy - cy) / ry)**2 + ((xx - cx) / rx)**2
+        self.body_mask = body < 1
+        img = 0.12 + 0.28 * np.clip(1 - body, 0, 1)**0.5
+        for _ in range(rng.integers(3, 6)):  # anatomical clutter
+            by, bx = rng.uniform(0.2, 0.8, 2) * size
+            r = rng.uniform(6, 14)
+            img += rng.uniform(-0.06, 0.06) * np.exp(
+                -((yy - by)**2 + (xx - bx)**2) / (2 * r * r))
+        self.img = img
+
+    def place(self, margin: float):
+        """A random centre inside the body, ``margin`` px from the border."""
+        for _ in range(100):
+            cy, cx = self.rng.uniform(margin, self.size - margin, 2)
+            if self.body_mask[int(cy), int(cx)]:
+                return cy, cx
+        return self.size / 2, self.size / 2
+
+    def add(self, mask: np.ndarray, amount: float):
+        self.img += amount * mask
+
+    def soft(self, dist: np.ndarray, width: float = 1.0) -> np.ndarray:
+        """1 inside (dist < 0), 0 outside, linear ramp of ``width`` px."""
+        return np.clip(0.5 - dist / width, 0, 1)
+
+
+def _draw(canvas: _Canvas, name: str, contrast: float):
+    rng, yy, xx = canvas.rng, canvas.yy, canvas.xx
+    s = rng.uniform(0.8, 1.2)
+    if name == 'opacity':
+        cy, cx = canvas.place(18)
+        r = 13 * s
+        canvas.add(np.exp(-((yy - cy)**2 + (xx - cx)**2) / (2 * r * r / 2)),
+                   contrast * 0.8)
+    elif name == 'nodule':
+        cy, cx = canvas.place(8)
+        d = np.hypot(yy - cy, xx - cx) - 4 * s
+        canvas.add(canvas.soft(d), contrast)
+    elif name == 'ring':
+        cy, cx = canvas.place(12)
+        d = np.abs(np.hypot(yy - cy, xx - cx) - 8 * s) - 1.2
+        canvas.add(canvas.soft(d), contrast)
+    elif name == 'streak':
+        cy, cx = canvas.place(18)
+        a = rng.uniform(0, np.pi)
+        u = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)
+        v = -(xx - cx) * np.sin(a) + (yy - cy) * np.cos(a)
+        d = np.maximum(np.abs(v) - 1.0, np.abs(u) - 15 * s)
+        canvas.add(canvas.soft(d), contrast)
+    elif name == 'cross':
+        cy, cx = canvas.place(10)
+        h = 7 * s
+        d1 = np.maximum(np.abs(yy - cy) - 1.2, np.abs(xx - cx) - h)
+        d2 = np.maximum(np.abs(xx - cx) - 1.2, np.abs(yy - cy) - h)
+        canvas.add(canvas.soft(np.minimum(d1, d2)), contrast)
+    elif name == 'square':
+        cy, cx = canvas.place(10)
+        d = np.maximum(np.abs(yy - cy), np.abs(xx - cx)) - 5 * s
+        canvas.add(canvas.soft(d), contrast)
+    elif name == 'triangle':
+        cy, cx = canvas.place(12)
+        r = 8 * s
+        d = np.full_like(yy, -np.inf)
+        for k in range(3):  # intersection of three half-planes
+            a = np.pi / 2 + k * 2 * np.pi / 3
+            d = np.maximum(d, (xx - cx) * np.cos(a) +
+                           (yy - cy) * np.sin(a) - r / 2)
+        canvas.add(canvas.soft(d), contrast)
+    elif name == 'stripes':
+        cy, cx = canvas.place(12)
+        box = np.maximum(np.abs(yy - cy), np.abs(xx - cx)) - 8 * s
+        a = rng.uniform(0, np.pi)
+        wave = 0.5 + 0.5 * np.sin(
+            2 * np.pi * ((xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)) / 4)
+        canvas.add(canvas.soft(box) * wave, contrast)
+    elif name == 'speckle':
+        cy, cx = canvas.place(14)
+        for _ in range(rng.integers(6, 10)):
+            dy, dx = rng.normal(0, 5 * s, 2)
+            d = np.hypot(yy - cy - dy, xx - cx - dx) - 1.3
+            canvas.add(canvas.soft(d), contrast)
+    elif name == 'cavity':
+        cy, cx = canvas.place(10)
+        r = 5.5 * s
+        dist = np.hypot(yy - cy, xx - cx)
+        canvas.add(canvas.soft(dist - r), -contrast * 1.2)
+        canvas.add(canvas.soft(np.abs(dist - r - 1.0) - 0.7), contrast)
+    else:
+        raise KeyError(name)
+
+
+def _write_png(path: str, img: np.ndarray) -> None:
+    if not cv2.imwrite(path, img):
+        raise OSError(f'Could not write image "{path}"')
+
+
+def render_demo_image(labels: Sequence[int], seed: int,
+                      size: int = 96) -> np.ndarray:
+    """Render one image (uint8, size x size) showing the given findings."""
+    rng = np.random.default_rng(seed)
+    canvas = _Canvas(size, rng)
+    for c in np.flatnonzero(labels):
+        _draw(canvas, DEMO_CLASSES[c], contrast=rng.uniform(0.18, 0.32))
+    img = canvas.img + rng.normal(0, 0.05, canvas.img.shape)
+    img = cv2.GaussianBlur(img.astype(np.float32), (3, 3), 0.6)
+    return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+
+
+def generate_demo_dataset(root: str,
+                          seed: int = 0,
+                          splits: Optional[Dict[str, int]] = None,
+                          size: int = 96,
+                          overwrite: bool = False) -> Dict[str, str]:
+    """Write the demo images and annotation files under ``root``.
+
+    Deterministic: the same seed and sizes give byte-identical files. Each
+    annotation file is written last and atomically, so its presence means
+    its split is complete.
+
+    Args:
+        root (str): Output directory.
+        seed (int): Random seed. Defaults to 0.
+        splits (dict, optional): ``{split: num_images}``. Defaults to
+            ``DEMO_SPLITS`` (1600 / 400 / 800).
+        size (int): Image side in pixels. Defaults to 96.
+        overwrite (bool): Regenerate existing splits.
+
+    Returns:
+        dict: ``{split: annotation file path}``.
+    """
+    splits = dict(DEMO_SPLITS if splits is None else splits)
+    out = {}
+    for split, n in splits.items():
+        ann = osp.join(root, f'{split}.json')
+        out[split] = ann
+        if osp.isfile(ann) and not overwrite:
+            continue
+        rng = np.random.default_rng([seed, zlib.crc32(split.encode())])
+        min_count = 1 if split == 'train' else DEMO_MIN_POSITIVES
+        labels = _sample_labels(n, demo_class_counts(n, min_count), rng)
+        img_seeds = rng.integers(0, 2**31 - 1, size=n)
+        img_dir = osp.join(root, 'images', split)
+        os.makedirs(img_dir, exist_ok=True)
+        data_list = []
+        for i in range(n):
+            rel = f'images/{split}/{i:06d}.png'
+            img = render_demo_image(labels[i], int(img_seeds[i]), size)
+            atomic_call(osp.join(root, rel), lambda p, img=img: _write_png(
+                p, img))
+            data_list.append(
+                dict(img_path=rel,
+                     gt_label=[int(c) for c in np.flatnonzero(labels[i])]))
+        meta = dict(
+            classes=list(DEMO_CLASSES),
+            head_classes=list(DEMO_HEAD),
+            tail_classes=list(DEMO_TAIL),
+            demo_version=DEMO_VERSION,
+            seed=seed)
+        with atomic_write(ann) as f:
+            json.dump(dict(metainfo=meta, data_list=data_list), f)
+    return out
+
+
+@DATASETS.register_module()
+class LDRDemoDataset(MultiLabelDataset):
+    """The built-in long-tailed multi-label demo dataset.
+
+    Reads ``<data_root>/<split>.json`` (MMPretrain ``MultiLabelDataset``
+    format). With ``generate=True`` (default) a missing split is generated
+    first (deterministic, a few seconds); concurrent ranks write identical
+    files atomically, so that is safe under DDP.
+
+    Args:
+        data_root (str): Directory of the dataset.
+        split (str): ``'train'``, ``'val'`` or ``'test'``.
+        generate (bool): Generate missing files. Defaults to True.
+        seed (int): Generation seed. Defaults to 0.
+        splits (dict, optional): Split sizes for generation.
+        **kwargs: Other :class:`MultiLabelDataset` arguments.
+    """
+    METAINFO = dict(
+        classes=DEMO_CLASSES,
+        head_classes=DEMO_HEAD,
+        tail_classes=DEMO_TAIL)
+
+    def __init__(self,
+                 data_root: str,
+                 split: str = 'train',
+                 generate: bool = True,
+                 seed: int = 0,
+                 splits: Optional[Dict[str, int]] = None,
+                 image_size: int = 96,
+                 **kwargs):
+        ann = osp.join(data_root, f'{split}.json')
+        if not osp.isfile(ann):
+            if not generate:
+                raise FileNotFoundError(
+                    f'Demo annotation file "{ann}" is missing; make it with '
+                    f'`python tools/misc/make_demo_dataset.py {data_root}`')
+            sizes = dict(DEMO_SPLITS if splits is None else splits)
+            if split not in sizes:
+                raise KeyError(f'Unknown demo split {split!r}; known: '
+                               f'{sorted(sizes)}')
+            generate_demo_dataset(
+                data_root, seed=seed, splits=sizes, size=image_size)
+        super().__init__(
+            ann_file=f'{split}.json', data_root=data_root, **kwargs)

@@ -1,0 +1,4 @@
+from .class_check_hook import ClassConsistencyHook, check_model_classes
+from .rng_state_hook import TrainRNGStateHook
+
+__all__ = ['ClassConsistencyHook', 'check_model_classes', 'TrainRNGStateHook']

@@ -1,0 +1,80 @@
+"""Write per-image scores of an evaluation run to CSV or JSON."""
+import csv
+import io
+import json
+import os.path as osp
+from typing import List, Optional, Sequence
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+
+from mmpretrain.registry import METRICS
+from mmpretrain.structures import label_to_onehot
+
+from ldr_mm.utils.fileio import atomic_write
+
+
+@METRICS.register_module()
+class MultiLabelScoreDump(BaseMetric):
+    """Dump per-image scores and labels (``tools/test.py --out``).
+
+    MMEngine's ``DumpResults`` pickles whole data samples; this writes a
+    plain table a spreadsheet or pandas reads: one row per image with
+    ``img_path``, ``score/<class>`` and ``gt/<class>`` columns (``.csv``), or
+    the same as a JSON dict with ``classes``, ``img_path``, ``scores`` and
+    ``gt`` lists (``.json``). Written atomically by rank 0 only, after
+    MMEngine gathered the results of all ranks (no duplicates).
+
+    Args:
+        out_file (str): ``*.csv`` or ``*.json``.
+    """
+    default_prefix = 'dump'
+
+    def __init__(self, out_file: str, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if not out_file.endswith(('.csv', '.json')):
+            raise ValueError(f'--out must end with .csv or .json, got '
+                             f'"{out_file}"')
+        self.out_file = out_file
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        for s in data_samples:
+            score = s['pred_score'].detach().float().cpu().numpy()
+            if 'gt_score' in s:
+                gt = np.asarray(s['gt_score'].cpu())
+            elif 'gt_label' in s:
+                gt = label_to_onehot(s['gt_label'], score.size).numpy()
+            else:
+                gt = np.full(score.size, -1)
+            self.results.append(
+                (s.get('img_path', str(s.get('sample_idx', ''))), score,
+                 gt.astype(np.int64)))
+
+    def compute_metrics(self, results: List[tuple]) -> dict:
+        classes = list((self.dataset_meta or {}).get('classes') or [
+            str(i) for i in range(results[0][1].size)
+        ])
+        paths = [r[0] for r in results]
+        scores = np.stack([r[1] for r in results])
+        gts = np.stack([r[2] for r in results])
+        if self.out_file.endswith('.json'):
+            with atomic_write(self.out_file) as f:
+                json.dump(
+                    dict(classes=classes, img_path=paths,
+                         scores=scores.tolist(), gt=gts.tolist()), f)
+        else:
+            buf = io.StringIO()
+            w = csv.writer(buf)
+            w.writerow(['img_path'] + [f'score/{c}' for c in classes] +
+                       [f'gt/{c}' for c in classes])
+            for p, s, g in zip(paths, scores, gts):
+                w.writerow([p] + [f'{v:.6g}' for v in s] +
+                           [int(v) for v in g])
+            with atomic_write(self.out_file, newline='') as f:
+                f.write(buf.getvalue())
+        MMLogger.get_current_instance().info(
+            f'Per-image scores of {len(paths)} images written to '
+            f'{osp.abspath(self.out_file)}')
+        return {}

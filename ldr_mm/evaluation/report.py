@@ -1,0 +1,63 @@
+"""Plain-text tables of evaluation results."""
+import math
+from typing import Dict, List, Optional, Sequence
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return '-'
+    if isinstance(v, float) and math.isnan(v):
+        return 'n/a'
+    if isinstance(v, float):
+        return f'{v:.4f}'
+    return str(v)
+
+
+def format_table(header: Sequence[str], rows: List[Sequence]) -> str:
+    """A simple aligned text table."""
+    cells = [[str(h) for h in header]] + [[_fmt(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = []
+    for k, r in enumerate(cells):
+        lines.append('  '.join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths))))
+        if k == 0:
+            lines.append('  '.join('-' * w for w in widths))
+    return '\n'.join(lines)
+
+
+def per_class_table(metrics: Dict[str, float], classes: Sequence[str],
+                    positives: Optional[Sequence[int]] = None,
+                    metric_prefixes: Sequence[str] = ('auc', 'mAP'),
+                    head_classes: Sequence[str] = ()) -> str:
+    """Per-class table (name, group, positives, AUC, AP) from metric keys.
+
+    Reads ``<prefix>/class/<name>`` entries (metrics run with
+    ``per_class=True``); a metric without them is left out.
+    """
+    prefixes = [p for p in metric_prefixes
+                if any(k.startswith(f'{p}/class/') for k in metrics)]
+    header = ['class', 'group', 'positives'] + [
+        'AP' if p == 'mAP' else p.upper() for p in prefixes]
+    rows = []
+    for i, c in enumerate(classes):
+        group = 'head' if c in head_classes else (
+            'tail' if head_classes else '')
+        rows.append([c, group, None if positives is None else
+                     int(positives[i])] +
+                    [metrics.get(f'{p}/class/{c}') for p in prefixes])
+    return format_table(header, rows)
+
+
+def summary_table(metrics: Dict[str, float],
+                  metric_prefixes: Sequence[str] = ('auc', 'mAP')) -> str:
+    """Rows: metrics; columns: all / head / tail."""
+    rows = []
+    for p in metric_prefixes:
+        if f'{p}/mean' not in metrics:
+            continue
+        rows.append(['AP (mAP)' if p == 'mAP' else p.upper(),
+                     metrics.get(f'{p}/mean'), metrics.get(f'{p}/head'),
+                     metrics.get(f'{p}/tail')])
+    return format_table(['metric', 'all', 'head', 'tail'], rows)

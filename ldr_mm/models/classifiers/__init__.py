@@ -1,0 +1,3 @@
+from .ldr_classifier import LDRClassifier
+
+__all__ = ['LDRClassifier']

@@ -1,0 +1,62 @@
+"""The LDRNet classifier: backbone + :class:`LDRNeck` + :class:`LDRHead`."""
+import copy
+from typing import Optional
+
+import torch.nn as nn
+
+from mmpretrain.models.classifiers import ImageClassifier
+from mmpretrain.registry import MODELS
+
+
+@MODELS.register_module()
+class LDRClassifier(ImageClassifier):
+    """:class:`ImageClassifier` that keeps neck and head consistent.
+
+    The class count lives in one place (``head.num_classes``, MMPretrain's
+    habit) and the head width follows the neck (``neck.embed_dims``), so a
+    backbone swap by inheritance only needs ``model.backbone`` and
+    ``model.neck.in_channels``.
+
+    Args:
+        backbone (dict): Backbone config.
+        neck (dict): :class:`LDRNeck` config; ``num_classes`` defaults to
+            ``head.num_classes``.
+        head (dict): :class:`LDRHead` config; ``in_channels`` defaults to the
+            neck's ``embed_dims``.
+        **kwargs: Other :class:`ImageClassifier` arguments.
+    """
+
+    def __init__(self, backbone: dict, neck: dict, head: dict,
+                 pretrained: Optional[str] = None, **kwargs):
+        neck = copy.deepcopy(neck)
+        head = copy.deepcopy(head)
+        if isinstance(neck, dict) and isinstance(head, dict):
+            n_head = head.get('num_classes')
+            n_neck = neck.get('num_classes')
+            if n_head is None and n_neck is None:
+                raise ValueError('Set model.head.num_classes')
+            if n_neck is None:
+                neck['num_classes'] = n_head
+            elif n_head is None:
+                head['num_classes'] = n_neck
+            elif n_head != n_neck:
+                raise ValueError(f'model.neck.num_classes={n_neck} but '
+                                 f'model.head.num_classes={n_head}')
+        if isinstance(neck, dict):
+            neck = MODELS.build(neck)
+        if isinstance(head, dict) and head.get('in_channels') is None:
+            head['in_channels'] = getattr(neck, 'embed_dims')
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            pretrained=pretrained,
+            **kwargs)
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.num_classes
+
+    def encoder_modules(self) -> nn.ModuleList:
+        """Backbone and neck: the "encoder" that stage 2's E-step trains."""
+        return nn.ModuleList([self.backbone, self.neck])

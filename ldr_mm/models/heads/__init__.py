@@ -1,0 +1,3 @@
+from .ldr_head import LDRHead
+
+__all__ = ['LDRHead']

@@ -1,0 +1,291 @@
+"""LDRNet stage 1: prompt-query label decoupling (paper Sec. 3.3)."""
+import math
+import warnings
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+
+from mmpretrain.registry import MODELS
+
+from ldr_mm.prompts import load_prompt_cache
+
+
+def sine_position_encoding(height: int, width: int, dims: int,
+                           temperature: float = 10000.,
+                           device=None,
+                           dtype=torch.float32) -> torch.Tensor:
+    """2-D sine/cosine position encoding of an ``height x width`` grid.
+
+    Half of the ``dims`` channels encode the row and half the column, each as
+    interleaved sines and cosines of geometrically spaced frequencies
+    (DETR's encoding, with coordinates normalised to ``(0, 2*pi]``).
+
+    Returns:
+        Tensor: (height * width, dims), row-major like ``flatten(2)``.
+    """
+    if dims % 4 != 0:
+        raise ValueError(f'Sine position encoding needs embed_dims divisible '
+                         f'by 4, got {dims}')
+    npf = dims // 2
+    y = torch.arange(1, height + 1, device=device, dtype=torch.float32)
+    x = torch.arange(1, width + 1, device=device, dtype=torch.float32)
+    y = y / height * 2 * math.pi
+    x = x / width * 2 * math.pi
+    dim_t = torch.arange(npf, device=device, dtype=torch.float32)
+    dim_t = temperature**(2 * torch.div(dim_t, 2, rounding_mode='floor') /
+                          npf)
+    pos_x = x[:, None] / dim_t  # (W, npf)
+    pos_y = y[:, None] / dim_t  # (H, npf)
+    pos_x = torch.stack((pos_x[:, 0::2].sin(), pos_x[:, 1::2].cos()),
+                        dim=2).flatten(1)
+    pos_y = torch.stack((pos_y[:, 0::2].sin(), pos_y[:, 1::2].cos()),
+                        dim=2).flatten(1)
+    pos = torch.cat([
+        pos_y[:, None, :].expand(height, width, npf),
+        pos_x[None, :, :].expand(height, width, npf)
+    ], dim=2)
+    return pos.reshape(height * width, dims).to(dtype)
+
+
+@MODELS.register_module()
+class LDRNeck(BaseModule):
+    """Prompt-query label decoupling neck of LDRNet.
+
+    The backbone map X (B, D_in, H, W) is projected to width D (1x1 conv, only
+    if D != D_in) and flattened to image tokens X_f (B, HW, D), to which a 2-D
+    sine position encoding is added (our choice; the paper does not say).
+    The query is built as in Eq. 2::
+
+        Q = [MLP(W) + P_word ; L + P_label] + P_position    (M + C, D)
+
+    with W (M, D') the cached CLIP word embeddings of the prompt
+    "The Categories of the image are {l1}, ..., {lC}." (M tokens), L (C, D)
+    learnable label embeddings, P_word / P_label (1, D) learnable indicator
+    embeddings and P_position (M + C, D) learnable position embeddings. A
+    standard (post-norm) Transformer encoder runs over [Q ; X_f] and the
+    outputs at the C label positions are the class-aware features (Eq. 5).
+
+    Args:
+        in_channels (int): D_in, channels of the backbone's last feature map.
+        num_classes (int, optional): C. :class:`LDRClassifier` fills it from
+            ``head.num_classes`` when omitted.
+        embed_dims (int, optional): D. Defaults to ``in_channels``, the
+            paper's choice (no projection).
+        prompt_cache (str, optional): The prompt embedding cache made by
+            ``tools/misc/extract_prompt_embeddings.py``. Required when
+            ``use_prompt=True``.
+        use_prompt (bool): ``False`` gives the paper's "no prompt" ablation
+            (Table 4): the query is only the label part, ``M = 0``.
+            Defaults to True.
+        classes (Sequence[str], optional): If given, the prompt cache must
+            have been made for these class names.
+        num_layers (int): Encoder layers. Defaults to 1: the paper uses "a
+            standard Transformer encoder"; one layer keeps the stage-1 step
+            time within 1.3x of a plain classifier (benchmarks/bench_stage1.py)
+            and Query2Label reports one encoder layer suffices.
+        num_heads (int): Attention heads. Defaults to 8.
+        feedforward_channels (int, optional): FFN hidden width. Defaults to
+            ``embed_dims`` (see the step-time budget above).
+        dropout (float): Dropout in the encoder. Defaults to 0.1.
+        word_mlp_hidden (int, optional): Hidden width of the MLP that maps
+            CLIP embeddings (D') to D. Defaults to D.
+        pos_encoding (str): ``'sine'`` or ``'none'`` for the image tokens.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 num_classes: Optional[int] = None,
+                 embed_dims: Optional[int] = None,
+                 prompt_cache: Optional[str] = None,
+                 use_prompt: bool = True,
+                 classes: Optional[Sequence[str]] = None,
+                 num_layers: int = 1,
+                 num_heads: int = 8,
+                 feedforward_channels: Optional[int] = None,
+                 dropout: float = 0.1,
+                 word_mlp_hidden: Optional[int] = None,
+                 pos_encoding: str = 'sine',
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        if num_classes is None or num_classes < 1:
+            raise ValueError(f'LDRNeck needs num_classes >= 1, got '
+                             f'{num_classes}')
+        if pos_encoding not in ('sine', 'none'):
+            raise ValueError(f"pos_encoding must be 'sine' or 'none', got "
+                             f'{pos_encoding!r}')
+        self.in_channels = int(in_channels)
+        self.num_classes = int(num_classes)
+        self.embed_dims = int(embed_dims or in_channels)
+        if self.embed_dims % num_heads != 0:
+            raise ValueError(f'embed_dims={self.embed_dims} is not divisible '
+                             f'by num_heads={num_heads}')
+        self.use_prompt = use_prompt
+        self.prompt_cache = prompt_cache
+        self.pos_encoding = pos_encoding
+        D = self.embed_dims
+
+        self.input_proj = (
+            nn.Conv2d(self.in_channels, D, kernel_size=1)
+            if D != self.in_channels else nn.Identity())
+
+        self.prompt_classes: Optional[List[str]] = None
+        if use_prompt:
+            if prompt_cache is None:
+                raise ValueError(
+                    'LDRNeck(use_prompt=True) needs `prompt_cache`, the file '
+                    'made by tools/misc/extract_prompt_embeddings.py (or set '
+                    'use_prompt=False for the no-prompt ablation).')
+            cache = load_prompt_cache(
+                prompt_cache, classes=classes, num_classes=self.num_classes)
+            self.prompt_classes = list(cache['classes'])
+            if cache['pretrained'] is None:
+                warnings.warn(
+                    f'Prompt cache "{prompt_cache}" was made from randomly '
+                    'initialised CLIP weights: the prompt carries no '
+                    'language semantics. Fine for tests and the demo; for '
+                    'real runs pass --weights to '
+                    'tools/misc/extract_prompt_embeddings.py.')
+            words = cache['embeddings'].float()
+            # Saved with the model, so a checkpoint is self-contained.
+            self.register_buffer('word_embeddings', words)
+            clip_dims = words.shape[1]
+            hidden = word_mlp_hidden or D
+            self.word_mlp = nn.Sequential(
+                nn.Linear(clip_dims, hidden), nn.GELU(),
+                nn.Linear(hidden, D))
+            self.word_indicator = nn.Parameter(torch.zeros(1, D))
+            self.num_prompt_tokens = words.shape[0]
+        else:
+            self.num_prompt_tokens = 0
+        self.label_embed = nn.Parameter(torch.zeros(self.num_classes, D))
+        self.label_indicator = nn.Parameter(torch.zeros(1, D))
+        self.query_pos = nn.Parameter(
+            torch.zeros(self.num_prompt_tokens + self.num_classes, D))
+
+        ffn = int(feedforward_channels or D)
+        self.layers = nn.ModuleList([
+            nn.TransformerEncoderLayer(
+                d_model=D,
+                nhead=num_heads,
+                dim_feedforward=ffn,
+                dropout=dropout,
+                activation='gelu',
+                batch_first=True,
+                norm_first=False) for _ in range(num_layers)
+        ])
+        self._pos_cache = {}
+
+    def init_weights(self):
+        """Initialise embeddings; transformer layers keep PyTorch's init."""
+        super().init_weights()
+        if self.init_cfg is not None and self.init_cfg.get(
+                'type') == 'Pretrained':
+            return
+        nn.init.normal_(self.label_embed, std=1.0)
+        trunc_normal_(self.label_indicator, std=0.02)
+        trunc_normal_(self.query_pos, std=0.02)
+        if self.use_prompt:
+            trunc_normal_(self.word_indicator, std=0.02)
+
+    @property
+    def label_slice(self) -> slice:
+        """Positions of the C label queries in the encoder sequence."""
+        return slice(self.num_prompt_tokens,
+                     self.num_prompt_tokens + self.num_classes)
+
+    def build_query(self) -> torch.Tensor:
+        """The query embedding Q of Eq. 2.
+
+        Returns:
+            Tensor: (M + C, D); M = 0 without prompt.
+        """
+        label = self.label_embed + self.label_indicator
+        if self.use_prompt:
+            words = self.word_mlp(self.word_embeddings) + self.word_indicator
+            query = torch.cat([words, label], dim=0)
+        else:
+            query = label
+        return query + self.query_pos
+
+    def _image_pos(self, h: int, w: int, ref: torch.Tensor) -> torch.Tensor:
+        key = (h, w, ref.device, ref.dtype)
+        pos = self._pos_cache.get(key)
+        if pos is None:
+            pos = sine_position_encoding(
+                h, w, self.embed_dims, device=ref.device, dtype=ref.dtype)
+            self._pos_cache = {key: pos}  # keep only the latest shape
+        return pos
+
+    def _tokens(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
+        """[Q ; X_f] for a batch. Returns (B, M + C + HW, D)."""
+        if isinstance(feats, torch.Tensor):
+            feats = (feats, )
+        x = feats[-1]
+        if x.ndim != 4:
+            raise ValueError(
+                'LDRNeck needs a spatial feature map (B, C, H, W) from the '
+                f'backbone, got shape {tuple(x.shape)}. Use a backbone that '
+                'keeps the map (e.g. no global pooling; ConvNeXt needs '
+                'gap_before_final_norm=False).')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'The backbone gives {x.shape[1]} channels but '
+                f'neck.in_channels={self.in_channels}; set '
+                f'model.neck.in_channels={x.shape[1]} in the config.')
+        x = self.input_proj(x)
+        b, _, h, w = x.shape
+        img = x.flatten(2).transpose(1, 2)  # (B, HW, D)
+        if self.pos_encoding == 'sine':
+            img = img + self._image_pos(h, w, img)
+        query = self.build_query().to(img.dtype)
+        return torch.cat([query.unsqueeze(0).expand(b, -1, -1), img], dim=1)
+
+    def forward(self, inputs: Tuple[torch.Tensor]) -> Tuple[torch.Tensor]:
+        """Decouple class-aware features.
+
+        Args:
+            inputs (tuple[Tensor]): Backbone outputs; the last one, of shape
+                (B, D_in, H, W), is used.
+
+        Returns:
+            tuple[Tensor]: ``(x_class, )`` with x_class of shape (B, C, D).
+        """
+        x = self._tokens(inputs)
+        for layer in self.layers:
+            x = layer(x)
+        return (x[:, self.label_slice], )
+
+    @torch.no_grad()
+    def forward_attention(
+            self, inputs: Tuple[torch.Tensor]
+    ) -> Tuple[torch.Tensor, torch.Tensor, Tuple[int, int]]:
+        """Class-aware features plus each label query's attention map.
+
+        The attention weights (averaged over heads) of the last encoder layer
+        from every label query to the image tokens, renormalised to sum to
+        one over the image tokens. For explanations; not used in training.
+
+        Returns:
+            tuple: ``x_class`` (B, C, D), ``attn`` (B, C, H, W) and the
+            feature-map size ``(H, W)``.
+        """
+        if isinstance(inputs, torch.Tensor):
+            inputs = (inputs, )
+        h, w = inputs[-1].shape[-2:]
+        x = self._tokens(inputs)
+        attn = None
+        for i, layer in enumerate(self.layers):
+            if i == len(self.layers) - 1:
+                _, weights = layer.self_attn(
+                    x, x, x, need_weights=True, average_attn_weights=True)
+                attn = weights[:, self.label_slice,
+                               self.num_prompt_tokens + self.num_classes:]
+            x = layer(x)
+        attn = attn / attn.sum(-1, keepdim=True).clamp_min(1e-12)
+        b = attn.shape[0]
+        return (x[:, self.label_slice],
+                attn.reshape(b, self.num_classes, h, w), (h, w))

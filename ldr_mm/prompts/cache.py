@@ -1,0 +1,173 @@
+"""The prompt-embedding cache file read by :class:`~ldr_mm.models.LDRNeck`.
+
+LDRNet builds its prompt query from CLIP word embeddings of the sentence
+``"The Categories of the image are {l1}, {l2}, ..."``. Those embeddings are
+fixed, so they are computed once by
+``tools/misc/extract_prompt_embeddings.py`` and stored in a small file; training
+and inference never need CLIP (or its weights) at run time.
+
+File format (a ``torch.save`` dict readable with ``weights_only=True``):
+
+======================  ====================================================
+key                     value
+======================  ====================================================
+``format_version``      ``int``, currently 1
+``classes``             ``list[str]``, the dataset class names, in order
+``prompt_names``        ``list[str]``, the words used for them in the prompt
+``template``            ``str``, e.g. ``'The Categories of the image are {}.'``
+``prompt``              ``str``, the full sentence that was tokenised
+``model``               ``str``, the open_clip model name (``'ViT-B-32'``)
+``pretrained``          ``str`` or ``None`` (``None``: random CLIP weights)
+``embedding_type``      ``'token'`` or ``'text'`` (see
+                        :func:`~ldr_mm.prompts.extract_clip_word_embeddings`)
+``tokens``              ``LongTensor (M,)``: start, words, end token ids
+``embeddings``          ``FloatTensor (M, D')``: one row per token
+======================  ====================================================
+"""
+import os.path as osp
+import shlex
+from typing import List, Optional, Sequence
+
+import torch
+
+from ldr_mm.utils.fileio import atomic_torch_save
+
+DEFAULT_TEMPLATE = 'The Categories of the image are {}.'
+FORMAT_VERSION = 1
+_REQUIRED_KEYS = ('format_version', 'classes', 'prompt_names', 'template',
+                  'prompt', 'model', 'pretrained', 'embedding_type', 'tokens',
+                  'embeddings')
+
+
+class PromptCacheError(RuntimeError):
+    """A prompt cache is missing, unreadable or made for other classes."""
+
+
+def default_prompt_names(classes: Sequence[str]) -> List[str]:
+    """Words for ``classes`` in the prompt: underscores become spaces.
+
+    ``'Pleural_Thickening'`` -> ``'Pleural Thickening'``.
+    """
+    return [str(c).replace('_', ' ').strip() for c in classes]
+
+
+def build_prompt(prompt_names: Sequence[str],
+                 template: str = DEFAULT_TEMPLATE) -> str:
+    """Fill ``template`` with the comma-separated ``prompt_names``."""
+    if '{}' not in template:
+        raise ValueError(f'The prompt template must contain "{{}}", got '
+                         f'{template!r}')
+    return template.format(', '.join(prompt_names))
+
+
+def make_cache_command(out: str,
+                       config: Optional[str] = None,
+                       classes: Optional[Sequence[str]] = None) -> str:
+    """The shell command that writes a prompt cache to ``out``."""
+    cmd = ['python', 'tools/misc/extract_prompt_embeddings.py']
+    if config is not None:
+        cmd.append(config)
+    elif classes is not None:
+        cmd += ['--classes', *classes]
+    else:
+        cmd.append('CONFIG')
+    cmd += ['--out', out, '--weights', 'PATH/TO/open_clip_model.bin']
+    return ' '.join(shlex.quote(c) if c != 'CONFIG' else c for c in cmd)
+
+
+def save_prompt_cache(path: str, *, classes: Sequence[str],
+                      prompt_names: Sequence[str], template: str, prompt: str,
+                      model: str, pretrained: Optional[str],
+                      embedding_type: str, tokens: torch.Tensor,
+                      embeddings: torch.Tensor) -> dict:
+    """Write a prompt cache atomically and return the saved dict."""
+    if len(classes) != len(prompt_names):
+        raise ValueError(f'{len(classes)} classes but {len(prompt_names)} '
+                         'prompt names')
+    if embeddings.ndim != 2 or tokens.ndim != 1 or \
+            tokens.numel() != embeddings.shape[0]:
+        raise ValueError('Expected tokens (M,) and embeddings (M, D), got '
+                         f'{tuple(tokens.shape)} and '
+                         f'{tuple(embeddings.shape)}')
+    data = dict(
+        format_version=FORMAT_VERSION,
+        classes=[str(c) for c in classes],
+        prompt_names=[str(n) for n in prompt_names],
+        template=str(template),
+        prompt=str(prompt),
+        model=str(model),
+        pretrained=None if pretrained is None else str(pretrained),
+        embedding_type=str(embedding_type),
+        tokens=tokens.detach().cpu().long().contiguous(),
+        embeddings=embeddings.detach().cpu().float().contiguous())
+    atomic_torch_save(data, path)
+    return data
+
+
+def load_prompt_cache(path: str,
+                      classes: Optional[Sequence[str]] = None,
+                      num_classes: Optional[int] = None) -> dict:
+    """Read and check a prompt cache.
+
+    Args:
+        path (str): The cache file.
+        classes (Sequence[str], optional): If given, the cache must have been
+            made for exactly these class names in this order.
+        num_classes (int, optional): If given, the cache must hold this many
+            classes.
+
+    Returns:
+        dict: The cache content (see the module docstring).
+
+    Raises:
+        PromptCacheError: The file is missing, unreadable, of another format,
+            or made for other classes. The message prints the command that
+            makes a matching cache.
+    """
+    cmd = make_cache_command(path, classes=classes)
+    if not osp.isfile(path):
+        raise PromptCacheError(
+            f'Prompt embedding cache "{path}" does not exist. Make it with:\n'
+            f'  {cmd}\n(`--weights none` gives random CLIP weights, for tests '
+            'only; pass `use_prompt=False` to the neck for the no-prompt '
+            'ablation.)')
+    try:
+        data = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure
+        raise PromptCacheError(
+            f'Prompt embedding cache "{path}" could not be read ({e}). '
+            f'Make it again with:\n  {cmd}') from e
+    if not isinstance(data, dict) or any(k not in data
+                                         for k in _REQUIRED_KEYS):
+        missing = [k for k in _REQUIRED_KEYS
+                   if not isinstance(data, dict) or k not in data]
+        raise PromptCacheError(
+            f'"{path}" is not an ldr_mm prompt cache (missing keys '
+            f'{missing}). Make it with:\n  {cmd}')
+    if data['format_version'] != FORMAT_VERSION:
+        raise PromptCacheError(
+            f'Prompt cache "{path}" has format version '
+            f'{data["format_version"]}, this ldr_mm reads {FORMAT_VERSION}. '
+            f'Make it again with:\n  {cmd}')
+    emb, tok = data['embeddings'], data['tokens']
+    if not (isinstance(emb, torch.Tensor) and emb.ndim == 2
+            and isinstance(tok, torch.Tensor) and tok.ndim == 1
+            and tok.numel() == emb.shape[0]):
+        raise PromptCacheError(
+            f'Prompt cache "{path}" is corrupt: embeddings must be (M, D) and '
+            f'tokens (M,). Make it again with:\n  {cmd}')
+    if not torch.isfinite(emb).all():
+        raise PromptCacheError(
+            f'Prompt cache "{path}" holds NaN/Inf embeddings. Make it again '
+            f'with:\n  {cmd}')
+    if classes is not None and list(data['classes']) != list(classes):
+        raise PromptCacheError(
+            f'Prompt cache "{path}" was made for the classes '
+            f'{data["classes"]}, but the model/dataset uses {list(classes)}. '
+            f'Make a matching cache with:\n  {cmd}')
+    if num_classes is not None and len(data['classes']) != num_classes:
+        raise PromptCacheError(
+            f'Prompt cache "{path}" holds {len(data["classes"])} classes '
+            f'({data["classes"]}) but the model has num_classes='
+            f'{num_classes}. Make a matching cache with:\n  {cmd}')
+    return data

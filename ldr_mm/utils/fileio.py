@@ -1,0 +1,77 @@
+"""Crash-safe file writing.
+
+Every file the plugin writes and later reads back (prompt caches, Gaussian
+statistics, thresholds, annotation files) goes through :func:`atomic_write` so
+a crash can never leave a half-written file that is later read as valid: the
+data go to a temporary file in the same directory, are flushed and fsync'ed,
+and only then renamed over the target (``os.replace`` is atomic on POSIX).
+"""
+import contextlib
+import os
+import os.path as osp
+import tempfile
+from typing import Any, Callable, Iterator, IO
+
+import torch
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = 'w', **open_kwargs) -> Iterator[IO]:
+    """Open a temporary file that replaces ``path`` only on success.
+
+    Args:
+        path (str): The final file path. Parent directories are created.
+        mode (str): ``'w'`` (text) or ``'wb'`` (binary). Defaults to ``'w'``.
+        **open_kwargs: Passed to :func:`open` (e.g. ``encoding``).
+
+    Yields:
+        The open temporary file. If the body raises, the temporary file is
+        removed and ``path`` is left untouched.
+    """
+    if mode not in ('w', 'wb'):
+        raise ValueError(f'atomic_write supports modes "w" and "wb", got {mode!r}')
+    path = osp.abspath(path)
+    dirname = osp.dirname(path)
+    os.makedirs(dirname, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=dirname)
+    try:
+        if mode == 'w':
+            open_kwargs.setdefault('encoding', 'utf-8')
+        with os.fdopen(fd, mode, **open_kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_torch_save(obj: Any, path: str) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically (see :func:`atomic_write`)."""
+    with atomic_write(path, 'wb') as f:
+        torch.save(obj, f)
+
+
+def atomic_call(path: str, writer: Callable[[str], None]) -> None:
+    """Run ``writer(tmp_path)`` and rename ``tmp_path`` to ``path`` on success.
+
+    For writers that insist on a path of their own (``cv2.imwrite``,
+    ``matplotlib``'s ``savefig``). The temporary name keeps ``path``'s
+    extension so format detection by suffix still works.
+    """
+    path = osp.abspath(path)
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    root, ext = osp.splitext(osp.basename(path))
+    fd, tmp = tempfile.mkstemp(
+        prefix=f'.{root}.', suffix=f'.tmp{ext}', dir=osp.dirname(path))
+    os.close(fd)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

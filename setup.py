@@ -1,0 +1,55 @@
+"""Install ldr_mm, the LDRNet plugin for MMPretrain.
+
+``pip install -e .`` installs the package with the tested dependency ranges of
+``requirements/runtime.txt``. mmcv is left out of ``install_requires`` on
+purpose, as MMPretrain itself does: a CPU machine installs ``mmcv-lite`` (no
+compiled ops, seconds to install) and a GPU machine installs full ``mmcv``;
+both provide the ``mmcv`` package and ldr_mm needs no ``mmcv.ops``. Use the
+extras ``[lite]`` or ``[full]`` to have pip pick one for you.
+"""
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+def read_requirements(name):
+    """Return the requirement lines of ``requirements/<name>``."""
+    lines = []
+    with open(osp.join(HERE, 'requirements', name)) as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if line:
+                lines.append(line)
+    return lines
+
+
+def get_version():
+    scope = {}
+    with open(osp.join(HERE, 'ldr_mm', 'version.py')) as f:
+        exec(compile(f.read(), 'version.py', 'exec'), scope)
+    return scope['__version__']
+
+
+setup(
+    name='ldr_mm',
+    version=get_version(),
+    description='LDRNet (Label Decoupling and Reconstruction, ACM MM 2024) '
+    'for MMPretrain: long-tailed multi-label medical image recognition',
+    long_description=open(osp.join(HERE, 'README.md')).read()
+    if osp.exists(osp.join(HERE, 'README.md')) else '',
+    long_description_content_type='text/markdown',
+    license='Apache License 2.0',
+    python_requires='>=3.9',
+    packages=find_packages(exclude=('configs', 'tools', 'tests', 'benchmarks',
+                                    'docs')),
+    include_package_data=True,
+    install_requires=read_requirements('runtime.txt'),
+    extras_require={
+        'tests': read_requirements('tests.txt'),
+        'lite': ['mmcv-lite>=2.0.0,<2.4.0'],
+        'full': ['mmcv>=2.0.0,<2.4.0'],
+    },
+    zip_safe=False,
+)

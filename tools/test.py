@@ -1,0 +1,126 @@
+"""Test (evaluate) a checkpoint and print per-class and summary tables.
+
+MMPretrain's ``tools/test.py`` arguments, plus: the per-class metrics are
+switched on and printed as a table (class, group, positives, AUC, AP), and
+``--out scores.csv|scores.json`` writes per-image scores and labels.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+
+import numpy as np  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Evaluate a checkpoint: per-class and head/tail metrics')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs')
+    parser.add_argument(
+        '--out', help='write per-image scores and labels (.csv or .json)')
+    parser.add_argument(
+        '--split',
+        choices=['test', 'val'],
+        default='test',
+        help='evaluate the test (default) or the validation dataloader')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config (key=value)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def _as_list(evaluator):
+    if evaluator is None:
+        return []
+    if isinstance(evaluator, dict) and 'metrics' in evaluator:
+        evaluator = evaluator['metrics']
+    return list(evaluator) if isinstance(evaluator, (list, tuple)) else [
+        evaluator
+    ]
+
+
+def merge_args(cfg, args):
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.split == 'val':
+        cfg.test_dataloader = cfg.val_dataloader
+        cfg.test_evaluator = cfg.val_evaluator
+    metrics = _as_list(cfg.get('test_evaluator'))
+    for m in metrics:
+        if m.get('type') in ('MultiLabelAUC', 'MultiLabelAP'):
+            m['per_class'] = True
+    if args.out:
+        metrics.append(dict(type='MultiLabelScoreDump', out_file=args.out))
+    cfg.test_evaluator = metrics
+    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(field) and cfg[field].get('num_workers', 0) == 0:
+            cfg[field]['persistent_workers'] = False
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def class_positives(dataset) -> np.ndarray:
+    """Positives per class of a multi-label dataset."""
+    n = len(dataset.metainfo['classes'])
+    counts = np.zeros(n, dtype=np.int64)
+    for i in range(len(dataset)):
+        counts[dataset.get_cat_ids(i)] += 1
+    return counts
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    cfg = merge_args(cfg, args)
+
+    from ldr_mm.evaluation.report import per_class_table, summary_table
+    from ldr_mm.utils import cleanup_distributed, setup_cpu_distributed
+    owns_group = setup_cpu_distributed(cfg)
+    try:
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+            else RUNNERS.build(cfg)
+        metrics = runner.test()
+        if runner.rank == 0:
+            dataset = runner.test_dataloader.dataset
+            meta = dataset.metainfo
+            classes = list(meta['classes'])
+            positives = class_positives(dataset)
+            head = list(meta.get('head_classes') or [])
+            print('\nPer-class results (' + args.split + ' split, '
+                  f'{len(dataset)} images):')
+            print(per_class_table(metrics, classes, positives,
+                                  head_classes=head))
+            print('\nSummary:')
+            print(summary_table(metrics))
+    finally:
+        if owns_group:
+            cleanup_distributed()
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
