@@ -9,6 +9,12 @@ from mmengine import fileio
 from mmpretrain.registry import TRANSFORMS
 
 
+# Keep the stored bit depth and channel count (gray stays gray, 16 bit stays
+# 16 bit; an alpha channel is dropped by OpenCV) and apply the EXIF
+# orientation like MMCV's loader does.
+_DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+
+
 class ImageLoadError(OSError):
     """An image file is missing, empty or cannot be decoded."""
 
@@ -69,9 +75,10 @@ def to_three_channels(img: np.ndarray, path: str = '<array>',
 class LoadMedicalImage(LoadImageFromFile):
     """Load an image so that it always reaches the model as 3 channels.
 
-    MMCV's :class:`LoadImageFromFile` decodes with OpenCV's colour flag; this
-    keeps its file backends (``backend_args``) but decodes the file as stored
-    (``IMREAD_UNCHANGED``) and then converts explicitly (see
+    MMCV's :class:`LoadImageFromFile` decodes with OpenCV's colour flag,
+    which silently truncates 16-bit images to their high byte; this keeps
+    its file backends (``backend_args``) but decodes with the stored bit
+    depth and channel count and then converts explicitly (see
     :func:`to_three_channels`): grayscale X-rays and MRI slices are
     replicated to 3 channels, RGBA images lose the alpha channel, 16-bit
     images are mapped to 8 bits. The result is BGR like MMCV's loader, so
@@ -120,8 +127,7 @@ class LoadMedicalImage(LoadImageFromFile):
                 from e
         if len(data) == 0:
             raise ImageLoadError(f'Image file "{path}" is empty (0 bytes)')
-        img = cv2.imdecode(
-            np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _DECODE_FLAGS)
         if img is None:
             raise ImageLoadError(
                 f'Image file "{path}" ({len(data)} bytes) is corrupt or not '
@@ -156,5 +162,3 @@ class LoadMedicalImage(LoadImageFromFile):
         return (f'{self.__class__.__name__}(to_float32={self.to_float32}, '
                 f"high_bit_depth='{self.high_bit_depth}', "
                 f'backend_args={self.backend_args})')
-
-
