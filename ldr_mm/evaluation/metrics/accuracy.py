@@ -11,10 +11,11 @@ def accuracy_per_class(scores, targets, thr: float = 0.5) -> np.ndarray:
     """(C,) fraction of samples whose thresholded score equals the label.
 
     A sample is predicted positive when ``score >= thr`` (MMPretrain's
-    ``MultiLabelMetric`` rule). Defined for every class, also one with a
+    ``MultiLabelMetric`` rule), compared in the scores' own precision (a
+    float32 score 0.7 is >= 0.7). Defined for every class, also one with a
     single label value in the evaluated set.
     """
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = np.asarray(scores)
     targets = np.asarray(targets)
     return ((scores >= thr) == (targets > 0)).mean(0)
 
@@ -26,7 +27,7 @@ def balanced_accuracy_per_class(scores, targets,
     NaN for a class with only positives or only negatives (sensitivity or
     specificity is undefined there), like the ranking metrics.
     """
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = np.asarray(scores)
     t = np.asarray(targets) > 0
     pred = scores >= thr
     pos = t.sum(0)

@@ -168,7 +168,7 @@ class MultiLabelScoreMetric(BaseMetric):
                       torch.as_tensor(target).cpu().numpy().astype(np.int64))
             if self.aggregate_by is not None:
                 if self.aggregate_by not in sample:
-                    raise KeyError(
+                    raise ValueError(
                         f'{type(self).__name__}(aggregate_by='
                         f'{self.aggregate_by!r}): the data sample of '
                         f'"{sample.get("img_path", "?")}" has no '
