@@ -286,7 +286,7 @@ def tiny_overrides(cfg, data_root: str, prompt_cache: str, work_dir: str,
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         o.update(_pipeline_overrides(cfg, key, scale, crop))
         o[f'{key}.dataset.data_root'] = data_root
-        o[f'{key}.batch_size'] = 2
+        o[f'{key}.batch_size'] = 2 if key == 'train_dataloader' else 8
         o[f'{key}.num_workers'] = 0
         o[f'{key}.persistent_workers'] = False
     o['train_dataloader.dataset.indices'] = train_images
