@@ -76,6 +76,9 @@ def test_patient_split_of_all_112120_images(real_root, tmp_path, capsys):
     assert sum(n.values()) == 112120
     for s, target in (('train', 0.7), ('val', 0.1), ('test', 0.2)):
         assert abs(n[s] / 112120 - target) < 0.01, (s, n)
+    # seed 0 is documented in docs/datasets.md: the split must not drift
+    assert n == dict(train=78484, val=11201, test=22435)
+    assert res.patients == dict(train=21500, val=2809, test=6496)
     patients = {s: {pid_of[osp.basename(d['img_path'])]
                     for d in files[s]['data_list']} for s in files}
     assert not patients['train'] & patients['val']
@@ -108,6 +111,7 @@ def test_official_split_sizes(real_root, tmp_path):
                             'images', '--split-method', 'official'])
     assert res.images['test'] == 25596
     assert res.images['train'] + res.images['val'] == 86524
+    assert (res.images['train'], res.images['val']) == (75715, 10809)
     assert abs(res.images['val'] / 86524 - 1 / 8) < 0.01
     files = read_split_files(out_dir)
     with open(osp.join(real_root, 'test_list.txt')) as f:

@@ -60,8 +60,11 @@ def test_real_workbook(tmp_path, capsys, mode):
             for s in files}
     assert not pids['train'] & pids['val'] and not pids['val'] & pids['test']
     assert not pids['train'] & pids['test']
+    # seed 0 is documented in docs/datasets.md: the split must not drift
+    assert res.patients == dict(train=2450, val=350, test=700)
     if mode == 'eye':
         assert sum(res.images.values()) == 6997
+        assert res.images == dict(train=4897, val=700, test=1400)
         d = files['train']['data_list'][0]
         assert d['img_path'].startswith('ODIR-5K_Training_Dataset/')
         assert d['eye'] in ('left', 'right')

@@ -40,18 +40,24 @@ def test_reads_both_layouts(tmp_path, layout, suffix):
 def test_2017_layout_derived_from_real_rows(tmp_path):
     real = shared_file('nih_chestxray14', 'Data_Entry_2017_v2020.csv.gz')
     with gzip.open(real, 'rt', newline='') as f:
-        reader = csv.reader(f)
-        header = next(reader)
-        rows = [next(reader) for _ in range(60)]
-    assert len(header) == 11 and all(len(r) == 11 for r in rows)
+        lines = [f.readline() for _ in range(61)]
+    rows = list(csv.reader(lines[1:]))
+    assert len(next(csv.reader(lines[:1]))) == 11
+    assert all(len(r) == 11 for r in rows)
+    v2020 = tmp_path / 'Data_Entry_2017_v2020.csv'
+    v2020.write_text(''.join(lines))  # verbatim
     path = write_nih_csv(str(tmp_path / 'Data_Entry_2017.csv'), rows, '2017')
     with open(path) as f:
         assert f.readline().rstrip('\n').endswith('y],')  # trailing column
-    old, new = read_nih_metadata(path), read_nih_metadata(real)
+    old, new = read_nih_metadata(path), read_nih_metadata(str(v2020))
     assert old.layout == '2017' and new.layout == 'v2020'
-    assert old.names == new.names[:60]
-    assert old.patient_ids == new.patient_ids[:60]
-    np.testing.assert_array_equal(old.labels, new.labels[:60])
+    assert old.names == new.names == [r[0] for r in rows]
+    assert old.patient_ids == new.patient_ids == [
+        str(int(r[3])) for r in rows]
+    np.testing.assert_array_equal(old.labels, new.labels)
+    for i, r in enumerate(rows):
+        assert new.label_lists[i] == expected_labels(r[1])
+    assert new.labels[0].tolist() == [0, 1] + [0] * 12  # Cardiomegaly
 
 
 @pytest.mark.parametrize('edit,match', [
