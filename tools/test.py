@@ -35,6 +35,9 @@ def parse_args(argv=None):
     parser.add_argument(
         '--out', help='write per-image scores and labels (.csv or .json)')
     parser.add_argument(
+        '--metrics-out',
+        help='also write the metrics (including per-class values) as JSON')
+    parser.add_argument(
         '--split',
         choices=['test', 'val'],
         default='test',
@@ -153,6 +156,16 @@ def main(argv=None):
             if 'odir/final' in metrics:
                 print('\nODIR-2019 official score (per patient):')
                 print(odir_table(metrics))
+            if args.metrics_out:
+                import json
+                from ldr_mm.utils import atomic_write
+                with atomic_write(args.metrics_out) as f:
+                    json.dump(dict(config=args.config,
+                                   checkpoint=args.checkpoint,
+                                   split=args.split, metrics=metrics,
+                                   classes=classes,
+                                   positives=positives.tolist()), f,
+                              indent=1)
     finally:
         if owns_group:
             cleanup_distributed()

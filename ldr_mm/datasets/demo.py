@@ -46,7 +46,8 @@ def demo_class_counts(num_images: int, min_count: int = 1) -> List[int]:
     C = len(DEMO_CLASSES)
     head = DEMO_HEAD_FRACTION * num_images
     counts = [
-        max(min_count, int(round(head * DEMO_IMBALANCE**(-c / (C - 1)))))
+        min(num_images,
+            max(min_count, int(round(head * DEMO_IMBALANCE**(-c / (C - 1))))))
         for c in range(C)
     ]
     return counts
@@ -80,6 +81,7 @@ class _Canvas:
 
     def __init__(self, size: int, rng: np.random.Generator):
         self.size = size
+        self.k = size / 96.0  # geometry is designed for 96 px, scaled
         self.rng = rng
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
         self.yy, self.xx = yy, xx
@@ -90,13 +92,14 @@ class _Canvas:
         img = 0.12 + 0.28 * np.clip(1 - body, 0, 1)**0.5
         for _ in range(rng.integers(3, 6)):  # anatomical clutter
             by, bx = rng.uniform(0.2, 0.8, 2) * size
-            r = rng.uniform(6, 14)
+            r = rng.uniform(6, 14) * self.k
             img += rng.uniform(-0.06, 0.06) * np.exp(
                 -((yy - by)**2 + (xx - bx)**2) / (2 * r * r))
         self.img = img
 
     def place(self, margin: float):
         """A random centre inside the body, ``margin`` px from the border."""
+        margin = min(margin * self.k, self.size / 2 - 1)
         for _ in range(100):
             cy, cx = self.rng.uniform(margin, self.size - margin, 2)
             if self.body_mask[int(cy), int(cx)]:
@@ -108,12 +111,13 @@ class _Canvas:
 
     def soft(self, dist: np.ndarray, width: float = 1.0) -> np.ndarray:
         """1 inside (dist < 0), 0 outside, linear ramp of ``width`` px."""
-        return np.clip(0.5 - dist / width, 0, 1)
+        return np.clip(0.5 - dist / max(width * self.k, 0.5), 0, 1)
 
 
 def _draw(canvas: _Canvas, name: str, contrast: float):
     rng, yy, xx = canvas.rng, canvas.yy, canvas.xx
-    s = rng.uniform(0.8, 1.2)
+    s = rng.uniform(0.8, 1.2) * canvas.k  # size factor
+    w = max(canvas.k, 0.5)  # line-width factor
     if name == 'opacity':
         cy, cx = canvas.place(18)
         r = 13 * s
@@ -125,20 +129,20 @@ def _draw(canvas: _Canvas, name: str, contrast: float):
         canvas.add(canvas.soft(d), contrast)
     elif name == 'ring':
         cy, cx = canvas.place(12)
-        d = np.abs(np.hypot(yy - cy, xx - cx) - 8 * s) - 1.2
+        d = np.abs(np.hypot(yy - cy, xx - cx) - 8 * s) - 1.2 * w
         canvas.add(canvas.soft(d), contrast)
     elif name == 'streak':
         cy, cx = canvas.place(18)
         a = rng.uniform(0, np.pi)
         u = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)
         v = -(xx - cx) * np.sin(a) + (yy - cy) * np.cos(a)
-        d = np.maximum(np.abs(v) - 1.0, np.abs(u) - 15 * s)
+        d = np.maximum(np.abs(v) - 1.0 * w, np.abs(u) - 15 * s)
         canvas.add(canvas.soft(d), contrast)
     elif name == 'cross':
         cy, cx = canvas.place(10)
         h = 7 * s
-        d1 = np.maximum(np.abs(yy - cy) - 1.2, np.abs(xx - cx) - h)
-        d2 = np.maximum(np.abs(xx - cx) - 1.2, np.abs(yy - cy) - h)
+        d1 = np.maximum(np.abs(yy - cy) - 1.2 * w, np.abs(xx - cx) - h)
+        d2 = np.maximum(np.abs(xx - cx) - 1.2 * w, np.abs(yy - cy) - h)
         canvas.add(canvas.soft(np.minimum(d1, d2)), contrast)
     elif name == 'square':
         cy, cx = canvas.place(10)
@@ -158,20 +162,20 @@ def _draw(canvas: _Canvas, name: str, contrast: float):
         box = np.maximum(np.abs(yy - cy), np.abs(xx - cx)) - 8 * s
         a = rng.uniform(0, np.pi)
         wave = 0.5 + 0.5 * np.sin(
-            2 * np.pi * ((xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)) / 4)
+            2 * np.pi * ((xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)) / (4 * w))
         canvas.add(canvas.soft(box) * wave, contrast)
     elif name == 'speckle':
         cy, cx = canvas.place(14)
         for _ in range(rng.integers(6, 10)):
             dy, dx = rng.normal(0, 5 * s, 2)
-            d = np.hypot(yy - cy - dy, xx - cx - dx) - 1.3
+            d = np.hypot(yy - cy - dy, xx - cx - dx) - 1.3 * w
             canvas.add(canvas.soft(d), contrast)
     elif name == 'cavity':
         cy, cx = canvas.place(10)
         r = 5.5 * s
         dist = np.hypot(yy - cy, xx - cx)
         canvas.add(canvas.soft(dist - r), -contrast * 1.2)
-        canvas.add(canvas.soft(np.abs(dist - r - 1.0) - 0.7), contrast)
+        canvas.add(canvas.soft(np.abs(dist - r - 1.0 * w) - 0.7 * w), contrast)
     else:
         raise KeyError(name)
 

@@ -244,6 +244,32 @@ class LDRNeck(BaseModule):
         query = self.build_query().to(img.dtype)
         return torch.cat([query.unsqueeze(0).expand(b, -1, -1), img], dim=1)
 
+    def _last_layer(self, x: torch.Tensor, need_weights: bool = False):
+        """The last encoder layer, evaluated at the label positions only.
+
+        Exactly the post-norm ``nn.TransformerEncoderLayer`` output at those
+        positions (same modules and parameters): keys and values come from
+        every token, but the query projection, attention output, residuals,
+        LayerNorms and the FFN are computed for the C label tokens alone,
+        since the outputs at the prompt and image positions of the last
+        layer are never used. This removes most of the encoder's cost
+        (benchmarks/bench_stage1.py).
+
+        Args:
+            x (Tensor): (B, M + C + HW, D) input of the last layer.
+            need_weights (bool): Also return head-averaged attention weights
+                (B, C, M + C + HW).
+        """
+        layer = self.layers[-1]
+        q = x[:, self.label_slice]
+        attn, weights = layer.self_attn(
+            q, x, x, need_weights=need_weights, average_attn_weights=True)
+        h = layer.norm1(q + layer.dropout1(attn))
+        ffn = layer.linear2(
+            layer.dropout(layer.activation(layer.linear1(h))))
+        out = layer.norm2(h + layer.dropout2(ffn))
+        return out, weights
+
     def forward(self, inputs: Tuple[torch.Tensor]) -> Tuple[torch.Tensor]:
         """Decouple class-aware features.
 
@@ -255,9 +281,10 @@ class LDRNeck(BaseModule):
             tuple[Tensor]: ``(x_class, )`` with x_class of shape (B, C, D).
         """
         x = self._tokens(inputs)
-        for layer in self.layers:
+        for layer in self.layers[:-1]:
             x = layer(x)
-        return (x[:, self.label_slice], )
+        x_class, _ = self._last_layer(x)
+        return (x_class, )
 
     @torch.no_grad()
     def forward_attention(
@@ -277,15 +304,10 @@ class LDRNeck(BaseModule):
             inputs = (inputs, )
         h, w = inputs[-1].shape[-2:]
         x = self._tokens(inputs)
-        attn = None
-        for i, layer in enumerate(self.layers):
-            if i == len(self.layers) - 1:
-                _, weights = layer.self_attn(
-                    x, x, x, need_weights=True, average_attn_weights=True)
-                attn = weights[:, self.label_slice,
-                               self.num_prompt_tokens + self.num_classes:]
+        for layer in self.layers[:-1]:
             x = layer(x)
+        x_class, weights = self._last_layer(x, need_weights=True)
+        attn = weights[..., self.num_prompt_tokens + self.num_classes:]
         attn = attn / attn.sum(-1, keepdim=True).clamp_min(1e-12)
-        b = attn.shape[0]
-        return (x[:, self.label_slice],
-                attn.reshape(b, self.num_classes, h, w), (h, w))
+        return x_class, attn.reshape(attn.shape[0], self.num_classes, h,
+                                     w), (h, w)

@@ -1,7 +1,8 @@
 """DistributedDataParallel for CPU (gloo) processes."""
 from mmengine.model import MMDistributedDataParallel
-
-from mmpretrain.registry import MODEL_WRAPPERS
+# MMEngine's root registry on purpose: Runner.wrap_model looks wrapper types
+# up with MODEL_WRAPPERS.get(), which does not search child registries.
+from mmengine.registry import MODEL_WRAPPERS
 
 
 @MODEL_WRAPPERS.register_module()

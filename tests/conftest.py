@@ -1,0 +1,107 @@
+"""Shared fixtures: a tiny demo dataset, prompt caches and tiny configs."""
+import os
+import os.path as osp
+import sys
+
+import pytest
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+import ldr_mm  # noqa: E402,F401  (registers components)
+from ldr_mm.datasets.demo import DEMO_CLASSES  # noqa: E402
+from ldr_mm.prompts import save_prompt_cache  # noqa: E402
+
+# Tiny ResNet: 18 layers, 8 base channels -> 64-channel last map.
+TINY_BACKBONE = dict(
+    type='ResNet', depth=18, stem_channels=8, base_channels=8,
+    out_indices=(3, ), init_cfg=None)
+TINY_SPLITS = dict(train=48, val=16, test=16)
+TINY_SIZE = 32
+STAGE1_DEMO_CFG = osp.join(REPO, 'configs', 'ldrnet',
+                           'ldr_r18_demo_stage1.py')
+
+
+def write_prompt_cache(path, classes, num_tokens=7, dims=16, seed=0,
+                       pretrained='test-weights.bin'):
+    """Write a valid prompt cache with random embeddings (test helper)."""
+    g = torch.Generator().manual_seed(seed)
+    return save_prompt_cache(
+        path,
+        classes=list(classes),
+        prompt_names=[c.replace('_', ' ') for c in classes],
+        template='The Categories of the image are {}.',
+        prompt='The Categories of the image are ' + ', '.join(classes) + '.',
+        model='ViT-B-32',
+        pretrained=pretrained,
+        embedding_type='token',
+        tokens=torch.arange(num_tokens),
+        embeddings=torch.randn(num_tokens, dims, generator=g) * 0.02)
+
+
+@pytest.fixture(scope='session')
+def demo_root(tmp_path_factory):
+    """A tiny demo dataset (48/16/16 images of 32x32) and its prompt cache."""
+    from ldr_mm.datasets.demo import generate_demo_dataset
+    root = str(tmp_path_factory.mktemp('ldr_demo'))
+    generate_demo_dataset(root, seed=0, splits=TINY_SPLITS, size=TINY_SIZE)
+    write_prompt_cache(osp.join(root, 'prompt.pth'), DEMO_CLASSES)
+    return root
+
+
+def tiny_options(demo_root, work_dir, max_iters=2, val_interval=2,
+                 ckpt_interval=2, batch_size=4, num_workers=0):
+    """cfg-options that shrink the demo stage-1 config for tests."""
+    data = dict(
+        data_root=demo_root, splits=TINY_SPLITS, image_size=TINY_SIZE)
+    opts = {
+        'work_dir': work_dir,
+        'model.backbone': TINY_BACKBONE,
+        'model.neck.in_channels': 64,
+        'model.neck.prompt_cache': osp.join(demo_root, 'prompt.pth'),
+        'train_cfg': dict(
+            _delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
+            val_interval=val_interval),
+        'param_scheduler': [],
+        'default_hooks.logger.interval': 1,
+        'default_hooks.checkpoint': dict(
+            type='CheckpointHook', interval=ckpt_interval, by_epoch=False,
+            max_keep_ckpts=10),
+        'log_processor': dict(by_epoch=False),
+    }
+    for split in ('train', 'val', 'test'):
+        key = f'{split}_dataloader'
+        opts[f'{key}.batch_size'] = batch_size
+        opts[f'{key}.num_workers'] = num_workers
+        opts[f'{key}.persistent_workers'] = False
+        for k, v in data.items():
+            opts[f'{key}.dataset.{k}'] = v
+    return opts
+
+
+def load_tiny_cfg(demo_root, work_dir, **kwargs):
+    from mmengine.config import Config
+    cfg = Config.fromfile(STAGE1_DEMO_CFG)
+    cfg.merge_from_dict(tiny_options(demo_root, work_dir, **kwargs))
+    return cfg
+
+
+def write_tiny_config(path, demo_root, work_dir, **kwargs):
+    """Dump the shrunk demo stage-1 config to ``path`` (for tools/*.py)."""
+    cfg = load_tiny_cfg(demo_root, work_dir, **kwargs)
+    cfg.dump(str(path))
+    return str(path)
+
+
+@pytest.fixture
+def cpu_threads():
+    """Run with one intra-op thread (stable timings/results in tests)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')

@@ -1,0 +1,68 @@
+"""Weights-only loading with an exact allow-list."""
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer, MessageHub
+
+from ldr_mm.utils import UnsafeCheckpointError, safe_load_checkpoint
+
+
+class _RunsCode:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.path}', ))
+
+
+def test_message_hub_round_trip(tmp_path):
+    """What MMEngine stores in checkpoints loads with weights_only=True."""
+    hub = MessageHub.get_instance('ckpt_safety_test')
+    for i in range(5):
+        hub.update_scalar('train/loss', float(i))
+    hub.update_info('iter', np.int64(3))
+    hub.update_info('eta', np.float64(1.5))
+    path = str(tmp_path / 'c.pth')
+    torch.save(dict(message_hub=hub.state_dict(),
+                    meta=dict(arr=np.arange(3), dtype=np.dtype('float32'))),
+               path)
+    data = torch.load(path, weights_only=True)
+    buf = data['message_hub']['log_scalars']['train/loss']
+    assert isinstance(buf, HistoryBuffer)
+    assert buf.mean() == pytest.approx(2.0) and buf.max() == 4.0
+    assert data['meta']['arr'].tolist() == [0, 1, 2]
+
+
+def test_code_running_pickle_is_refused(tmp_path):
+    marker = tmp_path / 'pwned'
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {}, 'x': _RunsCode(str(marker))}, path)
+    with pytest.raises(UnsafeCheckpointError, match='Refused to load'):
+        safe_load_checkpoint(path)
+    assert not marker.exists()
+    # plain torch.load (what MMEngine calls) refuses it too
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path)
+    assert not marker.exists()
+
+
+def test_getattr_is_restricted(tmp_path):
+    """Only HistoryBuffer statistics methods can be looked up."""
+
+    class Evil:
+        def __reduce__(self):
+            return (getattr, (HistoryBuffer, '__init__'))
+
+    path = str(tmp_path / 'evil2.pth')
+    with open(path, 'wb') as f:
+        torch.save({'x': Evil()}, f)
+    with pytest.raises(UnsafeCheckpointError, match='getattr'):
+        safe_load_checkpoint(path)
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        safe_load_checkpoint('nope.pth')
