@@ -1,5 +1,4 @@
 """ODIR-5K: workbook reader, eye / patient modes, dataset."""
-import json
 import os.path as osp
 
 import numpy as np
@@ -53,7 +52,8 @@ def _edit(rows, i, col, value):
 
 
 @pytest.mark.parametrize('edit,match', [
-    (lambda r: _edit(r, 2, 0, r[1][0]), 'row 4: patient ID 4 already on row 3'),
+    (lambda r: _edit(r, 2, 0, r[1][0]),
+     'row 4: patient ID 4 already on row 3'),
     (lambda r: _edit(r, 1, 8, 2), 'row 3 .*label column D is 2'),
     (lambda r: _edit(r, 1, 8, 'yes'), 'row 3 .*label column D'),
     (lambda r: _edit(r, 0, 8, 1), r'row 2 .*N \(normal\) together'),

@@ -5,7 +5,8 @@ __all__ = [
     'DEMO_CLASSES', 'LDRDemoDataset', 'generate_demo_dataset',
     'render_demo_image'
 ]
-from .base import AnnotationError, ImageIndex, MedicalMultiLabelDataset  # noqa: E402,E501
+from .base import (AnnotationError, ImageIndex,  # noqa: E402
+                   MedicalMultiLabelDataset)
 from .nih import NIH_CLASSES, NIHChestXray14, read_nih_metadata  # noqa: E402
 from .odir import ODIR_CLASSES, ODIR5K, read_odir_annotations  # noqa: E402
 from .axspa import (AXSPA_CLASSES, AxSpADataset,  # noqa: E402

@@ -29,7 +29,7 @@ import numpy as np
 from mmpretrain.registry import DATASETS
 
 from .base import AnnotationError, MedicalMultiLabelDataset, join_path
-from .splits import DEFAULT_RATIOS, SPLITS, patient_split
+from .splits import DEFAULT_RATIOS, SPLITS, patient_split, wanted_splits
 
 AXSPA_CLASSES = ('ER', 'EL', 'SR', 'SL', 'JSR', 'JSL', 'OR', 'OL', 'LR', 'LL',
                  'BMER', 'BMEL')
@@ -324,12 +324,7 @@ class AxSpADataset(MedicalMultiLabelDataset):
         ann = read_axspa_annotations(self.ann_file, self.ignore_columns)
         splits = axspa_split(ann, self.split_method, self.split_ratios,
                              self.split_seed)
-        if self.split == 'all':
-            keep = np.arange(len(ann))
-        elif self.split == 'trainval':
-            keep = np.flatnonzero((splits == 'train') | (splits == 'val'))
-        else:
-            keep = np.flatnonzero(splits == self.split)
+        keep = np.flatnonzero(np.isin(splits, wanted_splits(self.split)))
         out = []
         missing = []
         for i in keep:

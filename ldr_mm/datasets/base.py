@@ -2,7 +2,7 @@
 import glob
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
 import mmengine
 import numpy as np
@@ -234,10 +234,3 @@ class MedicalMultiLabelDataset(MultiLabelDataset):
         body.append(f'Split: \t{self.split}')
         return body
 
-
-def to_str_list(value: Union[str, Sequence[str], None]) -> List[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value]

@@ -13,7 +13,7 @@ from mmpretrain.registry import DATASETS
 
 from .base import (AnnotationError, ImageIndex, MedicalMultiLabelDataset,
                    join_path)
-from .splits import DEFAULT_RATIOS, patient_split
+from .splits import DEFAULT_RATIOS, patient_split, wanted_splits
 
 #: Canonical class order (CheXNet, MedMNIST, the NIH paper).
 NIH_CLASSES = ('Atelectasis', 'Cardiomegaly', 'Effusion', 'Infiltration',
@@ -348,12 +348,7 @@ class NIHChestXray14(MedicalMultiLabelDataset):
         lists = [join_path(self.data_root, p) for p in self.split_lists]
         splits = nih_split(meta, self.split_method, self.split_ratios,
                            self.split_seed, lists)
-        if self.split == 'all':
-            keep = np.arange(len(meta))
-        elif self.split == 'trainval':
-            keep = np.flatnonzero((splits == 'train') | (splits == 'val'))
-        else:
-            keep = np.flatnonzero(splits == self.split)
+        keep = np.flatnonzero(np.isin(splits, wanted_splits(self.split)))
         names = [meta.names[i] for i in keep]
         if self.img_dir is None:
             index = ImageIndex(self.image_root, NIH_IMAGE_DIRS)

@@ -11,7 +11,7 @@ from mmpretrain.registry import DATASETS
 
 from .base import (AnnotationError, ImageIndex, MedicalMultiLabelDataset,
                    join_path)
-from .splits import DEFAULT_RATIOS, patient_split
+from .splits import DEFAULT_RATIOS, patient_split, wanted_splits
 
 ODIR_CLASSES = ('N', 'D', 'G', 'C', 'A', 'H', 'M', 'O')
 #: Words for the CLIP prompt (the letters alone carry no meaning).
@@ -25,8 +25,9 @@ ODIR_ANN_FILES = ('ODIR-5K_Training_Annotations(Updated)_V2.xlsx',
                   'ODIR-5K/data.xlsx', 'data.xlsx')
 #: Where users unpack the training images (official zip, Kaggle copy).
 ODIR_IMAGE_DIRS = ('ODIR-5K_Training_Dataset', 'ODIR-5K_Training_Images',
-                   'ODIR-5K/Training Images', 'ODIR-5K/ODIR-5K/Training Images',
-                   'Training Images', 'images', '.')
+                   'ODIR-5K/Training Images',
+                   'ODIR-5K/ODIR-5K/Training Images', 'Training Images',
+                   'images', '.')
 #: Keywords saying an image is not a fundus photograph at all: such eye
 #: images are left out in ``mode='eye'`` (3 of 7,000 images; no patient
 #: loses both eyes). Quality remarks ("lens dust", "low image quality",
@@ -296,12 +297,7 @@ class ODIR5K(MedicalMultiLabelDataset):
     def load_raw(self) -> List[dict]:
         patients = read_odir_annotations(self.ann_file)
         assign = odir_split(patients, self.split_ratios, self.split_seed)
-        if self.split == 'all':
-            wanted = {'train', 'val', 'test'}
-        elif self.split == 'trainval':
-            wanted = {'train', 'val'}
-        else:
-            wanted = {self.split}
+        wanted = wanted_splits(self.split)
         patients = [p for p in patients if assign[p.patient_id] in wanted]
         samples = odir_samples(patients, self.mode, self.exclude_keywords)
         names = [n for s in samples for n in (

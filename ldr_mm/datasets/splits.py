@@ -4,8 +4,7 @@ Used by the medical datasets (to split raw metadata on the fly) and by the
 converters in ``tools/dataset_converters/`` (to write the split annotation
 files), so both give exactly the same split for the same seed.
 """
-import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -14,17 +13,6 @@ SPLITS = ('train', 'val', 'test')
 SPLIT_CHOICES = ('train', 'val', 'test', 'trainval', 'all')
 #: The paper's patient-level random split.
 DEFAULT_RATIOS = (0.7, 0.1, 0.2)
-
-
-def check_ratios(ratios: Sequence[float]) -> Tuple[float, float, float]:
-    """Normalise (train, val, test) ratios to sum 1."""
-    ratios = tuple(float(r) for r in ratios)
-    if len(ratios) != 3 or any(r < 0 or not math.isfinite(r)
-                               for r in ratios) or sum(ratios) <= 0:
-        raise ValueError(f'split ratios must be three non-negative numbers '
-                         f'(train, val, test), got {ratios}')
-    total = sum(ratios)
-    return tuple(r / total for r in ratios)
 
 
 def patient_split(patient_ids: Sequence[str],
@@ -77,15 +65,15 @@ def patient_split(patient_ids: Sequence[str],
     return {str(uniq[i]): names[k] for i, k in zip(order, which)}
 
 
-def select_split(assignment: Dict[str, str], split: str) -> set:
-    """Patients of ``split`` (``'trainval'`` = train + val, ``'all'``)."""
+def wanted_splits(split: str) -> Tuple[str, ...]:
+    """The split names a dataset ``split`` argument selects
+    (``'trainval'`` = train + val, ``'all'`` = every split)."""
     if split not in SPLIT_CHOICES:
         raise ValueError(f'Unknown split {split!r}; choose one of '
                          f'{SPLIT_CHOICES}')
     if split == 'all':
-        return set(assignment)
-    wanted = ('train', 'val') if split == 'trainval' else (split, )
-    return {p for p, s in assignment.items() if s in wanted}
+        return SPLITS
+    return ('train', 'val') if split == 'trainval' else (split, )
 
 
 def format_split_report(classes: Sequence[str],
@@ -132,11 +120,3 @@ def format_split_report(classes: Sequence[str],
     lines.append(format_table(['class', 'group'] + splits + ['total'], rows))
     return '\n'.join(lines)
 
-
-def labels_to_matrix(gt_labels: List[Sequence[int]],
-                     num_classes: int) -> np.ndarray:
-    """(N, C) uint8 multi-hot matrix from lists of class indices."""
-    m = np.zeros((len(gt_labels), num_classes), dtype=np.uint8)
-    for i, lab in enumerate(gt_labels):
-        m[i, list(lab)] = 1
-    return m

@@ -1,6 +1,6 @@
 """The official ODIR-2019 challenge score (kappa, F1, AUC, final)."""
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
 from mmengine.logging import MMLogger
