@@ -1,7 +1,9 @@
 """Test (evaluate) a checkpoint and print per-class and summary tables.
 
 MMPretrain's ``tools/test.py`` arguments, plus: the per-class metrics are
-switched on and printed as a table (class, group, positives, AUC, AP), and
+switched on and printed as a table (class, group, positives, AUC, AP, and
+mACC / balanced accuracy when the config evaluates them), with a summary of
+all / head / tail means and, for ODIR-5K, the official score table; and
 ``--out scores.csv|scores.json`` writes per-image scores and labels.
 """
 import argparse
@@ -15,6 +17,13 @@ import numpy as np  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+
+
+#: Metrics whose per-class values the tables print.
+PER_CLASS_METRICS = ('MultiLabelAUC', 'MultiLabelAP', 'MultiLabelAccuracy',
+                     'MultiLabelBalancedAccuracy', 'ODIRMetric')
+#: Key prefixes of the per-class table columns / summary rows.
+TABLE_PREFIXES = ('auc', 'mAP', 'mACC', 'bACC')
 
 
 def parse_args(argv=None):
@@ -73,7 +82,7 @@ def merge_args(cfg, args):
         cfg.test_evaluator = cfg.val_evaluator
     metrics = _as_list(cfg.get('test_evaluator'))
     for m in metrics:
-        if m.get('type') in ('MultiLabelAUC', 'MultiLabelAP'):
+        if m.get('type') in PER_CLASS_METRICS:
             m['per_class'] = True
     if args.out:
         metrics.append(dict(type='MultiLabelScoreDump', out_file=args.out))
@@ -86,13 +95,31 @@ def merge_args(cfg, args):
     return cfg
 
 
-def class_positives(dataset) -> np.ndarray:
-    """Positives per class of a multi-label dataset."""
+def class_positives(dataset, group_by=None) -> np.ndarray:
+    """Positives per class of a multi-label dataset.
+
+    With ``group_by`` (the metrics' ``aggregate_by``, e.g. ``'patient_id'``)
+    a group counts once, as the aggregated metrics see it.
+    """
     n = len(dataset.metainfo['classes'])
     counts = np.zeros(n, dtype=np.int64)
+    seen = set()
     for i in range(len(dataset)):
+        if group_by is not None:
+            key = dataset.get_data_info(i).get(group_by)
+            if key in seen:
+                continue
+            seen.add(key)
         counts[dataset.get_cat_ids(i)] += 1
     return counts
+
+
+def aggregation_key(evaluator):
+    """The common ``aggregate_by`` of the table metrics, if any."""
+    keys = {m.get('aggregate_by') for m in _as_list(evaluator)
+            if m.get('type') in PER_CLASS_METRICS and m.get('type') !=
+            'ODIRMetric'}
+    return keys.pop() if len(keys) == 1 else None
 
 
 def main(argv=None):
@@ -100,7 +127,8 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
 
-    from ldr_mm.evaluation.report import per_class_table, summary_table
+    from ldr_mm.evaluation.report import (odir_table, per_class_table,
+                                          summary_table)
     from ldr_mm.utils import cleanup_distributed, setup_cpu_distributed
     owns_group = setup_cpu_distributed(cfg)
     try:
@@ -111,14 +139,23 @@ def main(argv=None):
             dataset = runner.test_dataloader.dataset
             meta = dataset.metainfo
             classes = list(meta['classes'])
-            positives = class_positives(dataset)
+            group_by = aggregation_key(cfg.test_evaluator)
+            positives = class_positives(dataset, group_by)
             head = list(meta.get('head_classes') or [])
-            print('\nPer-class results (' + args.split + ' split, '
-                  f'{len(dataset)} images):')
+            unit = f'{len(dataset)} images'
+            if group_by:
+                groups = {dataset.get_data_info(i).get(group_by)
+                          for i in range(len(dataset))}
+                unit += f', scored per {group_by}: {len(groups)}'
+            print(f'\nPer-class results ({args.split} split, {unit}):')
             print(per_class_table(metrics, classes, positives,
+                                  metric_prefixes=TABLE_PREFIXES,
                                   head_classes=head))
             print('\nSummary:')
-            print(summary_table(metrics))
+            print(summary_table(metrics, metric_prefixes=TABLE_PREFIXES))
+            if 'odir/final' in metrics:
+                print('\nODIR-2019 official score (per patient):')
+                print(odir_table(metrics))
             if args.metrics_out:
                 import json
                 from ldr_mm.utils import atomic_write

@@ -27,6 +27,20 @@ def format_table(header: Sequence[str], rows: List[Sequence]) -> str:
     return '\n'.join(lines)
 
 
+#: Column / row names of the metric prefixes in the tables.
+METRIC_LABELS = {
+    'auc': ('AUC', 'AUC'),
+    'mAP': ('AP', 'AP (mAP)'),
+    'mACC': ('ACC', 'mACC (accuracy@0.5)'),
+    'bACC': ('bACC', 'bACC (balanced acc@0.5)'),
+}
+
+
+def _label(prefix: str, summary: bool = False) -> str:
+    names = METRIC_LABELS.get(prefix)
+    return names[int(summary)] if names else prefix.upper()
+
+
 def per_class_table(metrics: Dict[str, float], classes: Sequence[str],
                     positives: Optional[Sequence[int]] = None,
                     metric_prefixes: Sequence[str] = ('auc', 'mAP'),
@@ -38,8 +52,7 @@ def per_class_table(metrics: Dict[str, float], classes: Sequence[str],
     """
     prefixes = [p for p in metric_prefixes
                 if any(k.startswith(f'{p}/class/') for k in metrics)]
-    header = ['class', 'group', 'positives'] + [
-        'AP' if p == 'mAP' else p.upper() for p in prefixes]
+    header = ['class', 'group', 'positives'] + [_label(p) for p in prefixes]
     rows = []
     for i, c in enumerate(classes):
         group = 'head' if c in head_classes else (
@@ -57,7 +70,20 @@ def summary_table(metrics: Dict[str, float],
     for p in metric_prefixes:
         if f'{p}/mean' not in metrics:
             continue
-        rows.append(['AP (mAP)' if p == 'mAP' else p.upper(),
+        rows.append([_label(p, summary=True),
                      metrics.get(f'{p}/mean'), metrics.get(f'{p}/head'),
                      metrics.get(f'{p}/tail')])
     return format_table(['metric', 'all', 'head', 'tail'], rows)
+
+
+def odir_table(metrics: Dict[str, float], prefix: str = 'odir') -> str:
+    """The official ODIR score: rows all / head / tail, columns kappa, F1,
+    AUC, final (and the positive-class F1 for reference)."""
+    keys = ('kappa', 'f1', 'auc', 'final', 'f1_pos')
+    rows = []
+    for group, tag in (('all', ''), ('head', 'head/'), ('tail', 'tail/')):
+        if f'{prefix}/{tag}final' in metrics:
+            rows.append([group] + [metrics.get(f'{prefix}/{tag}{k}')
+                                   for k in keys])
+    return format_table(['classes', 'Kappa', 'F1', 'AUC', 'Final',
+                         'F1 (positive)'], rows)

@@ -1,8 +1,12 @@
-from .base import MultiLabelScoreMetric, group_summary
+from .accuracy import MultiLabelAccuracy, MultiLabelBalancedAccuracy
+from .base import MultiLabelScoreMetric, aggregate_scores, group_summary
 from .dump import MultiLabelScoreDump
+from .odir import ODIRMetric, odir_score
 from .ranking import MultiLabelAP, MultiLabelAUC
 
 __all__ = [
-    'MultiLabelScoreMetric', 'group_summary', 'MultiLabelAP', 'MultiLabelAUC',
+    'MultiLabelScoreMetric', 'group_summary', 'aggregate_scores',
+    'MultiLabelAP', 'MultiLabelAUC', 'MultiLabelAccuracy',
+    'MultiLabelBalancedAccuracy', 'ODIRMetric', 'odir_score',
     'MultiLabelScoreDump'
 ]

@@ -65,6 +65,54 @@ def group_summary(values: np.ndarray,
     return out
 
 
+def aggregate_scores(scores: np.ndarray, targets: np.ndarray,
+                     keys: Sequence, how: str = 'max',
+                     key_name: str = 'patient_id'):
+    """Merge the rows of samples that share a key (e.g. a patient's eyes).
+
+    Args:
+        scores (np.ndarray): (N, C) scores.
+        targets (np.ndarray): (N, C) 0/1 labels; rows of one key must agree.
+        keys (Sequence): (N,) group key of every row.
+        how (str): ``'max'`` or ``'mean'`` of the scores.
+        key_name (str): Name of the key, for messages.
+
+    Returns:
+        tuple: (G, C) scores, (G, C) targets and the (G,) keys, in order of
+        first appearance.
+
+    Raises:
+        ValueError: Two rows of one key have different labels.
+    """
+    if how not in ('max', 'mean'):
+        raise ValueError(f"aggregate must be 'max' or 'mean', got {how!r}")
+    order, index = [], {}
+    for k in keys:
+        if k not in index:
+            index[k] = len(order)
+            order.append(k)
+    inv = np.fromiter((index[k] for k in keys), dtype=np.int64,
+                      count=len(keys))
+    G, C = len(order), scores.shape[1]
+    agg_t = np.full((G, C), -1, dtype=np.int64)
+    agg_t[inv] = targets
+    bad = np.flatnonzero((agg_t[inv] != targets).any(1))
+    if bad.size:
+        k = keys[bad[0]]
+        raise ValueError(
+            f'Samples with {key_name}={k!r} have different labels; '
+            f'aggregating by {key_name} needs one label vector per '
+            f'{key_name}')
+    if how == 'max':
+        agg_s = np.full((G, C), -np.inf)
+        np.maximum.at(agg_s, inv, scores)
+    else:
+        agg_s = np.zeros((G, C))
+        np.add.at(agg_s, inv, scores)
+        agg_s /= np.bincount(inv, minlength=G)[:, None]
+    return agg_s, agg_t, order
+
+
 class MultiLabelScoreMetric(BaseMetric):
     """Collects (score, multi-hot target) pairs and reports per-class values.
 
@@ -73,11 +121,19 @@ class MultiLabelScoreMetric(BaseMetric):
     arguments). Under DDP, :class:`BaseMetric` gathers the results once on
     rank 0 and drops the sampler's padding duplicates.
 
+    With ``aggregate_by`` (e.g. ``'patient_id'``, packed into the data
+    samples by ``PackInputs(meta_keys=...)``), the scores of the samples
+    sharing that key are merged (max or mean) into one row before the
+    metric: ODIR-5K's per-eye samples are scored per patient.
+
     Args:
         per_class (bool): Also report ``class/<name>`` values.
             Defaults to False.
         head_classes, tail_classes (Sequence[str], optional): Override the
             dataset's groups.
+        aggregate_by (str, optional): Data-sample key to group rows by.
+            Defaults to None (every sample is a row).
+        aggregate (str): ``'max'`` (default) or ``'mean'`` of the scores.
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): Key prefix; defaults to the metric's own.
     """
@@ -87,12 +143,19 @@ class MultiLabelScoreMetric(BaseMetric):
                  per_class: bool = False,
                  head_classes: Optional[Sequence[str]] = None,
                  tail_classes: Optional[Sequence[str]] = None,
+                 aggregate_by: Optional[str] = None,
+                 aggregate: str = 'max',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
+        if aggregate not in ('max', 'mean'):
+            raise ValueError(f"aggregate must be 'max' or 'mean', got "
+                             f'{aggregate!r}')
         self.per_class = per_class
         self._head = head_classes
         self._tail = tail_classes
+        self.aggregate_by = aggregate_by
+        self.aggregate = aggregate
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
@@ -101,14 +164,28 @@ class MultiLabelScoreMetric(BaseMetric):
                 target = sample['gt_score']
             else:
                 target = label_to_onehot(sample['gt_label'], score.numel())
-            self.results.append(
-                (score.detach().float().cpu().numpy(),
-                 torch.as_tensor(target).cpu().numpy().astype(np.int64)))
+            result = (score.detach().float().cpu().numpy(),
+                      torch.as_tensor(target).cpu().numpy().astype(np.int64))
+            if self.aggregate_by is not None:
+                if self.aggregate_by not in sample:
+                    raise ValueError(
+                        f'{type(self).__name__}(aggregate_by='
+                        f'{self.aggregate_by!r}): the data sample of '
+                        f'"{sample.get("img_path", "?")}" has no '
+                        f'{self.aggregate_by!r}. Add it to PackInputs('
+                        f'meta_keys=...) in the test pipeline, or set '
+                        'aggregate_by=None.')
+                result += (sample[self.aggregate_by], )
+            self.results.append(result)
 
-    @staticmethod
-    def stack(results: List[tuple]):
+    def stack(self, results: List[tuple]):
+        """(N, C) scores and targets; per group with ``aggregate_by``."""
         scores = np.stack([r[0] for r in results])
         targets = np.stack([r[1] for r in results])
+        if self.aggregate_by is not None:
+            scores, targets, _ = aggregate_scores(
+                scores, targets, [r[2] for r in results], self.aggregate,
+                self.aggregate_by)
         return scores, targets
 
     def per_class_values(self, scores: np.ndarray,

@@ -1,0 +1,236 @@
+"""Common behaviour of the medical multi-label datasets."""
+import glob
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import mmengine
+import numpy as np
+from mmengine.logging import MMLogger
+
+from mmpretrain.datasets import MultiLabelDataset
+
+from .splits import SPLIT_CHOICES
+
+
+class AnnotationError(ValueError):
+    """Inconsistent annotation input (the message names file and row)."""
+
+
+def join_path(base: str, path: str) -> str:
+    """``base/path`` unless ``path`` is absolute or ``base`` empty."""
+    if not base or osp.isabs(path) or '://' in path:
+        return path
+    return osp.join(base, path)
+
+
+class ImageIndex:
+    """Find image files by name under a dataset root.
+
+    Users unpack archives in different layouts (NIH: ``images_001/images/``
+    ... or one flat ``images/``; ODIR-5K: ``ODIR-5K_Training_Dataset/`` or
+    ``ODIR-5K/Training Images/``). The index scans the directories matching
+    ``patterns`` (globs relative to ``root``, in priority order; the first
+    directory holding a name wins) once, with ``os.scandir``.
+
+    Args:
+        root (str): The dataset root.
+        patterns (Sequence[str]): Directory globs relative to ``root``.
+        suffixes (Sequence[str]): File name endings to index.
+    """
+
+    def __init__(self, root: str, patterns: Sequence[str],
+                 suffixes: Sequence[str] = ('.png', '.jpg', '.jpeg')):
+        self.root = root
+        self.patterns = list(patterns)
+        self.dirs: List[str] = []
+        self._where: Dict[str, str] = {}
+        suffixes = tuple(s.lower() for s in suffixes)
+        for pattern in self.patterns:
+            for d in sorted(glob.glob(osp.join(glob.escape(root), pattern))):
+                if not osp.isdir(d) or d in self.dirs:
+                    continue
+                self.dirs.append(d)
+                with os.scandir(d) as it:
+                    for entry in it:
+                        if entry.name.lower().endswith(suffixes) and \
+                                entry.is_file():
+                            self._where.setdefault(entry.name, d)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def find(self, name: str) -> Optional[str]:
+        d = self._where.get(name)
+        return None if d is None else osp.join(d, name)
+
+    def resolve(self, names: Sequence[str], what: str) -> List[str]:
+        """Paths of ``names``; raise naming the missing ones."""
+        paths, missing = [], []
+        for n in names:
+            p = self.find(n)
+            if p is None:
+                missing.append(n)
+            paths.append(p)
+        if missing:
+            searched = ', '.join(
+                f'"{p}"' for p in self.patterns) or '(no pattern)'
+            raise FileNotFoundError(
+                f'{len(missing)} of the {len(names)} images of {what} are '
+                f'not under "{self.root}" (searched {searched}; found '
+                f'{len(self)} image files in {len(self.dirs)} directories). '
+                f'First missing: {missing[:5]}. Unpack all image archives '
+                'there, or set `img_dir` to the folder that holds them.')
+        return paths
+
+
+class MedicalMultiLabelDataset(MultiLabelDataset):
+    """:class:`MultiLabelDataset` reading raw medical metadata or JSON.
+
+    Subclasses read their dataset's own metadata (``ann_file`` = the CSV /
+    xlsx the dataset ships with) and select a patient-level ``split``. An
+    ``ann_file`` ending in ``.json`` is read as MMPretrain's
+    ``MultiLabelDataset`` format instead (what ``tools/dataset_converters``
+    write), after checking that its classes are this dataset's classes and,
+    when the file records a ``split`` in its metainfo, that it is the
+    requested one.
+
+    Every sample carries ``img_path``, ``gt_label`` (class indices; an empty
+    list is the all-zero vector) and ``patient_id``.
+
+    Unlike MMEngine's dataset, a pipeline that returns ``None`` (e.g.
+    MMCV's loader with ``ignore_empty=True``) is an error naming the image,
+    not a silent switch to another random sample.
+
+    Args:
+        ann_file (str): Raw metadata file or ``.json`` annotation file,
+            relative to ``data_root``.
+        split (str, optional): ``'train'``, ``'val'``, ``'test'``,
+            ``'trainval'`` or ``'all'``. Required for raw metadata; for a
+            JSON file it must match the file's ``metainfo['split']`` (or be
+            None).
+        **kwargs: Other :class:`MultiLabelDataset` arguments.
+    """
+    #: Subclasses: ``classes``, ``head_classes``, ``tail_classes``,
+    #: ``prompt_names``.
+    METAINFO: dict = {}
+    #: Whether the raw format itself can be a JSON file (without metainfo).
+    RAW_JSON = False
+
+    def __init__(self, ann_file: str, split: Optional[str] = None,
+                 **kwargs):
+        if split is not None and split not in SPLIT_CHOICES:
+            raise ValueError(f'{type(self).__name__}: unknown split '
+                             f'{split!r}; choose one of {SPLIT_CHOICES}')
+        self.split = split
+        super().__init__(ann_file=ann_file, **kwargs)
+
+    # ----------------------------------------------------------- loading
+    @property
+    def image_root(self) -> str:
+        """``data_root`` joined with ``data_prefix`` (MMEngine's rule)."""
+        return self.data_prefix.get('img_path') or self.data_root or ''
+
+    def load_data_list(self) -> List[dict]:
+        if self.ann_file.lower().endswith('.json'):
+            ann = mmengine.load(self.ann_file)
+            if isinstance(ann, dict) and 'metainfo' in ann:
+                return self._load_json(ann)
+            if not self.RAW_JSON:
+                raise AnnotationError(
+                    f'"{self.ann_file}" is not a MultiLabelDataset annotation'
+                    ' file (a dict with "metainfo" and "data_list")')
+        if self.split is None:
+            raise ValueError(
+                f'{type(self).__name__} reads the raw metadata "'
+                f'{self.ann_file}": set split= one of {SPLIT_CHOICES}')
+        data_list = self.load_raw()
+        MMLogger.get_current_instance().info(
+            f'{type(self).__name__}: {len(data_list)} images, '
+            f'{len({d["patient_id"] for d in data_list})} patients in split '
+            f'"{self.split}" of "{self.ann_file}"')
+        return data_list
+
+    def load_raw(self) -> List[dict]:
+        """Samples of ``self.split`` from the raw metadata file."""
+        raise NotImplementedError
+
+    def _load_json(self, ann: dict) -> List[dict]:
+        if not isinstance(ann, dict) or 'data_list' not in ann:
+            raise AnnotationError(
+                f'"{self.ann_file}" is not a MultiLabelDataset annotation '
+                'file (a dict with "metainfo" and "data_list")')
+        meta = dict(ann.get('metainfo') or {})
+        ours = list(self._metainfo.get('classes') or [])
+        theirs = meta.get('classes')
+        if ours and theirs is not None and list(theirs) != ours:
+            raise AnnotationError(
+                f'"{self.ann_file}" has the classes {list(theirs)}, but '
+                f'{type(self).__name__} has {ours}; the labels would be '
+                'misread. Use the matching dataset type or MultiLabelDataset '
+                'with that file.')
+        file_split = meta.get('split')
+        if self.split is not None and file_split is not None and \
+                file_split != self.split:
+            raise AnnotationError(
+                f'split="{self.split}" but "{self.ann_file}" holds the '
+                f'"{file_split}" split')
+        if self.split is not None and file_split is None:
+            raise AnnotationError(
+                f'split="{self.split}" but "{self.ann_file}" does not say '
+                'which split it is (no metainfo "split"); set split=None')
+        for k, v in meta.items():
+            self._metainfo.setdefault(k, v)
+        C = len(self._metainfo.get('classes') or [])
+        out = []
+        for i, raw in enumerate(ann['data_list']):
+            if 'img_path' not in raw or 'gt_label' not in raw:
+                raise AnnotationError(
+                    f'"{self.ann_file}" data_list[{i}] lacks img_path or '
+                    'gt_label')
+            labels = raw['gt_label']
+            labels = [labels] if isinstance(labels, int) else list(labels)
+            if C and any(not 0 <= int(c) < C for c in labels):
+                raise AnnotationError(
+                    f'"{self.ann_file}" data_list[{i}] ({raw["img_path"]}) '
+                    f'has gt_label {labels} outside 0..{C - 1}')
+            info = dict(raw)
+            info['gt_label'] = [int(c) for c in labels]
+            p = raw['img_path']
+            info['img_path'] = [join_path(self.image_root, q) for q in p] \
+                if isinstance(p, (list, tuple)) else join_path(
+                    self.image_root, p)
+            out.append(info)
+        return out
+
+    # ------------------------------------------------------------ access
+    def __getitem__(self, idx: int) -> dict:
+        if not self._fully_initialized:
+            self.full_init()
+        data = self.prepare_data(idx)
+        if data is None:
+            raise RuntimeError(
+                f'The pipeline returned None for sample {idx} '
+                f'("{self.get_data_info(idx).get("img_path")}"). '
+                f'{type(self).__name__} does not silently replace samples; '
+                'fix or remove the file (and use LoadMedicalImage, which '
+                'raises a clear error instead).')
+        return data
+
+    def label_matrix(self) -> np.ndarray:
+        """(N, C) uint8 multi-hot labels of all samples."""
+        C = len(self.metainfo['classes'])
+        m = np.zeros((len(self), C), dtype=np.uint8)
+        for i in range(len(self)):
+            m[i, self.get_data_info(i)['gt_label']] = 1
+        return m
+
+    def positive_counts(self) -> np.ndarray:
+        """(C,) positives per class."""
+        return self.label_matrix().sum(0).astype(np.int64)
+
+    def extra_repr(self) -> List[str]:
+        body = super().extra_repr()
+        body.append(f'Split: \t{self.split}')
+        return body
+

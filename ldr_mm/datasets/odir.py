@@ -1,0 +1,319 @@
+"""ODIR-5K: the official annotation workbook, splits and the dataset."""
+import csv
+import os.path as osp
+import re
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from mmpretrain.registry import DATASETS
+
+from .base import (AnnotationError, ImageIndex, MedicalMultiLabelDataset,
+                   join_path)
+from .splits import DEFAULT_RATIOS, patient_split, wanted_splits
+
+ODIR_CLASSES = ('N', 'D', 'G', 'C', 'A', 'H', 'M', 'O')
+#: Words for the CLIP prompt (the letters alone carry no meaning).
+ODIR_PROMPT_NAMES = ('normal', 'diabetes', 'glaucoma', 'cataract',
+                     'age-related macular degeneration', 'hypertension',
+                     'myopia', 'other diseases')
+ODIR_HEAD = ('N', 'D', 'O')
+ODIR_TAIL = ('G', 'C', 'A', 'H', 'M')
+ODIR_ANN_FILES = ('ODIR-5K_Training_Annotations(Updated)_V2.xlsx',
+                  'ODIR-5K_Training_Annotations(Updated).xlsx',
+                  'ODIR-5K/data.xlsx', 'data.xlsx')
+#: Where users unpack the training images (official zip, Kaggle copy).
+ODIR_IMAGE_DIRS = ('ODIR-5K_Training_Dataset', 'ODIR-5K_Training_Images',
+                   'ODIR-5K/Training Images',
+                   'ODIR-5K/ODIR-5K/Training Images', 'Training Images',
+                   'images', '.')
+#: Keywords saying an image is not a fundus photograph at all: such eye
+#: images are left out in ``mode='eye'`` (3 of 7,000 images; no patient
+#: loses both eyes). Quality remarks ("lens dust", "low image quality",
+#: "image offset", "optic disk photographically invisible") are kept: the
+#: patient labels were given with them.
+ODIR_NON_FUNDUS = ('no fundus image', 'anterior segment image')
+_COLUMNS = ('ID', 'Patient Age', 'Patient Sex', 'Left-Fundus', 'Right-Fundus',
+            'Left-Diagnostic Keywords', 'Right-Diagnostic Keywords')
+_KEYWORD_SEP = re.compile('[,\uff0c]')  # ASCII and full-width commas
+
+
+def split_keywords(cell) -> List[str]:
+    """Diagnostic keywords of one eye (full-width or ASCII commas)."""
+    if cell is None:
+        return []
+    return [k.strip() for k in _KEYWORD_SEP.split(str(cell)) if k.strip()]
+
+
+@dataclass
+class ODIRPatient:
+    """One row of the ODIR-5K workbook (one patient, two eyes)."""
+    patient_id: str
+    row: int  # spreadsheet row number (header = 1)
+    age: Optional[int]
+    sex: str
+    left: str  # image file names
+    right: str
+    left_keywords: List[str]
+    right_keywords: List[str]
+    labels: np.ndarray  # (8,) uint8
+
+
+def _norm_id(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    s = str(value).strip() if value is not None else ''
+    return str(int(s)) if s.isdigit() else s
+
+
+def _read_rows(path: str) -> Tuple[List[str], List[Tuple[int, tuple]]]:
+    if path.lower().endswith(('.xlsx', '.xlsm')):
+        import openpyxl  # optional dependency: only for the xlsx
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            ws = wb.worksheets[0]
+            rows = ws.iter_rows(values_only=True)
+            header = next(rows, None)
+            if header is None:
+                raise AnnotationError(f'"{path}" is empty')
+            body = [(n, r) for n, r in enumerate(rows, 2)]
+        finally:
+            wb.close()
+    else:
+        with open(path, encoding='utf-8-sig', newline='') as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise AnnotationError(f'"{path}" is empty')
+            body = [(reader.line_num, tuple(r)) for r in reader]
+    header = [str(h).strip() if h is not None else '' for h in header]
+    return header, body
+
+
+def read_odir_annotations(path: str) -> List[ODIRPatient]:
+    """Read the ODIR-5K training workbook (xlsx) or the same table as CSV.
+
+    Raises:
+        AnnotationError: A missing column, a label cell that is not 0/1, a
+            patient with no label or with 'N' plus a disease, a duplicate
+            patient ID or image file (conflicting patient rows). The
+            message names the row.
+    """
+    header, body = _read_rows(path)
+    missing = [c for c in _COLUMNS + ODIR_CLASSES if c not in header]
+    if missing:
+        extra = [h for h in header if h and h not in _COLUMNS + ODIR_CLASSES]
+        raise AnnotationError(
+            f'"{path}": columns {missing} are missing (unknown columns: '
+            f'{extra}); expected the ODIR-5K header {list(_COLUMNS)} + label '
+            f'columns {list(ODIR_CLASSES)}')
+    col = {h: i for i, h in enumerate(header) if h}
+    patients: List[ODIRPatient] = []
+    seen_id: Dict[str, int] = {}
+    seen_img: Dict[str, int] = {}
+    for row_no, r in body:
+        if all(v is None or str(v).strip() == '' for v in r):
+            continue
+        r = tuple(r) + (None, ) * (len(header) - len(r))
+        where = f'"{path}" row {row_no}'
+        pid = _norm_id(r[col['ID']])
+        if not pid:
+            raise AnnotationError(f'{where}: empty ID')
+        if pid in seen_id:
+            raise AnnotationError(
+                f'{where}: patient ID {pid} already on row {seen_id[pid]} '
+                '(one row per patient; conflicting patient rows)')
+        seen_id[pid] = row_no
+        labels = np.zeros(len(ODIR_CLASSES), dtype=np.uint8)
+        for k, c in enumerate(ODIR_CLASSES):
+            v = r[col[c]]
+            try:
+                f = float(v)
+            except (TypeError, ValueError):
+                f = None
+            if f not in (0.0, 1.0):
+                raise AnnotationError(
+                    f'{where} (patient {pid}): label column {c} is {v!r}, '
+                    'expected 0 or 1')
+            labels[k] = int(f)
+        if labels.sum() == 0:
+            raise AnnotationError(
+                f'{where} (patient {pid}): no label set in '
+                f'{list(ODIR_CLASSES)}')
+        if labels[0] and labels[1:].any():
+            raise AnnotationError(
+                f'{where} (patient {pid}): N (normal) together with '
+                f'{[c for c, v in zip(ODIR_CLASSES, labels) if v][1:]}')
+        images = []
+        for c in ('Left-Fundus', 'Right-Fundus'):
+            name = str(r[col[c]] or '').strip()
+            if not name:
+                raise AnnotationError(f'{where} (patient {pid}): empty {c}')
+            if name in seen_img:
+                raise AnnotationError(
+                    f'{where} (patient {pid}): image "{name}" already on '
+                    f'row {seen_img[name]}')
+            seen_img[name] = row_no
+            images.append(name)
+        age = r[col['Patient Age']]
+        try:
+            age = int(float(age)) if age not in (None, '') else None
+        except ValueError:
+            raise AnnotationError(
+                f'{where} (patient {pid}): Patient Age {age!r} is not a '
+                'number') from None
+        patients.append(
+            ODIRPatient(
+                patient_id=pid,
+                row=row_no,
+                age=age,
+                sex=str(r[col['Patient Sex']] or '').strip(),
+                left=images[0],
+                right=images[1],
+                left_keywords=split_keywords(
+                    r[col['Left-Diagnostic Keywords']]),
+                right_keywords=split_keywords(
+                    r[col['Right-Diagnostic Keywords']]),
+                labels=labels))
+    if not patients:
+        raise AnnotationError(f'"{path}" has no patient rows')
+    return patients
+
+
+def odir_split(patients: Sequence[ODIRPatient],
+               ratios: Sequence[float] = DEFAULT_RATIOS,
+               seed: int = 0) -> Dict[str, str]:
+    """Seeded patient-level split ``{patient_id: split}``.
+
+    Every patient has two images, so the split is 7:1:2 by patients and by
+    images alike, and the same in ``mode='eye'`` and ``mode='patient'``.
+    """
+    return patient_split([p.patient_id for p in patients], ratios=ratios,
+                         seed=seed)
+
+
+def odir_samples(patients: Sequence[ODIRPatient],
+                 mode: str = 'eye',
+                 exclude_keywords: Sequence[str] = ODIR_NON_FUNDUS
+                 ) -> List[dict]:
+    """Samples (without image folder) of ``patients``.
+
+    ``mode='eye'``: one sample per fundus image with the patient's labels,
+    ``eye`` and ``keywords``, minus images whose keywords include one of
+    ``exclude_keywords``. ``mode='patient'``: one sample per patient with
+    ``img_path = [left, right]``.
+    """
+    if mode not in ('eye', 'patient'):
+        raise ValueError(f"mode must be 'eye' or 'patient', got {mode!r}")
+    exclude = {k.lower() for k in exclude_keywords}
+    out = []
+    for p in patients:
+        labels = np.flatnonzero(p.labels).tolist()
+        if mode == 'patient':
+            out.append(dict(img_path=[p.left, p.right], gt_label=labels,
+                            patient_id=p.patient_id,
+                            keywords=[p.left_keywords, p.right_keywords]))
+            continue
+        for eye, name, kws in (('left', p.left, p.left_keywords),
+                               ('right', p.right, p.right_keywords)):
+            if any(k.lower() in exclude for k in kws):
+                continue
+            out.append(dict(img_path=name, gt_label=labels,
+                            patient_id=p.patient_id, eye=eye, keywords=kws))
+    return out
+
+
+def find_odir_ann_file(data_root: str) -> str:
+    for name in ODIR_ANN_FILES:
+        if osp.isfile(osp.join(data_root, name)):
+            return name
+    raise FileNotFoundError(
+        f'No ODIR-5K annotation workbook under "{data_root}" (looked for '
+        f'{list(ODIR_ANN_FILES)}); set ann_file=')
+
+
+@DATASETS.register_module()
+class ODIR5K(MedicalMultiLabelDataset):
+    """ODIR-5K (3,500 patients, two colour fundus images each, 8 labels).
+
+    Labels N D G C A H M O are given per patient (over both eyes). Two ways
+    to present a patient to the model (``docs/datasets.md`` discusses them):
+
+    * ``mode='eye'`` (default): every fundus image is a sample carrying its
+      patient's labels and ``patient_id``; the evaluation aggregates the
+      two eyes' scores per patient (``aggregate_by='patient_id'`` of the
+      ldr_mm metrics, max by default) before the official patient-level
+      ODIR score. Non-fundus images (:data:`ODIR_NON_FUNDUS`) are dropped.
+    * ``mode='patient'``: one sample per patient whose image is the left
+      and right fundus side by side (:class:`LoadMedicalImage` accepts the
+      list of two paths).
+
+    Args:
+        data_root (str): The dataset folder.
+        split (str): ``'train'``, ``'val'``, ``'test'``, ``'trainval'`` or
+            ``'all'`` (seeded patient-level 7:1:2 split of the training
+            workbook; the challenge's own test labels are not public).
+        ann_file (str, optional): The workbook (or the same table as CSV)
+            relative to ``data_root``; by default the first of
+            :data:`ODIR_ANN_FILES` that exists.
+        mode (str): ``'eye'`` or ``'patient'``.
+        exclude_keywords (Sequence[str]): Eye images with one of these
+            keywords are left out (``mode='eye'``).
+        split_ratios, split_seed: The patient-level split.
+        img_dir (str, optional): Image folder relative to ``data_root``;
+            ``None`` searches :data:`ODIR_IMAGE_DIRS` and checks that every
+            image exists.
+        **kwargs: Other :class:`MultiLabelDataset` arguments.
+    """
+    METAINFO = dict(
+        classes=ODIR_CLASSES,
+        head_classes=ODIR_HEAD,
+        tail_classes=ODIR_TAIL,
+        prompt_names=ODIR_PROMPT_NAMES)
+
+    def __init__(self,
+                 data_root: str = '',
+                 split: Optional[str] = None,
+                 ann_file: Optional[str] = None,
+                 mode: str = 'eye',
+                 exclude_keywords: Sequence[str] = ODIR_NON_FUNDUS,
+                 split_ratios: Sequence[float] = DEFAULT_RATIOS,
+                 split_seed: int = 0,
+                 img_dir: Optional[str] = None,
+                 **kwargs):
+        if mode not in ('eye', 'patient'):
+            raise ValueError(f"mode must be 'eye' or 'patient', got {mode!r}")
+        self.mode = mode
+        self.exclude_keywords = tuple(exclude_keywords)
+        self.split_ratios = tuple(split_ratios)
+        self.split_seed = split_seed
+        self.img_dir = img_dir
+        if ann_file is None:
+            ann_file = find_odir_ann_file(data_root)
+        super().__init__(
+            ann_file=ann_file, split=split, data_root=data_root, **kwargs)
+
+    def load_raw(self) -> List[dict]:
+        patients = read_odir_annotations(self.ann_file)
+        assign = odir_split(patients, self.split_ratios, self.split_seed)
+        wanted = wanted_splits(self.split)
+        patients = [p for p in patients if assign[p.patient_id] in wanted]
+        samples = odir_samples(patients, self.mode, self.exclude_keywords)
+        names = [n for s in samples for n in (
+            s['img_path'] if isinstance(s['img_path'], list) else
+            [s['img_path']])]
+        if self.img_dir is None:
+            index = ImageIndex(self.image_root, ODIR_IMAGE_DIRS)
+            paths = index.resolve(
+                names, f'split "{self.split}" of "{self.ann_file}"')
+        else:
+            base = join_path(self.image_root, self.img_dir)
+            paths = [join_path(base, n) for n in names]
+        it = iter(paths)
+        for s in samples:
+            if isinstance(s['img_path'], list):
+                s['img_path'] = [next(it) for _ in s['img_path']]
+            else:
+                s['img_path'] = next(it)
+        return samples

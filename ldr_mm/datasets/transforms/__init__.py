@@ -1,0 +1,3 @@
+from .loading import ImageLoadError, LoadMedicalImage, to_three_channels
+
+__all__ = ['ImageLoadError', 'LoadMedicalImage', 'to_three_channels']

@@ -1,0 +1,164 @@
+"""Load a medical image as a 3-channel 8-bit array, or fail naming the file."""
+from typing import Optional, Sequence, Union
+
+import cv2
+import numpy as np
+from mmcv.transforms import LoadImageFromFile
+from mmengine import fileio
+
+from mmpretrain.registry import TRANSFORMS
+
+
+# Keep the stored bit depth and channel count (gray stays gray, 16 bit stays
+# 16 bit; an alpha channel is dropped by OpenCV) and apply the EXIF
+# orientation like MMCV's loader does.
+_DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+
+
+class ImageLoadError(OSError):
+    """An image file is missing, empty or cannot be decoded."""
+
+
+def to_three_channels(img: np.ndarray, path: str = '<array>',
+                      high_bit_depth: str = 'minmax') -> np.ndarray:
+    """Convert a decoded image to ``uint8`` (H, W, 3) BGR.
+
+    * grayscale (H, W) or (H, W, 1): the channel is repeated three times;
+    * gray + alpha (H, W, 2) and BGRA (H, W, 4): the alpha channel is
+      dropped (medical PNGs that carry one have it fully opaque);
+    * 16-bit / float images become 8-bit by ``high_bit_depth``:
+      ``'minmax'`` stretches each image's own [min, max] to [0, 255] (MRI
+      and many DICOM exports use 12 of 16 bits, so a fixed scale would give
+      a near-black image), ``'scale'`` divides by the dtype range
+      (``65535 / 255`` for uint16; floats are clipped to [0, 1]).
+
+    Args:
+        img (np.ndarray): (H, W) or (H, W, C) with C in {1, 2, 3, 4}.
+        path (str): The file the image came from, for error messages.
+        high_bit_depth (str): ``'minmax'`` or ``'scale'``.
+
+    Returns:
+        np.ndarray: (H, W, 3) ``uint8``.
+    """
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if img.ndim == 3 and img.shape[2] == 2:  # gray + alpha
+        img = img[..., 0]
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[..., :3]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3):
+        raise ImageLoadError(
+            f'Image "{path}" has an unsupported shape {img.shape}; expected '
+            'grayscale, gray+alpha, BGR or BGRA')
+    if img.size == 0:
+        raise ImageLoadError(f'Image "{path}" has no pixels ({img.shape})')
+    if img.dtype != np.uint8:
+        if high_bit_depth == 'minmax':
+            f = img.astype(np.float64)
+            lo, hi = float(f.min()), float(f.max())
+            f = (f - lo) / (hi - lo) if hi > lo else np.zeros_like(f)
+        elif high_bit_depth == 'scale':
+            if np.issubdtype(img.dtype, np.integer):
+                f = img.astype(np.float64) / np.iinfo(img.dtype).max
+            else:
+                f = np.clip(img.astype(np.float64), 0, 1)
+        else:
+            raise ValueError(f"high_bit_depth must be 'minmax' or 'scale', "
+                             f'got {high_bit_depth!r}')
+        img = np.round(f * 255).astype(np.uint8)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.ascontiguousarray(img)
+
+
+@TRANSFORMS.register_module()
+class LoadMedicalImage(LoadImageFromFile):
+    """Load an image so that it always reaches the model as 3 channels.
+
+    MMCV's :class:`LoadImageFromFile` decodes with OpenCV's colour flag,
+    which silently truncates 16-bit images to their high byte; this keeps
+    its file backends (``backend_args``) but decodes with the stored bit
+    depth and channel count and then converts explicitly (see
+    :func:`to_three_channels`): grayscale X-rays and MRI slices are
+    replicated to 3 channels, RGBA images lose the alpha channel, 16-bit
+    images are mapped to 8 bits. The result is BGR like MMCV's loader, so
+    ``data_preprocessor.to_rgb=True`` behaves as usual.
+
+    A missing, empty or undecodable file raises :class:`ImageLoadError`
+    naming the file. There is no ``ignore_empty``: returning ``None`` would
+    make MMEngine's dataset silently train on another sample instead.
+
+    ``results['img_path']`` may also be a list of paths (ODIR-5K's
+    ``mode='patient'``: both fundus images of a patient); the images are
+    resized to the height of the first one and placed side by side, in the
+    given order.
+
+    **Required keys:** ``img_path``.
+    **Added keys:** ``img`` (H, W, 3) uint8 (float32 with ``to_float32``),
+    ``img_shape``, ``ori_shape``.
+
+    Args:
+        to_float32 (bool): Return a float32 array. Defaults to False.
+        high_bit_depth (str): How 16-bit images become 8-bit:
+            ``'minmax'`` (per image, default) or ``'scale'``.
+        backend_args (dict, optional): MMEngine file backend arguments.
+    """
+
+    def __init__(self,
+                 to_float32: bool = False,
+                 high_bit_depth: str = 'minmax',
+                 backend_args: Optional[dict] = None):
+        if high_bit_depth not in ('minmax', 'scale'):
+            raise ValueError(f"high_bit_depth must be 'minmax' or 'scale', "
+                             f'got {high_bit_depth!r}')
+        super().__init__(
+            to_float32=to_float32,
+            ignore_empty=False,
+            backend_args=backend_args)
+        self.high_bit_depth = high_bit_depth
+
+    def _read(self, path: str) -> np.ndarray:
+        try:
+            data = fileio.get(path, backend_args=self.backend_args)
+        except FileNotFoundError as e:
+            raise ImageLoadError(f'Image file "{path}" does not exist') from e
+        except OSError as e:
+            raise ImageLoadError(f'Cannot read image file "{path}": {e}') \
+                from e
+        if len(data) == 0:
+            raise ImageLoadError(f'Image file "{path}" is empty (0 bytes)')
+        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _DECODE_FLAGS)
+        if img is None:
+            raise ImageLoadError(
+                f'Image file "{path}" ({len(data)} bytes) is corrupt or not '
+                'an image format OpenCV can decode (PNG, JPEG, TIFF, BMP; '
+                'convert DICOM to PNG first)')
+        return to_three_channels(img, path, self.high_bit_depth)
+
+    def transform(self, results: dict) -> dict:
+        paths: Union[str, Sequence[str]] = results['img_path']
+        if isinstance(paths, (list, tuple)):
+            if not paths:
+                raise ImageLoadError('Empty list of image paths in sample '
+                                     f'{results.get("sample_idx")}')
+            imgs = [self._read(p) for p in paths]
+            h = imgs[0].shape[0]
+            imgs = [
+                im if im.shape[0] == h else cv2.resize(
+                    im, (max(1, round(im.shape[1] * h / im.shape[0])), h),
+                    interpolation=cv2.INTER_AREA) for im in imgs
+            ]
+            img = np.concatenate(imgs, axis=1)
+        else:
+            img = self._read(paths)
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(to_float32={self.to_float32}, '
+                f"high_bit_depth='{self.high_bit_depth}', "
+                f'backend_args={self.backend_args})')

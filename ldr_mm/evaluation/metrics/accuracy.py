@@ -1,0 +1,92 @@
+"""Per-class accuracy (the paper's mACC) and balanced accuracy."""
+import numpy as np
+
+from mmpretrain.registry import METRICS
+
+from ldr_mm.evaluation.functional import missing_classes
+from .base import MultiLabelScoreMetric
+
+
+def accuracy_per_class(scores, targets, thr: float = 0.5) -> np.ndarray:
+    """(C,) fraction of samples whose thresholded score equals the label.
+
+    A sample is predicted positive when ``score >= thr`` (MMPretrain's
+    ``MultiLabelMetric`` rule), compared in the scores' own precision (a
+    float32 score 0.7 is >= 0.7). Defined for every class, also one with a
+    single label value in the evaluated set.
+    """
+    scores = np.asarray(scores)
+    targets = np.asarray(targets)
+    return ((scores >= thr) == (targets > 0)).mean(0)
+
+
+def balanced_accuracy_per_class(scores, targets,
+                                thr: float = 0.5) -> np.ndarray:
+    """(C,) mean of sensitivity and specificity at ``score >= thr``.
+
+    NaN for a class with only positives or only negatives (sensitivity or
+    specificity is undefined there), like the ranking metrics.
+    """
+    scores = np.asarray(scores)
+    t = np.asarray(targets) > 0
+    pred = scores >= thr
+    pos = t.sum(0)
+    neg = t.shape[0] - pos
+    with np.errstate(divide='ignore', invalid='ignore'):
+        tpr = (pred & t).sum(0) / pos
+        tnr = (~pred & ~t).sum(0) / neg
+    out = (tpr + tnr) / 2.0
+    out[missing_classes(t.astype(np.int64))] = np.nan
+    return out
+
+
+@METRICS.register_module()
+class MultiLabelAccuracy(MultiLabelScoreMetric):
+    """Mean per-class accuracy at a threshold: the paper's **mACC**.
+
+    The paper's "mean accuracy over categories" is read as: for each class,
+    the fraction of samples whose prediction (``score >= thr``) equals the
+    label; then the mean over classes. On long-tailed data this is dominated
+    by the many negatives of tail classes, so
+    :class:`MultiLabelBalancedAccuracy` is reported beside it.
+
+    Keys: ``mACC/mean``, ``mACC/head``, ``mACC/tail`` (+ ``mACC/class/<name>``
+    with ``per_class=True``). Fractions in [0, 1].
+
+    Args:
+        thr (float): Score threshold. Defaults to 0.5.
+        **kwargs: See :class:`MultiLabelScoreMetric`.
+    """
+    default_prefix = 'mACC'
+
+    def __init__(self, thr: float = 0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.thr = thr
+
+    def per_class_values(self, scores, targets) -> np.ndarray:
+        return accuracy_per_class(scores, targets, self.thr)
+
+
+@METRICS.register_module()
+class MultiLabelBalancedAccuracy(MultiLabelScoreMetric):
+    """Mean per-class balanced accuracy, (sensitivity + specificity) / 2.
+
+    Shown beside the paper's mACC (:class:`MultiLabelAccuracy`): it is not
+    inflated by the negatives of rare classes. A class with only one label
+    value in the evaluated set is missing (NaN), left out of the means and
+    named in a warning.
+
+    Keys: ``bACC/mean``, ``bACC/head``, ``bACC/tail`` (+ per class).
+
+    Args:
+        thr (float): Score threshold (``score >= thr``). Defaults to 0.5.
+        **kwargs: See :class:`MultiLabelScoreMetric`.
+    """
+    default_prefix = 'bACC'
+
+    def __init__(self, thr: float = 0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.thr = thr
+
+    def per_class_values(self, scores, targets) -> np.ndarray:
+        return balanced_accuracy_per_class(scores, targets, self.thr)

@@ -1,0 +1,59 @@
+"""AxSpA slice table -> patient-level split annotation files.
+
+Reads DATA_ROOT/ANN_FILE (CSV or JSON, format in ``docs/datasets.md``: one
+row per MRI slice with ``patient_id``, ``img_path`` and the 12 labels ER EL
+SR SL JSR JSL OR OL LR LL BMER BMEL), checks it, and writes
+``OUT_DIR/{train,val,test}.json``: the file's own ``split`` column if it
+has one, else a seeded patient-level 7:1:2 split by slice count. Prints the
+per-class counts per split with the head/tail classes.
+
+Example::
+
+    python tools/dataset_converters/axspa.py data/axspa \
+        --ann-file annotations.csv
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('data_root', help='the AxSpA folder')
+    p.add_argument('--ann-file', default='annotations.csv',
+                   help='slice table relative to DATA_ROOT')
+    p.add_argument('--out-dir', help='output folder (default: '
+                   'DATA_ROOT/annotations)')
+    p.add_argument('--split-method', choices=['auto', 'column', 'patient'],
+                   default='auto')
+    p.add_argument('--ratios', type=float, nargs=3, default=[0.7, 0.1, 0.2],
+                   metavar=('TRAIN', 'VAL', 'TEST'))
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--no-check-files', action='store_true',
+                   help='do not check that the slice images exist')
+    p.add_argument('--ignore-columns', nargs='*', default=[],
+                   help='extra columns to accept and ignore')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from ldr_mm.datasets.base import AnnotationError
+    from ldr_mm.datasets.converters import convert_axspa
+    out_dir = args.out_dir or osp.join(args.data_root, 'annotations')
+    try:
+        res = convert_axspa(args.data_root, out_dir, args.ann_file,
+                            args.split_method, args.ratios, args.seed,
+                            not args.no_check_files, args.ignore_columns)
+    except (AnnotationError, FileNotFoundError) as e:
+        raise SystemExit(f'error: {e}')
+    print(res.report)
+    return res
+
+
+if __name__ == '__main__':
+    main()
