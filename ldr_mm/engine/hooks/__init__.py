@@ -2,3 +2,7 @@ from .class_check_hook import ClassConsistencyHook, check_model_classes
 from .rng_state_hook import TrainRNGStateHook
 
 __all__ = ['ClassConsistencyHook', 'check_model_classes', 'TrainRNGStateHook']
+from .class_frequency_hook import (ClassFrequencyHook,  # noqa: E402
+                                   dataset_class_frequencies)
+
+__all__ += ['ClassFrequencyHook', 'dataset_class_frequencies']
