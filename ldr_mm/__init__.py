@@ -2,8 +2,9 @@
 MMPretrain.
 
 Importing the package registers its components in MMPretrain's registries
-(configs load it with ``custom_imports = dict(imports=['ldr_mm'])``) and adds
-the globals of MMEngine checkpoints to torch's weights-only allow-list.
+(configs load it with ``custom_imports = dict(imports=['ldr_mm'])``), adds
+the globals of MMEngine checkpoints to torch's weights-only allow-list, and
+makes MMEngine's local file writes (checkpoints, logs) atomic.
 """
 try:
     import mmcv  # noqa: F401
@@ -15,8 +16,10 @@ except ImportError as e:  # pragma: no cover - depends on the install
 
 from .version import __version__  # noqa: E402
 from .utils.checkpoint import register_safe_globals  # noqa: E402
+from .utils.fileio import register_atomic_local_backend  # noqa: E402
 
 register_safe_globals()
+register_atomic_local_backend()
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
 

@@ -21,6 +21,8 @@ custom_hooks = [
     dict(type='ClassConsistencyHook'),
     # exact random stream across validation and --resume
     dict(type='TrainRNGStateHook'),
+    # stop at the first NaN/Inf loss, naming the iteration
+    dict(type='FiniteLossCheckHook'),
 ]
 
 env_cfg = dict(

@@ -12,12 +12,12 @@ data_preprocessor = dict(
     to_onehot=True)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadMedicalImage'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadMedicalImage'),
     dict(type='PackInputs'),
 ]
 

@@ -2,6 +2,9 @@ from .class_check_hook import ClassConsistencyHook, check_model_classes
 from .rng_state_hook import TrainRNGStateHook
 
 __all__ = ['ClassConsistencyHook', 'check_model_classes', 'TrainRNGStateHook']
+from .finite_check_hook import FiniteLossCheckHook, NonFiniteLossError  # noqa
+
+__all__ += ['FiniteLossCheckHook', 'NonFiniteLossError']
 from .class_frequency_hook import (ClassFrequencyHook,  # noqa: E402
                                    dataset_class_frequencies)
 
