@@ -1,0 +1,25 @@
+# Baseline: Distribution-balanced loss (Wu et al., ECCV 2020) with the
+# authors' COCO-MLT / VOC-MLT settings. Its class frequencies come from the
+# training set through ClassFrequencyHook, before the first iteration.
+# Everything else as bce_r18_demo.py.
+_base_ = './bce_r18_demo.py'
+
+model = dict(
+    head=dict(
+        loss=dict(
+            _delete_=True,
+            type='DistributionBalancedLoss',
+            gamma=2.0,
+            neg_scale=2.0,
+            init_bias=0.05,
+            map_alpha=0.1,
+            map_beta=10.0,
+            map_mu=0.2)))
+
+# default_runtime.py's hooks (tests keep them equal) plus ClassFrequencyHook
+custom_hooks = [
+    dict(type='ClassConsistencyHook'),
+    dict(type='TrainRNGStateHook'),
+    dict(type='FiniteLossCheckHook'),
+    dict(type='ClassFrequencyHook'),
+]
