@@ -16,10 +16,5 @@ model = dict(
             map_beta=10.0,
             map_mu=0.2)))
 
-# default_runtime.py's hooks (tests keep them equal) plus ClassFrequencyHook
-custom_hooks = [
-    dict(type='ClassConsistencyHook'),
-    dict(type='TrainRNGStateHook'),
-    dict(type='FiniteLossCheckHook'),
-    dict(type='ClassFrequencyHook'),
-]
+# the runtime's hooks plus ClassFrequencyHook
+custom_hooks = _base_.custom_hooks + [dict(type='ClassFrequencyHook')]
