@@ -17,7 +17,7 @@ Writes into ``--work-dir``::
     results.json    the same numbers, per-class values and run records
     per_class.png   per-class AP and AUC of every config against the class's
                     training positives
-    <config>/seed<k>/   the run: config.py (the exact resolved config),
+    <config>/seed<k>/   the run: <config>.py (the exact resolved config),
                     checkpoints, train/test logs, test_metrics.json,
                     test_scores.csv, run.json
 
@@ -243,6 +243,7 @@ def smoke_overrides(cfg, smoke_root: str, data_root: Optional[str]) -> None:
         dl.num_workers = 0
         dl.persistent_workers = False
         ds = dl.dataset
+        ds.serialize_data = False  # skips a gc.collect() per dataset
         if ds.get('type') == 'LDRDemoDataset':
             ds.data_root = osp.join(smoke_root, 'ldr_demo')
             ds.splits = dict(SMOKE_SPLITS)
@@ -425,7 +426,7 @@ def resolve_run_config(run: Run, args, smoke_root: str):
 
 
 def config_fingerprint(cfg) -> str:
-    text = cfg.pretty_text
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -454,7 +455,7 @@ def do_run(run: Run, args, smoke_root: str, log) -> None:
             os.remove(stale)
     for old in glob.glob(osp.join(run.dir, 'best_*.pth')):
         os.remove(old)  # a --force rerun must not pick an old best
-    cfg_file = osp.join(run.dir, 'config.py')
+    cfg_file = osp.join(run.dir, f'{run.name}.py')
     atomic_call(cfg_file, cfg.dump)
     stamp = f'{run.name}_seed{run.seed}'
     t0 = time.time()
@@ -693,7 +694,7 @@ def write_reports(args, configs, runs, argv, t_start, log) -> Dict:
     meta = dict(classes=None)
     if first is not None:
         classes, counts, head = train_positives(
-            first.config, osp.join(first.dir, 'config.py'))
+            first.config, osp.join(first.dir, f'{first.name}.py'))
         meta = dict(classes=classes, train_positives=counts,
                     head_classes=head)
         plot_per_class(results, classes, counts, head,
@@ -723,7 +724,8 @@ def write_reports(args, configs, runs, argv, t_start, log) -> Dict:
         f'Train + test time of all runs: {total / 60:.1f} min (this '
         f'invocation: {(time.time() - t_start) / 60:.1f} min)', '']
     if meta['classes']:
-        d = dataset_key(load_config(osp.join(first.dir, 'config.py')))
+        d = dataset_key(load_config(osp.join(first.dir,
+                                             f'{first.name}.py')))
         lines += [
             f'Dataset: {d[0]} (`{d[1]}`); test metrics of the best '
             'validation checkpoint; head classes: '
