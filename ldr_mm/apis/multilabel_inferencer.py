@@ -2,8 +2,9 @@
 import os.path as osp
 import warnings
 from math import ceil
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Union
 
+import cv2
 import numpy as np
 import torch
 from mmengine.config import Config
@@ -17,7 +18,8 @@ from mmpretrain.registry import TRANSFORMS
 from mmpretrain.structures import DataSample
 from mmpretrain.utils import track
 
-from .attention import attention_panels, write_png
+from .attention import (attention_panels, display_scale, overlay_attention,
+                        to_rgb_uint8, write_png)
 from .inputs import (IMAGE_EXTENSIONS, InputItem, UnreadableImageError,
                      collect_inputs)
 from .model_loading import (_dataset_cfg, compare_state_dicts,
@@ -74,7 +76,10 @@ class MultiLabelInferencer(BaseInferencer):
         (['opacity', 'cavity'], (10,), (10, 3, 3))
     """
 
-    visualize_kwargs: set = {'show_dir', 'alpha', 'min_size'}
+    visualize_kwargs: set = {
+        'show_dir', 'alpha', 'min_size', 'attention_classes',
+        'per_class_files'
+    }
     forward_kwargs: set = {'return_attention'}
     postprocess_kwargs: set = {'return_attention'}
 
@@ -129,6 +134,7 @@ class MultiLabelInferencer(BaseInferencer):
                                              fallback=head_thr)
         self.skipped: List[tuple] = []
         self.ignored: List[str] = []
+        self.written: List[str] = []
 
     # ------------------------------------------------------------------ setup
     def _init_pipeline(self, cfg: Config) -> Callable:
@@ -163,6 +169,8 @@ class MultiLabelInferencer(BaseInferencer):
                 raise UnreadableImageError(src, 'not a decodable image')
             return dict(img=img, img_path=src, img_shape=img.shape[:2],
                         ori_shape=img.shape[:2])
+        if osp.isfile(src) and osp.getsize(src) == 0:
+            raise UnreadableImageError(src, 'empty file (0 bytes)')
         try:
             results = self.load_pipeline(dict(img_path=src))
         except Exception as e:  # noqa: BLE001 - any decoder failure
@@ -204,6 +212,8 @@ class MultiLabelInferencer(BaseInferencer):
                  show_dir: Optional[str] = None,
                  alpha: float = 0.5,
                  min_size: int = 192,
+                 attention_classes: Union[str, Sequence[str]] = 'predicted',
+                 per_class_files: bool = False,
                  recursive: bool = False,
                  extensions: Sequence[str] = IMAGE_EXTENSIONS,
                  skip_unreadable: Optional[bool] = None,
@@ -225,6 +235,11 @@ class MultiLabelInferencer(BaseInferencer):
             alpha (float): Heat-map weight of the overlays.
             min_size (int): Small images are shown upscaled by an integer
                 factor so their short side is at least this. Defaults to 192.
+            attention_classes (str | Sequence[str]): Whose maps ``show_dir``
+                gets: ``'predicted'`` (the positive classes; the top-1 class,
+                marked "below thr", if none), ``'all'``, or class names.
+            per_class_files (bool): Also save each overlay alone, without
+                caption, as ``<show_dir>/<name>/<class>.png``.
             recursive (bool): Descend into sub-folders.
             extensions (Sequence[str]): Image file endings in folders.
             skip_unreadable (bool, optional): Override the error policy (by
@@ -238,7 +253,8 @@ class MultiLabelInferencer(BaseInferencer):
             (indices of the positive classes), ``pred_class`` (their names)
             and, with ``return_attention``, ``attention`` (C, h, w). Skipped
             images are listed in ``self.skipped`` as (path, reason), files
-            of folders without an image extension in ``self.ignored``.
+            of folders without an image extension in ``self.ignored``, files
+            written for ``show_dir`` in ``self.written``.
         """
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
@@ -246,9 +262,19 @@ class MultiLabelInferencer(BaseInferencer):
                                    extensions=extensions,
                                    skip_unreadable=skip_unreadable)
         self.skipped, self.ignored = [], list(collected.ignored)
+        self.written = []
         need_attention = return_attention or show_dir is not None
         if need_attention:
             self._check_attention_support()
+        if not isinstance(attention_classes, str):
+            unknown = [c for c in attention_classes if c not in self.classes]
+            if unknown:
+                raise ValueError(f'Unknown class(es) {unknown}; the model '
+                                 f'has {self.classes}')
+        elif attention_classes not in ('predicted', 'all'):
+            raise ValueError("attention_classes must be 'predicted', 'all' "
+                             f'or a list of class names, got '
+                             f'{attention_classes!r}')
         self._names_used = {}
         results = []
         batches = self._batches(collected.items, batch_size)
@@ -259,9 +285,10 @@ class MultiLabelInferencer(BaseInferencer):
             preds = self.forward(data, return_attention=need_attention)
             self._apply_thresholds(preds)
             if show_dir is not None:
-                self.visualize(items, preds, data['inputs'],
-                               show_dir=show_dir, alpha=alpha,
-                               min_size=min_size)
+                self.written += self.visualize(items, preds, data['inputs'],
+                    show_dir=show_dir, alpha=alpha, min_size=min_size,
+                    attention_classes=attention_classes,
+                    per_class_files=per_class_files)
             results.extend(
                 self.postprocess(preds, items, return_datasamples,
                                  return_attention=return_attention))
@@ -322,12 +349,14 @@ class MultiLabelInferencer(BaseInferencer):
 
     def visualize(self, items: Sequence[InputItem], preds: List[DataSample],
                   images: Sequence[torch.Tensor], show_dir: str,
-                  alpha: float = 0.5, min_size: int = 192) -> List[str]:
-        """Save the image and the attention of each predicted class.
+                  alpha: float = 0.5, min_size: int = 192,
+                  attention_classes: Union[str, Sequence[str]] = 'predicted',
+                  per_class_files: bool = False) -> List[str]:
+        """Save the image and the attention maps of the chosen classes.
 
         The maps are drawn over the model's input view of the image (after
-        the test pipeline). An image without positive class shows its top-1
-        class, marked "(below thr)".
+        the test pipeline), where they are aligned. See :meth:`__call__`
+        for the arguments.
 
         Returns:
             list[str]: The written files.
@@ -337,19 +366,35 @@ class MultiLabelInferencer(BaseInferencer):
             view = img.detach().cpu().numpy().transpose(1, 2, 0)
             if view.shape[2] == 3:
                 view = view[..., ::-1]  # BGR (OpenCV loading) -> RGB
+            view = to_rgb_uint8(view)
+            k = display_scale(view.shape[:2], min_size)
             scores = pred.pred_score.float().cpu().numpy()
-            labels = pred.pred_label.cpu().tolist()
-            below = not labels
-            if below:
-                labels = [int(scores.argmax())]
             attn = pred.get('attention').numpy()
-            titles = [f'{self.classes[c]} {scores[c]:.2f}' +
-                      (' (below thr)' if below else '') for c in labels]
-            panel = attention_panels(view, [attn[c] for c in labels],
+            note = ''
+            if attention_classes == 'predicted':
+                chosen = pred.pred_label.cpu().tolist()
+                if not chosen:
+                    chosen, note = [int(scores.argmax())], ' (below thr)'
+            elif attention_classes == 'all':
+                chosen = list(range(len(self.classes)))
+            else:
+                chosen = [self.classes.index(c) for c in attention_classes]
+            titles = [f'{self.classes[c]} {scores[c]:.2f}{note}'
+                      for c in chosen]
+            name = self._unique_name(item.name)
+            panel = attention_panels(view, [attn[c] for c in chosen],
                                      titles, alpha=alpha, min_size=min_size)
-            path = osp.join(show_dir, self._unique_name(item.name) + '.png')
+            path = osp.join(show_dir, name + '.png')
             write_png(path, panel)
             written.append(path)
+            if per_class_files:
+                big = view if k == 1 else cv2.resize(
+                    view, (view.shape[1] * k, view.shape[0] * k),
+                    interpolation=cv2.INTER_CUBIC)
+                for c in chosen:
+                    p = osp.join(show_dir, name, f'{self.classes[c]}.png')
+                    write_png(p, overlay_attention(big, attn[c], alpha))
+                    written.append(p)
         return written
 
     def postprocess(self, preds: List[DataSample], items: Sequence[InputItem],
