@@ -104,8 +104,8 @@ def plot_cooccurrence(sl, path: str, normalize: str = 'row',
             mat = co / diag[:, None]
         shown = mat.copy()
         np.fill_diagonal(shown, np.nan)  # the diagonal shows n(i) instead
-        cmap = matplotlib.colormaps['viridis'].copy()
-        cmap.set_bad('lightgrey')
+        cmap = matplotlib.colormaps['viridis'].with_extremes(
+            bad='lightgrey')
         im = ax.imshow(shown, cmap=cmap, vmin=0, vmax=1)
         label = 'P(column class | row class); diagonal: n(row class)'
     else:
