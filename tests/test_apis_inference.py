@@ -248,3 +248,19 @@ def test_missing_prompt_cache_uses_the_checkpoints_embeddings(
                                                        progress=False)])
     np.testing.assert_allclose(a, b, atol=1e-6)
     assert not osp.exists(str(tmp_path / 'gone.pth'))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
+def test_cuda_matches_cpu(run, inferencer):
+    from ldr_mm.apis import MultiLabelInferencer
+    paths = image_paths(run)[:4]
+    gpu = MultiLabelInferencer(run.config, run.checkpoint, device='cuda')
+    assert next(gpu.model.parameters()).is_cuda
+    a = gpu(paths, batch_size=2, return_attention=True, progress=False)
+    b = inferencer(paths, batch_size=2, return_attention=True,
+                   progress=False)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x['pred_scores'], y['pred_scores'],
+                                   atol=1e-4)
+        np.testing.assert_allclose(x['attention'], y['attention'],
+                                   atol=1e-4)

@@ -1,5 +1,6 @@
-"""tools/infer.py, tools/misc/choose_thresholds.py, tools/visualize_attention.py
-end to end on a tiny checkpoint trained in this module."""
+"""tools/infer.py, tools/misc/choose_thresholds.py and
+tools/visualize_attention.py end to end on a tiny checkpoint trained in this
+module."""
 import csv
 import glob
 import json

@@ -147,7 +147,7 @@ def write_png(path: str, image_rgb: np.ndarray) -> None:
     bgr = cv2.cvtColor(to_rgb_uint8(image_rgb), cv2.COLOR_RGB2BGR)
 
     def _write(tmp):
-        if not cv2.imwrite(tmp, bgr):
+        if not cv2.imwrite(tmp, bgr, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
             raise OSError(f'Could not write "{path}"')
 
     atomic_call(path, _write)

@@ -69,8 +69,9 @@ class MultiLabelInferencer(BaseInferencer):
 
     Example:
         >>> from ldr_mm.apis import MultiLabelInferencer
-        >>> infer = MultiLabelInferencer('configs/ldrnet/ldr_r18_demo_stage1.py',
-        ...                              'epoch_12.pth', device='cpu')
+        >>> infer = MultiLabelInferencer(
+        ...     'configs/ldrnet/ldr_r18_demo_stage1.py', 'epoch_12.pth',
+        ...     device='cpu')
         >>> res = infer('image.png', return_attention=True)[0]
         >>> res['pred_class'], res['pred_scores'].shape, res['attention'].shape
         (['opacity', 'cavity'], (10,), (10, 3, 3))

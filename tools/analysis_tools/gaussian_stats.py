@@ -15,8 +15,9 @@ virtual features from it. The stage-2 hook writes them each round to
         last selected round: how many directions carry the variance, and how
         much of a tail class's spectrum is only shrinkage.
 
-    python tools/analysis_tools/gaussian_stats.py work_dirs/ldr_r18_demo_stage2 \\
-        --rounds all --out-dir work_dirs/analysis
+    python tools/analysis_tools/gaussian_stats.py \\
+        work_dirs/ldr_r18_demo_stage2 --rounds all \\
+        --out-dir work_dirs/analysis
 
 The spectrum is of the covariance that is sampled (after shrinkage and
 ridge); ``--unregularised`` recovers the sample covariance S where the file
@@ -262,8 +263,11 @@ def plot_spectra(stats, label, head, tail, path, unregularised=False,
                 skipped.append(f'{classes[c]}{"+" if j else "-"}')
                 continue
             eig = np.clip(eig, 1e-12, None)
+            # log-spaced ranks: the same curve on log-log axes, small PNG
+            ranks = np.unique(np.geomspace(1, eig.size, 150).round()).astype(
+                int)
             g = class_group(classes[c], head, tail)
-            ax.plot(np.arange(1, eig.size + 1), eig,
+            ax.plot(ranks, eig[ranks - 1],
                     color=cmap(rank / max(C - 1, 1)), lw=1.2,
                     ls='--' if g == 'tail' else '-',
                     label=f'{classes[c]} (n={int(stats["counts"][c, j])})')
