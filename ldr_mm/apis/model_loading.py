@@ -44,7 +44,9 @@ def _as_config(config: ConfigType) -> Config:
     raise TypeError(f'config must be a path or a Config, got {type(config)}')
 
 
-def _dataset_cfg(cfg: Config) -> Optional[dict]:
+def dataset_config(cfg: Config) -> Optional[dict]:
+    """The test (else val, else train) dataset config, unwrapped from
+    dataset wrappers; ``None`` if the config has no dataloader."""
     for key in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
         loader = cfg.get(key)
         if loader and loader.get('dataset'):
@@ -65,7 +67,7 @@ def config_classes(cfg: Config) -> Optional[List[str]]:
     dataset class's ``METAINFO['classes']``. ``None`` if none is given (a
     plain ``MultiLabelDataset`` reads its classes from the annotation file).
     """
-    ds = _dataset_cfg(cfg)
+    ds = dataset_config(cfg)
     if not isinstance(ds, dict):
         return None
     meta = ds.get('metainfo') or {}

@@ -22,8 +22,8 @@ from .attention import (attention_panels, display_scale, overlay_attention,
                         to_rgb_uint8, write_png)
 from .inputs import (IMAGE_EXTENSIONS, InputItem, UnreadableImageError,
                      collect_inputs)
-from .model_loading import (_dataset_cfg, compare_state_dicts,
-                            checkpoint_state_dict, init_multilabel_model)
+from .model_loading import (checkpoint_state_dict, compare_state_dicts,
+                            dataset_config, init_multilabel_model)
 from .thresholds import resolve_thresholds
 
 
@@ -139,7 +139,7 @@ class MultiLabelInferencer(BaseInferencer):
 
     # ------------------------------------------------------------------ setup
     def _init_pipeline(self, cfg: Config) -> Callable:
-        ds = _dataset_cfg(cfg)
+        ds = dataset_config(cfg)
         pipeline = list((ds or {}).get('pipeline') or [])
         if not pipeline:
             raise ValueError('The config has no test (or val) dataset '
