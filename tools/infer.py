@@ -119,7 +119,7 @@ def results_json(results, classes, thresholds, args, skipped,
 
 
 def screen_table(results, classes, max_rows) -> str:
-    from ldr_mm.evaluation.report import format_table
+    """Image | number of positives | positive classes (score)."""
     rows = []
     for r in results[:max_rows]:
         s = r['pred_scores']
@@ -129,13 +129,17 @@ def screen_table(results, classes, max_rows) -> str:
         else:
             top = int(s.argmax())
             pos = f'- (top: {classes[top]} {s[top]:.3f})'
-        rows.append([r['name'], len(r['pred_label']), pos])
-    text = format_table(['image', '#pos', 'positive classes (score)'],
-                        rows)
+        rows.append((r['name'], str(len(r['pred_label'])), pos))
+    header = ('image', '#pos', 'positive classes (score)')
+    w0 = max([len(header[0])] + [len(r[0]) for r in rows])
+    w1 = len(header[1])
+    lines = [f'{header[0]:<{w0}}  {header[1]}  {header[2]}',
+             f'{"-" * w0}  {"-" * w1}  {"-" * len(header[2])}']
+    lines += [f'{a:<{w0}}  {b:>{w1}}  {c}' for a, b, c in rows]
     if len(results) > max_rows:
-        text += f'\n... {len(results) - max_rows} more image(s) ' \
-                '(all are in --out)'
-    return text
+        lines.append(f'... {len(results) - max_rows} more image(s) '
+                     '(all are in --out)')
+    return '\n'.join(lines)
 
 
 def main(argv=None):
