@@ -24,3 +24,4 @@ register_atomic_local_backend()
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
 
 __all__ = ['__version__', 'register_safe_globals']
+from . import apis  # noqa: E402,F401  (inference API, MultiLabelInferencer)

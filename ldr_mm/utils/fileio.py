@@ -15,6 +15,13 @@ from typing import Any, Callable, Iterator, IO
 import torch
 
 
+def _umask_mode() -> int:
+    """0o666 minus the process umask: the mode ``open()`` would give."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: str, mode: str = 'w', **open_kwargs) -> Iterator[IO]:
     """Open a temporary file that replaces ``path`` only on success.
@@ -42,6 +49,7 @@ def atomic_write(path: str, mode: str = 'w', **open_kwargs) -> Iterator[IO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _umask_mode())  # mkstemp creates files 0600
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -70,6 +78,7 @@ def atomic_call(path: str, writer: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         writer(tmp)
+        os.chmod(tmp, _umask_mode())  # mkstemp creates files 0600
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

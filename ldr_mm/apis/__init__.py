@@ -1,0 +1,26 @@
+"""What users do after training: inference, thresholds, explanations.
+
+``MultiLabelInferencer`` is registered in MMEngine's ``INFERENCERS`` registry
+(MMPretrain keeps no inferencer registry of its own; its inferencers are
+classes exported from ``mmpretrain.apis``, as ours are from here).
+"""
+from .attention import attention_panels, overlay_attention, upsample_map
+from .inputs import (IMAGE_EXTENSIONS, UnreadableImageError, collect_inputs,
+                     read_list_file)
+from .model_loading import (CheckpointMismatchError, config_classes,
+                            init_multilabel_model, model_classes)
+from .multilabel_inferencer import (MultiLabelInferencer,
+                                    inference_multilabel_model)
+from .score_file import ScoreFile, ScoreFileError, read_score_file
+from .thresholds import (ThresholdFileError, choose_thresholds,
+                         load_thresholds, resolve_thresholds, save_thresholds)
+
+__all__ = [
+    'MultiLabelInferencer', 'inference_multilabel_model',
+    'init_multilabel_model', 'CheckpointMismatchError', 'config_classes',
+    'model_classes', 'IMAGE_EXTENSIONS', 'UnreadableImageError',
+    'collect_inputs', 'read_list_file', 'attention_panels',
+    'overlay_attention', 'upsample_map', 'ScoreFile', 'ScoreFileError',
+    'read_score_file', 'ThresholdFileError', 'choose_thresholds',
+    'load_thresholds', 'resolve_thresholds', 'save_thresholds'
+]

@@ -1,0 +1,438 @@
+"""Multi-label inference with per-class thresholds and attention maps."""
+import os.path as osp
+import warnings
+from math import ceil
+from typing import Callable, List, Optional, Sequence, Union
+
+import cv2
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, default_collate
+from mmengine.model import BaseModel
+from mmengine.registry import INFERENCERS
+
+from mmpretrain.apis import BaseInferencer
+from mmpretrain.models.classifiers import ImageClassifier
+from mmpretrain.registry import TRANSFORMS
+from mmpretrain.structures import DataSample
+from mmpretrain.utils import track
+
+from .attention import (attention_panels, display_scale, overlay_attention,
+                        to_rgb_uint8, write_png)
+from .inputs import (IMAGE_EXTENSIONS, InputItem, UnreadableImageError,
+                     collect_inputs)
+from .model_loading import (checkpoint_state_dict, compare_state_dicts,
+                            dataset_config, init_multilabel_model)
+from .thresholds import resolve_thresholds
+
+
+def _is_loader(t) -> bool:
+    name = t.get('type') if isinstance(t, dict) else type(t).__name__
+    name = name if isinstance(name, str) else getattr(name, '__name__', '')
+    return name.split('.')[-1].startswith('Load')
+
+
+@INFERENCERS.register_module()
+class MultiLabelInferencer(BaseInferencer):
+    """Inference of a multi-label classifier: scores, positives, attention.
+
+    MMPretrain's :class:`~mmpretrain.apis.ImageClassificationInferencer`
+    reduces every prediction to one argmax class; a multi-label image has any
+    number of findings. This inferencer returns every class's score and the
+    classes whose score is ``>=`` their own threshold, and, for
+    :class:`~ldr_mm.models.LDRNeck` models, each label query's attention map
+    over the image tokens.
+
+    The weights are loaded with ``torch.load(weights_only=True)`` and
+    strictly: a checkpoint whose weights or class names differ from the model
+    the config builds is refused with a message naming the differences
+    (:func:`~ldr_mm.apis.init_multilabel_model`).
+
+    Images are read with the config's own test pipeline (its ``Load*``
+    transform included, so e.g. 16-bit medical PNGs are decoded as in
+    testing), batched and run on ``device``.
+
+    Args:
+        model (str | Config | BaseModel): A config file or object, or a model
+            built by :func:`~ldr_mm.apis.init_multilabel_model`.
+        pretrained (str | bool): The checkpoint. ``True`` (default) uses the
+            config's ``load_from``; ``False`` keeps random weights (tests).
+        device (str | torch.device, optional): Defaults to CUDA if available,
+            else CPU.
+        thresholds (float | Sequence[float] | dict | str, optional): One
+            threshold for all classes, one per class, ``{class: thr}``, or a
+            thresholds file of ``tools/misc/choose_thresholds.py`` (its
+            classes must match the model's). Defaults to the head's ``thr``
+            (0.5).
+        cfg_options (dict, optional): Config overrides.
+
+    Example:
+        >>> from ldr_mm.apis import MultiLabelInferencer
+        >>> infer = MultiLabelInferencer(
+        ...     'configs/ldrnet/ldr_r18_demo_stage1.py', 'epoch_12.pth',
+        ...     device='cpu')
+        >>> res = infer('image.png', return_attention=True)[0]
+        >>> res['pred_class'], res['pred_scores'].shape, res['attention'].shape
+        (['opacity', 'cavity'], (10,), (10, 3, 3))
+    """
+
+    visualize_kwargs: set = {
+        'show_dir', 'alpha', 'min_size', 'attention_classes',
+        'per_class_files'
+    }
+    forward_kwargs: set = {'return_attention'}
+    postprocess_kwargs: set = {'return_attention'}
+
+    def __init__(self,
+                 model: Union[str, Config, BaseModel],
+                 pretrained: Union[str, bool, None] = True,
+                 device: Union[str, torch.device, None] = None,
+                 thresholds=None,
+                 cfg_options: Optional[dict] = None) -> None:
+        if isinstance(model, BaseModel):
+            if not hasattr(model, '_config'):
+                raise TypeError(
+                    'A model object must come from ldr_mm.apis.'
+                    'init_multilabel_model (it records its config); or pass '
+                    'the config path and the checkpoint instead.')
+            if isinstance(pretrained, str):
+                from ldr_mm.utils import safe_load_checkpoint
+                sd = checkpoint_state_dict(safe_load_checkpoint(pretrained))
+                problems = compare_state_dicts(model.state_dict(), sd)
+                if problems:
+                    from .model_loading import CheckpointMismatchError
+                    raise CheckpointMismatchError(
+                        f'Checkpoint "{pretrained}" does not fit the given '
+                        'model:\n  - ' + '\n  - '.join(problems))
+                model.load_state_dict(sd, strict=True)
+            if device is not None:
+                model.to(device)
+        else:
+            if pretrained is True:
+                cfg = model if isinstance(model, Config) else \
+                    Config.fromfile(model)
+                pretrained = cfg.get('load_from')
+                if not pretrained:
+                    raise ValueError(
+                        'No checkpoint given and the config has no '
+                        '`load_from`: pass the checkpoint path as the second '
+                        'argument.')
+            model = init_multilabel_model(
+                model, pretrained or None, device=device,
+                cfg_options=cfg_options)
+        super().__init__(model=model, pretrained=False, device=None)
+
+        meta = getattr(self.model, '_dataset_meta', None) or {}
+        num_classes = getattr(getattr(self.model, 'head', None),
+                              'num_classes', None)
+        self.classes: List[str] = [str(c) for c in meta.get('classes') or (
+            [str(i) for i in range(num_classes)] if num_classes else [])]
+        if not self.classes:
+            raise ValueError('Cannot tell the number of classes of the model')
+        head_thr = getattr(getattr(self.model, 'head', None), 'thr', None)
+        self.thresholds = resolve_thresholds(thresholds, self.classes,
+                                             fallback=head_thr)
+        self.skipped: List[tuple] = []
+        self.ignored: List[str] = []
+        self.written: List[str] = []
+
+    # ------------------------------------------------------------------ setup
+    def _init_pipeline(self, cfg: Config) -> Callable:
+        ds = dataset_config(cfg)
+        pipeline = list((ds or {}).get('pipeline') or [])
+        if not pipeline:
+            raise ValueError('The config has no test (or val) dataset '
+                             'pipeline to preprocess images with.')
+        loaders = []
+        while pipeline and _is_loader(pipeline[0]):
+            loaders.append(pipeline.pop(0))
+        self.load_pipeline = Compose(
+            [TRANSFORMS.build(t) if isinstance(t, dict) else t
+             for t in loaders]) if loaders else None
+        return Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t
+                        for t in pipeline])
+
+    def load_image(self, item: InputItem) -> dict:
+        """Read one input into the pipeline's ``results`` dict.
+
+        Raises:
+            UnreadableImageError: The file cannot be read or decoded.
+        """
+        src = item.source
+        if isinstance(src, np.ndarray):
+            return dict(img=src, img_shape=src.shape[:2],
+                        ori_shape=src.shape[:2])
+        if self.load_pipeline is None:
+            from mmcv.image import imread
+            img = imread(src)
+            if img is None:
+                raise UnreadableImageError(src, 'not a decodable image')
+            return dict(img=img, img_path=src, img_shape=img.shape[:2],
+                        ori_shape=img.shape[:2])
+        if osp.isfile(src) and osp.getsize(src) == 0:
+            raise UnreadableImageError(src, 'empty file (0 bytes)')
+        try:
+            results = self.load_pipeline(dict(img_path=src))
+        except Exception as e:  # noqa: BLE001 - any decoder failure
+            msg = str(e).strip() or type(e).__name__
+            raise UnreadableImageError(src, msg) from e
+        if results is None or results.get('img') is None:
+            raise UnreadableImageError(src, 'not a decodable image')
+        return results
+
+    def _batches(self, items: Sequence[InputItem], batch_size: int):
+        """Yield (items, collated data) batches; unreadable skip items are
+        recorded in ``self.skipped`` and left out."""
+        chunk_items, chunk = [], []
+        for idx, item in enumerate(items):
+            try:
+                results = self.load_image(item)
+            except UnreadableImageError as e:
+                if not item.skip_on_error:
+                    raise
+                warnings.warn(f'Skipped: {e}')
+                self.skipped.append((item.name, e.reason))
+                continue
+            results['sample_idx'] = idx
+            data = self.pipeline(results)
+            chunk_items.append(item)
+            chunk.append(data)
+            if len(chunk) == batch_size:
+                yield chunk_items, default_collate(chunk)
+                chunk_items, chunk = [], []
+        if chunk:
+            yield chunk_items, default_collate(chunk)
+
+    # ------------------------------------------------------------------- run
+    def __call__(self,
+                 inputs,
+                 return_datasamples: bool = False,
+                 batch_size: int = 1,
+                 return_attention: bool = False,
+                 show_dir: Optional[str] = None,
+                 alpha: float = 0.5,
+                 min_size: int = 192,
+                 attention_classes: Union[str, Sequence[str]] = 'predicted',
+                 per_class_files: bool = False,
+                 recursive: bool = False,
+                 extensions: Sequence[str] = IMAGE_EXTENSIONS,
+                 skip_unreadable: Optional[bool] = None,
+                 progress: bool = True) -> list:
+        """Run images through the model.
+
+        Args:
+            inputs: An image path, a folder, a ``.txt`` list of paths, a BGR
+                array, or a list of these.
+            return_datasamples (bool): Return :obj:`DataSample` s (with
+                ``pred_label`` at this inferencer's thresholds) instead of
+                dicts.
+            batch_size (int): Images per forward pass. Defaults to 1.
+            return_attention (bool): Also return each class's attention map
+                (C, h, w) over the image tokens (sums to one per class).
+            show_dir (str, optional): Save, per image, the model's view of
+                the image and the attention map of each predicted class
+                (``<show_dir>/<name>.png``).
+            alpha (float): Heat-map weight of the overlays.
+            min_size (int): Small images are shown upscaled by an integer
+                factor so their short side is at least this. Defaults to 192.
+            attention_classes (str | Sequence[str]): Whose maps ``show_dir``
+                gets: ``'predicted'`` (the positive classes; the top-1 class,
+                marked "below thr", if none), ``'all'``, or class names.
+            per_class_files (bool): Also save each overlay alone, without
+                caption, as ``<show_dir>/<name>/<class>.png``.
+            recursive (bool): Descend into sub-folders.
+            extensions (Sequence[str]): Image file endings in folders.
+            skip_unreadable (bool, optional): Override the error policy (by
+                default files from folders and list files are skipped with a
+                warning when unreadable, single images raise).
+            progress (bool): Show a progress bar.
+
+        Returns:
+            list[dict]: One per readable image: ``img_path`` (``None`` for
+            arrays), ``name``, ``pred_scores`` (C,) float32, ``pred_label``
+            (indices of the positive classes), ``pred_class`` (their names)
+            and, with ``return_attention``, ``attention`` (C, h, w). Skipped
+            images are listed in ``self.skipped`` as (path, reason), files
+            of folders without an image extension in ``self.ignored``, files
+            written for ``show_dir`` in ``self.written``.
+        """
+        if batch_size < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        collected = collect_inputs(inputs, recursive=recursive,
+                                   extensions=extensions,
+                                   skip_unreadable=skip_unreadable)
+        self.skipped, self.ignored = [], list(collected.ignored)
+        self.written = []
+        need_attention = return_attention or show_dir is not None
+        if need_attention:
+            self._check_attention_support()
+        if not isinstance(attention_classes, str):
+            unknown = [c for c in attention_classes if c not in self.classes]
+            if unknown:
+                raise ValueError(f'Unknown class(es) {unknown}; the model '
+                                 f'has {self.classes}')
+        elif attention_classes not in ('predicted', 'all'):
+            raise ValueError("attention_classes must be 'predicted', 'all' "
+                             f'or a list of class names, got '
+                             f'{attention_classes!r}')
+        self._names_used = {}
+        results = []
+        batches = self._batches(collected.items, batch_size)
+        if progress and collected.items:
+            batches = track(batches, 'Inference',
+                            total=ceil(len(collected.items) / batch_size))
+        for items, data in batches:
+            preds = self.forward(data, return_attention=need_attention)
+            self._apply_thresholds(preds)
+            if show_dir is not None:
+                self.written += self.visualize(items, preds, data['inputs'],
+                    show_dir=show_dir, alpha=alpha, min_size=min_size,
+                    attention_classes=attention_classes,
+                    per_class_files=per_class_files)
+            results.extend(
+                self.postprocess(preds, items, return_datasamples,
+                                 return_attention=return_attention))
+        return results
+
+    def _check_attention_support(self):
+        neck = getattr(self.model, 'neck', None)
+        if not hasattr(neck, 'forward_attention'):
+            raise ValueError(
+                f'The model ({type(self.model).__name__} with neck '
+                f'{type(neck).__name__}) has no label-query attention; '
+                'attention maps need an LDRNeck model.')
+
+    @torch.no_grad()
+    def forward(self, data: dict, return_attention: bool = False
+                ) -> List[DataSample]:
+        """Predict a collated batch; optionally attach ``attention``.
+
+        With attention the backbone runs once: the predictions are computed
+        exactly as :meth:`ImageClassifier.predict` (backbone, neck, head) and
+        the neck's :meth:`forward_attention` reuses the backbone features.
+        A model that overrides ``predict`` or ``extract_feat`` is run through
+        ``test_step`` and its backbone again for the maps.
+        """
+        if not return_attention:
+            return self.model.test_step(data)
+        model = self.model
+        data = model.data_preprocessor(data, False)
+        inputs, samples = data['inputs'], data['data_samples']
+        plain = (type(model).predict is ImageClassifier.predict and
+                 type(model).extract_feat is ImageClassifier.extract_feat)
+        if plain:
+            feats = model.backbone(inputs)
+            preds = model.head.predict(model.neck(feats), samples)
+        else:
+            preds = model._run_forward(data, mode='predict')
+            feats = model.backbone(inputs)
+        _, attn, _ = model.neck.forward_attention(feats)
+        for pred, a in zip(preds, attn):
+            pred.set_field(a.float().cpu(), 'attention')
+        return preds
+
+    def _apply_thresholds(self, preds: List[DataSample]) -> None:
+        thr = torch.as_tensor(self.thresholds, dtype=torch.float64)
+        for p in preds:
+            score = p.pred_score.detach().double().cpu()
+            if score.numel() != len(self.classes):
+                raise ValueError(f'The model gives {score.numel()} scores '
+                                 f'for {len(self.classes)} classes')
+            p.set_pred_label(torch.where(score >= thr)[0])
+
+    # ------------------------------------------------------------ outputs
+    def _unique_name(self, name: str) -> str:
+        stem = osp.splitext(osp.basename(name))[0] or 'image'
+        n = self._names_used.get(stem, 0)
+        self._names_used[stem] = n + 1
+        return stem if n == 0 else f'{stem}_{n}'
+
+    def visualize(self, items: Sequence[InputItem], preds: List[DataSample],
+                  images: Sequence[torch.Tensor], show_dir: str,
+                  alpha: float = 0.5, min_size: int = 192,
+                  attention_classes: Union[str, Sequence[str]] = 'predicted',
+                  per_class_files: bool = False) -> List[str]:
+        """Save the image and the attention maps of the chosen classes.
+
+        The maps are drawn over the model's input view of the image (after
+        the test pipeline), where they are aligned. See :meth:`__call__`
+        for the arguments.
+
+        Returns:
+            list[str]: The written files.
+        """
+        written = []
+        for item, pred, img in zip(items, preds, images):
+            view = img.detach().cpu().numpy().transpose(1, 2, 0)
+            if view.shape[2] == 3:
+                view = view[..., ::-1]  # BGR (OpenCV loading) -> RGB
+            view = to_rgb_uint8(view)
+            k = display_scale(view.shape[:2], min_size)
+            scores = pred.pred_score.float().cpu().numpy()
+            attn = pred.get('attention').numpy()
+            note = ''
+            if attention_classes == 'predicted':
+                chosen = pred.pred_label.cpu().tolist()
+                if not chosen:
+                    chosen, note = [int(scores.argmax())], ' (below thr)'
+            elif attention_classes == 'all':
+                chosen = list(range(len(self.classes)))
+            else:
+                chosen = [self.classes.index(c) for c in attention_classes]
+            titles = [f'{self.classes[c]} {scores[c]:.2f}{note}'
+                      for c in chosen]
+            name = self._unique_name(item.name)
+            panel = attention_panels(view, [attn[c] for c in chosen],
+                                     titles, alpha=alpha, min_size=min_size)
+            path = osp.join(show_dir, name + '.png')
+            write_png(path, panel)
+            written.append(path)
+            if per_class_files:
+                big = view if k == 1 else cv2.resize(
+                    view, (view.shape[1] * k, view.shape[0] * k),
+                    interpolation=cv2.INTER_CUBIC)
+                for c in chosen:
+                    p = osp.join(show_dir, name, f'{self.classes[c]}.png')
+                    write_png(p, overlay_attention(big, attn[c], alpha))
+                    written.append(p)
+        return written
+
+    def postprocess(self, preds: List[DataSample], items: Sequence[InputItem],
+                    return_datasamples: bool = False,
+                    return_attention: bool = False) -> list:
+        if return_datasamples:
+            return preds
+        out = []
+        for pred, item in zip(preds, items):
+            labels = pred.pred_label.cpu().tolist()
+            res = dict(
+                img_path=item.source if isinstance(item.source, str) else
+                None,
+                name=item.name,
+                pred_scores=pred.pred_score.float().cpu().numpy(),
+                pred_label=labels,
+                pred_class=[self.classes[c] for c in labels])
+            if return_attention:
+                res['attention'] = pred.get('attention').numpy()
+            out.append(res)
+        return out
+
+    @staticmethod
+    def list_models(pattern: Optional[str] = None) -> list:
+        """ldr_mm ships no pre-trained weights: there are no named models."""
+        return []
+
+
+def inference_multilabel_model(model, inputs, **kwargs) -> list:
+    """One-call multi-label inference (MMPretrain's ``inference_model``).
+
+    Args:
+        model (BaseModel): A model from :func:`init_multilabel_model`.
+        inputs: As :meth:`MultiLabelInferencer.__call__`.
+        **kwargs: ``thresholds`` and any :meth:`MultiLabelInferencer.
+            __call__` argument.
+    """
+    thresholds = kwargs.pop('thresholds', None)
+    return MultiLabelInferencer(model, thresholds=thresholds)(inputs,
+                                                              **kwargs)

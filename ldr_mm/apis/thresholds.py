@@ -1,0 +1,268 @@
+"""Per-class decision thresholds: choose them on validation scores, save, load.
+
+A class is predicted positive when its score is ``>=`` its threshold (the
+rule of :class:`~ldr_mm.models.LDRHead` and MMPretrain's multi-label heads).
+
+Choice (:func:`choose_thresholds`), per class, over the validation scores:
+
+* ``'f1'``: maximise F1 = 2 TP / (2 TP + FP + FN);
+* ``'youden'``: maximise Youden's J = TPR - FPR (sensitivity + specificity
+  - 1).
+
+Every distinct validation score is a candidate cut. The threshold returned is
+the midpoint between the chosen cut and the next lower distinct score, so it
+reproduces the optimum on the validation set while not sitting exactly on one
+validation image's score (scores of new images, or scores printed with fewer
+digits, fall on the intended side). When several cuts tie, the highest is
+kept (fewest positive calls). A class with only positives or only negatives in
+the validation set has no defined optimum: it keeps ``default`` (0.5) and is
+flagged ``fallback`` in the file, with a warning.
+
+File format (JSON, written atomically by :func:`save_thresholds`)::
+
+    {"format": "ldr_mm.thresholds", "version": 1,
+     "criterion": "f1" | "youden" | "fixed",
+     "classes": [names...], "thresholds": [floats...],
+     "source": "<the scores file or config/checkpoint>",
+     "per_class": [{"class", "threshold", "value", "positives",
+                    "negatives", "fallback"}, ...]}
+
+Only ``classes`` and ``thresholds`` are needed to apply it
+(:func:`load_thresholds` checks the class names against the model's).
+"""
+import json
+import math
+import os.path as osp
+import warnings
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from ldr_mm.utils import atomic_write
+
+FORMAT = 'ldr_mm.thresholds'
+VERSION = 1
+CRITERIA = ('f1', 'youden')
+
+
+class ThresholdFileError(ValueError):
+    """A thresholds file is unreadable or made for other classes."""
+
+
+def _criterion_curve(scores: np.ndarray, targets: np.ndarray,
+                     criterion: str):
+    """Criterion at each distinct score (cut ``score >= s``), descending.
+
+    Returns:
+        tuple: distinct scores (K,) descending, criterion values (K,).
+    """
+    order = np.argsort(-scores, kind='mergesort')
+    s = scores[order]
+    t = targets[order].astype(np.float64)
+    tp = np.cumsum(t)
+    fp = np.cumsum(1.0 - t)
+    ends = np.ones_like(s, dtype=bool)
+    ends[:-1] = s[1:] != s[:-1]  # last element of each tie group
+    s, tp, fp = s[ends], tp[ends], fp[ends]
+    pos = t.sum()
+    neg = t.size - pos
+    if criterion == 'f1':
+        value = 2 * tp / (tp + fp + pos)
+    elif criterion == 'youden':
+        value = tp / pos - fp / neg
+    else:
+        raise ValueError(f'criterion must be one of {CRITERIA}, got '
+                         f'{criterion!r}')
+    return s, value
+
+
+def choose_thresholds(scores, targets, criterion: str = 'f1',
+                      classes: Optional[Sequence[str]] = None,
+                      default: float = 0.5) -> Dict[str, list]:
+    """Per-class thresholds maximising ``criterion`` on (scores, targets).
+
+    Args:
+        scores: (N, C) scores in [0, 1] (sigmoid outputs).
+        targets: (N, C) 0/1 labels.
+        criterion (str): ``'f1'`` or ``'youden'``.
+        classes (Sequence[str], optional): Class names, for messages and the
+            result.
+        default (float): Threshold of a class without both label values.
+
+    Returns:
+        dict: ``thresholds`` (C floats), ``values`` (the criterion reached on
+        the given set; NaN for fallbacks), ``positives``, ``negatives``,
+        ``fallback`` (C bools), ``classes``.
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f'criterion must be one of {CRITERIA}, got '
+                         f'{criterion!r}')
+    scores = np.asarray(scores, dtype=np.float64)
+    targets = np.asarray(targets)
+    if scores.ndim != 2 or scores.shape != targets.shape:
+        raise ValueError(f'scores {scores.shape} and targets '
+                         f'{targets.shape} must both be (N, C)')
+    if not np.isfinite(scores).all():
+        raise ValueError('scores contain NaN or Inf')
+    if not np.isin(targets, (0, 1)).all():
+        raise ValueError('targets must be 0/1 (unlabelled rows, -1, cannot '
+                         'be used to choose thresholds)')
+    C = scores.shape[1]
+    classes = list(classes) if classes is not None else [
+        str(i) for i in range(C)]
+    if len(classes) != C:
+        raise ValueError(f'{len(classes)} class names for {C} score columns')
+    thr, values, fallback = [], [], []
+    pos = targets.sum(0).astype(int)
+    neg = targets.shape[0] - pos
+    for c in range(C):
+        if pos[c] == 0 or neg[c] == 0:
+            thr.append(float(default))
+            values.append(math.nan)
+            fallback.append(True)
+            continue
+        s, value = _criterion_curve(scores[:, c], targets[:, c], criterion)
+        k = int(np.argmax(value))  # first maximum = highest cut
+        lower = s[k + 1] if k + 1 < len(s) else None
+        t = float(s[k]) if lower is None else float((s[k] + lower) / 2)
+        thr.append(t)
+        values.append(float(value[k]))
+        fallback.append(False)
+    missing = [classes[c] for c in range(C) if fallback[c]]
+    if missing:
+        warnings.warn(
+            f'Class(es) {missing} have only positives or only negatives in '
+            f'the given set: no {criterion} optimum exists; they keep the '
+            f'threshold {default}.')
+    return dict(classes=classes, thresholds=thr, values=values,
+                positives=pos.tolist(), negatives=neg.tolist(),
+                fallback=fallback)
+
+
+def save_thresholds(path: str, classes: Sequence[str],
+                    thresholds: Sequence[float], criterion: str,
+                    source: Optional[str] = None,
+                    values: Optional[Sequence[float]] = None,
+                    positives: Optional[Sequence[int]] = None,
+                    negatives: Optional[Sequence[int]] = None,
+                    fallback: Optional[Sequence[bool]] = None) -> dict:
+    """Write a thresholds file (format in the module docstring) atomically."""
+    classes = [str(c) for c in classes]
+    thresholds = [float(t) for t in thresholds]
+    if len(classes) != len(thresholds):
+        raise ValueError(f'{len(thresholds)} thresholds for {len(classes)} '
+                         'classes')
+    per_class = []
+    for i, (c, t) in enumerate(zip(classes, thresholds)):
+        row = dict({'class': c, 'threshold': t})
+        if values is not None:
+            v = float(values[i])
+            row['value'] = None if math.isnan(v) else v
+        if positives is not None:
+            row['positives'] = int(positives[i])
+        if negatives is not None:
+            row['negatives'] = int(negatives[i])
+        if fallback is not None:
+            row['fallback'] = bool(fallback[i])
+        per_class.append(row)
+    data = dict(format=FORMAT, version=VERSION, criterion=str(criterion),
+                classes=classes, thresholds=thresholds, source=source,
+                per_class=per_class)
+    with atomic_write(path) as f:
+        json.dump(data, f, indent=1)
+    return data
+
+
+def load_thresholds(path: str,
+                    classes: Optional[Sequence[str]] = None) -> List[float]:
+    """Read a thresholds file; check its classes against ``classes``.
+
+    Raises:
+        ThresholdFileError: The file is missing, not a thresholds file, holds
+            invalid values, or was made for other classes (the message names
+            the differences).
+    """
+    if not osp.isfile(path):
+        raise ThresholdFileError(f'Thresholds file "{path}" does not exist')
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ThresholdFileError(
+            f'Thresholds file "{path}" could not be read: {e}') from e
+    if not isinstance(data, dict) or data.get('format') != FORMAT or \
+            'classes' not in data or 'thresholds' not in data:
+        raise ThresholdFileError(
+            f'"{path}" is not an ldr_mm thresholds file (make one with '
+            'tools/misc/choose_thresholds.py)')
+    file_classes = [str(c) for c in data['classes']]
+    try:
+        thr = [float(t) for t in data['thresholds']]
+    except (TypeError, ValueError) as e:
+        raise ThresholdFileError(
+            f'Thresholds file "{path}": non-numeric threshold ({e})') from e
+    if len(thr) != len(file_classes):
+        raise ThresholdFileError(
+            f'Thresholds file "{path}" has {len(thr)} thresholds for '
+            f'{len(file_classes)} classes')
+    bad = [c for c, t in zip(file_classes, thr)
+           if not (math.isfinite(t) and 0.0 <= t <= 1.0)]
+    if bad:
+        raise ThresholdFileError(
+            f'Thresholds file "{path}": thresholds of {bad} are not in '
+            '[0, 1]')
+    if classes is not None and list(classes) != file_classes:
+        classes = list(classes)
+        only_file = [c for c in file_classes if c not in classes]
+        only_model = [c for c in classes if c not in file_classes]
+        detail = []
+        if only_file:
+            detail.append(f'only in the file: {only_file}')
+        if only_model:
+            detail.append(f'only in the model: {only_model}')
+        if not detail:
+            detail.append('same names in another order')
+        raise ThresholdFileError(
+            f'Thresholds file "{path}" was made for the classes '
+            f'{file_classes}, but the model has {classes} ('
+            + '; '.join(detail) + ').')
+    return thr
+
+
+def resolve_thresholds(thresholds: Union[None, float, str, Sequence[float],
+                                         Dict[str, float]],
+                       classes: Sequence[str],
+                       fallback: Union[float, Sequence[float], None] = 0.5
+                       ) -> np.ndarray:
+    """Per-class thresholds (C,) from any accepted form.
+
+    Args:
+        thresholds: ``None`` (use ``fallback``), one float for all classes,
+            a sequence of C floats, a ``{class: threshold}`` dict naming every
+            class, or the path of a thresholds file.
+        classes (Sequence[str]): The model's class names (C,).
+        fallback: Used when ``thresholds`` is None (e.g. the head's ``thr``).
+    """
+    C = len(classes)
+    if thresholds is None:
+        thresholds = 0.5 if fallback is None else fallback
+    if isinstance(thresholds, str):
+        thr = load_thresholds(thresholds, classes)
+    elif isinstance(thresholds, dict):
+        unknown = [k for k in thresholds if k not in classes]
+        missing = [c for c in classes if c not in thresholds]
+        if unknown or missing:
+            raise ValueError(f'Threshold dict: unknown classes {unknown}, '
+                             f'missing classes {missing}')
+        thr = [float(thresholds[c]) for c in classes]
+    elif isinstance(thresholds, (int, float)):
+        thr = [float(thresholds)] * C
+    else:
+        thr = [float(t) for t in thresholds]
+        if len(thr) != C:
+            raise ValueError(f'{len(thr)} thresholds for {C} classes')
+    thr = np.asarray(thr, dtype=np.float64)
+    if not (np.isfinite(thr).all() and (thr >= 0).all() and
+            (thr <= 1).all()):
+        raise ValueError(f'Thresholds must be in [0, 1], got {thr.tolist()}')
+    return thr

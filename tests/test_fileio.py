@@ -1,0 +1,62 @@
+"""Atomic file writing."""
+import os
+import stat
+
+import pytest
+
+from ldr_mm.utils import atomic_call, atomic_torch_save, atomic_write
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_atomic_write_replaces_only_on_success(tmp_path):
+    path = tmp_path / 'a.txt'
+    path.write_text('old')
+    with pytest.raises(RuntimeError):
+        with atomic_write(str(path)) as f:
+            f.write('half of the new content')
+            raise RuntimeError('crash')
+    assert path.read_text() == 'old'
+    assert os.listdir(tmp_path) == ['a.txt']  # no temp file left
+    with atomic_write(str(path)) as f:
+        f.write('new')
+    assert path.read_text() == 'new'
+
+
+def test_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_write(str(tmp_path / 'a.txt')) as f:
+            f.write('x')
+        atomic_torch_save({'x': 1}, str(tmp_path / 'b.pth'))
+        atomic_call(str(tmp_path / 'c.txt'),
+                    lambda p: open(p, 'w').write('x'))
+    finally:
+        os.umask(old)
+    for name in ('a.txt', 'b.pth', 'c.txt'):
+        assert _mode(tmp_path / name) == 0o644, name
+
+
+def test_atomic_call_keeps_the_extension(tmp_path):
+    seen = []
+    atomic_call(str(tmp_path / 'plot.png'),
+                lambda p: (seen.append(p), open(p, 'wb').write(b'x')))
+    assert seen[0].endswith('.png') and seen[0] != str(tmp_path / 'plot.png')
+    assert (tmp_path / 'plot.png').read_bytes() == b'x'
+
+
+def test_mmengine_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    """MMEngine's local backend (checkpoints, logs) goes through it."""
+    from mmengine.fileio import get_file_backend
+    import ldr_mm.utils.fileio as fileio
+    backend = get_file_backend(str(tmp_path / 'x.pth'))
+    backend.put(b'complete', str(tmp_path / 'x.pth'))
+
+    def crash(*args):
+        raise OSError('disk full')
+    monkeypatch.setattr(fileio.os, 'replace', crash)
+    with pytest.raises(OSError):
+        backend.put(b'trunc', str(tmp_path / 'x.pth'))
+    assert (tmp_path / 'x.pth').read_bytes() == b'complete'
