@@ -26,6 +26,8 @@ def load_suite():
 
 
 suite = load_suite()
+#: Smoke mode in this process, one CPU thread (much faster on a busy box).
+SMOKE = ['--smoke', '--in-process', '--threads', '1']
 
 
 def table_rows(md):
@@ -66,8 +68,7 @@ def check_results(work, names):
 def test_smoke_every_demo_config(tmp_path):
     """Demo baselines, LDR stage 1 / 2 and every ablation config."""
     work = str(tmp_path / 'demo')
-    rc = suite.main(['--preset', 'all-demo', '--smoke', '--in-process',
-                     '--work-dir', work])
+    rc = suite.main(['--preset', 'all-demo', '--work-dir', work] + SMOKE)
     assert rc == 0
     names = [suite.run_name(c) for c in suite.PRESETS['all-demo']]
     md, res = check_results(work, names)
@@ -82,8 +83,7 @@ def test_smoke_every_demo_config(tmp_path):
             assert osp.isfile(run['stage1_checkpoint'])
             assert 'seed0' in run['stage1_checkpoint']
     # resumable: a second call reuses every run
-    rc = suite.main(['--preset', 'all-demo', '--smoke', '--in-process',
-                     '--work-dir', work])
+    rc = suite.main(['--preset', 'all-demo', '--work-dir', work] + SMOKE)
     assert rc == 0
     res2 = json.load(open(osp.join(work, 'results.json')))
     assert all(r['status'] == ['reused'] for r in res2['results'].values())
@@ -102,16 +102,15 @@ def test_smoke_medical_baselines(key, tmp_path):
     else:
         make_axspa(root)
     work = str(tmp_path / 'work')
-    rc = suite.main(['--preset', f'{key}-baselines', '--smoke',
-                     '--in-process', '--data-root', root, '--work-dir',
-                     work])
+    rc = suite.main(['--preset', f'{key}-baselines', '--data-root', root,
+                     '--work-dir', work] + SMOKE)
     assert rc == 0
     names = [suite.run_name(c) for c in suite.PRESETS[f'{key}-baselines']]
     md, res = check_results(work, names)
     if key == 'odir':  # scored per patient, as the ODIR configs
         cfg = open(osp.join(work, 'bce_r50_odir', 'seed0',
                             'bce_r50_odir.py')).read()
-        assert "aggregate_by='patient_id'" in cfg
+        assert "'aggregate_by': 'patient_id'" in cfg
         assert 'odir/final' in res['results']['bce_r50_odir']['metrics'][0]
 
 
@@ -119,14 +118,14 @@ def test_subprocess_runs_seeds_and_settings(tmp_path):
     """The default (subprocess) executor, two seeds, --epochs/--width."""
     work = str(tmp_path / 'w')
     cfg = 'configs/baselines/focal_r18_demo.py'
-    rc = suite.main([cfg, '--smoke', '--seeds', '0', '1', '--work-dir',
-                     work])
+    rc = suite.main([cfg, '--smoke', '--seeds', '0', '1', '--threads', '1',
+                     '--work-dir', work])
     assert rc == 0
     for seed in (0, 1):
         log = open(osp.join(work, 'focal_r18_demo', f'seed{seed}',
                             'train.log')).read()
         assert log.startswith('$ ') and 'tools/train.py' in log
-        assert f'seed={seed}' in open(osp.join(
+        assert f"'seed': {seed}" in open(osp.join(
             work, 'focal_r18_demo', f'seed{seed}',
             'focal_r18_demo.py')).read()
     md = open(osp.join(work, 'results.md')).read()
@@ -137,8 +136,7 @@ def test_subprocess_runs_seeds_and_settings(tmp_path):
 
 def test_resume_refuses_other_settings_and_force_retrains(tmp_path):
     work = str(tmp_path / 'w')
-    args = ['configs/baselines/bce_r18_demo.py', '--smoke', '--in-process',
-            '--work-dir', work]
+    args = ['configs/baselines/bce_r18_demo.py', '--work-dir', work] + SMOKE
     assert suite.main(args) == 0
     with pytest.raises(suite.SuiteError, match='other settings'):
         suite.main(args + ['--cfg-options', 'optim_wrapper.optimizer.lr=0.5'])
@@ -166,7 +164,7 @@ def test_failed_run_is_reported_and_dependants_skipped(tmp_path):
             REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage2.py'))
     work = str(tmp_path / 'w')
     rc = suite.main([str(bad2), 'configs/baselines/bce_r18_demo.py',
-                     '--smoke', '--in-process', '--work-dir', work])
+                     '--work-dir', work] + SMOKE)
     assert rc == 1
     md = open(osp.join(work, 'results.md')).read()
     rows = table_rows(md)

@@ -34,7 +34,8 @@ Examples::
 
     # your own set, three seeds
     python tools/benchmark_suite.py configs/baselines/bce_r50_nih.py \
-        configs/baselines/dbloss_r50_nih.py configs/ldrnet/ldr_r50_nih_stage1.py \
+        configs/baselines/dbloss_r50_nih.py \
+        configs/ldrnet/ldr_r50_nih_stage1.py \
         --seeds 0 1 2 --work-dir work_dirs/bench_nih
 
     # CI: every config end to end on tiny data in a few seconds each
@@ -51,6 +52,7 @@ import math
 import os
 import os.path as osp
 import platform
+import pprint
 import shlex
 import subprocess
 import sys
@@ -382,19 +384,29 @@ def _load_tool(name: str):
     return mod
 
 
-def execute(tool: str, argv: List[str], log_file: str,
-            in_process: bool) -> None:
+def execute(tool: str, argv: List[str], log_file: str, in_process: bool,
+            threads: Optional[int] = None) -> None:
     """Run tools/<tool>.py with ``argv`` (a subprocess, or in this one)."""
     if in_process:
-        _load_tool(tool).main(argv)
+        import torch
+        old = torch.get_num_threads()
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            _load_tool(tool).main(argv)
+        finally:
+            torch.set_num_threads(old)
         return
+    env = dict(os.environ, PYTHONUNBUFFERED='1', HF_HUB_OFFLINE='1')
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads),
+                   MKL_NUM_THREADS=str(threads))
     cmd = [sys.executable, osp.join('tools', f'{tool}.py')] + argv
     with open(log_file, 'w') as log:
         log.write('$ ' + shlex.join(cmd) + '\n')
         log.flush()
-        proc = subprocess.run(
-            cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONUNBUFFERED='1', HF_HUB_OFFLINE='1'))
+        proc = subprocess.run(cmd, cwd=REPO, stdout=log,
+                              stderr=subprocess.STDOUT, env=env)
     if proc.returncode != 0:
         with open(log_file) as f:
             tail = f.read()[-3000:]
@@ -425,13 +437,28 @@ def resolve_run_config(run: Run, args, smoke_root: str):
     return cfg
 
 
+def dump_config(cfg, path: str) -> None:
+    """Write ``cfg`` as a plain Python config (atomically).
+
+    ``Config.dump`` formats with yapf, which costs more than a whole smoke
+    run's training step; ``pprint`` gives a loadable, readable file.
+    """
+    from ldr_mm.utils import atomic_write
+    lines = ['# Written by tools/benchmark_suite.py: the exact config of '
+             'this run.\n']
+    for key, value in cfg.to_dict().items():
+        lines.append(f'{key} = {pprint.pformat(value, sort_dicts=False)}\n')
+    with atomic_write(path) as f:
+        f.write('\n'.join(lines))
+
+
 def config_fingerprint(cfg) -> str:
     text = json.dumps(cfg.to_dict(), sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def do_run(run: Run, args, smoke_root: str, log) -> None:
-    from ldr_mm.utils import atomic_call, atomic_write
+    from ldr_mm.utils import atomic_write
     cfg = resolve_run_config(run, args, smoke_root)
     fingerprint = config_fingerprint(cfg)
     if osp.isfile(run.record_file) and osp.isfile(run.metrics_file) and \
@@ -456,13 +483,13 @@ def do_run(run: Run, args, smoke_root: str, log) -> None:
     for old in glob.glob(osp.join(run.dir, 'best_*.pth')):
         os.remove(old)  # a --force rerun must not pick an old best
     cfg_file = osp.join(run.dir, f'{run.name}.py')
-    atomic_call(cfg_file, cfg.dump)
+    dump_config(cfg, cfg_file)
     stamp = f'{run.name}_seed{run.seed}'
     t0 = time.time()
     log(f'{run.name} seed {run.seed}: training -> {run.dir}')
     execute('train', [cfg_file, '--work-dir', run.dir, '--cfg-options',
                       f'experiment_name={stamp}_train'],
-            osp.join(run.dir, 'train.log'), args.in_process)
+            osp.join(run.dir, 'train.log'), args.in_process, args.threads)
     t_train = time.time() - t0
     ckpt = best_checkpoint(run.dir)
     log(f'{run.name} seed {run.seed}: testing {osp.basename(ckpt)}')
@@ -472,7 +499,7 @@ def do_run(run: Run, args, smoke_root: str, log) -> None:
                      run.metrics_file, '--out',
                      osp.join(run.dir, 'test_scores.csv'), '--cfg-options',
                      f'experiment_name={stamp}_test'],
-            osp.join(run.dir, 'test.log'), args.in_process)
+            osp.join(run.dir, 'test.log'), args.in_process, args.threads)
     t_test = time.time() - t1
     if not osp.isfile(run.metrics_file):
         raise RuntimeError(f'tools/test.py wrote no {run.metrics_file}')
@@ -710,6 +737,8 @@ def write_reports(args, configs, runs, argv, t_start, log) -> Dict:
                         f'channels ({8 * args.backbone_width}-d features)')
     if args.cfg_options:
         settings.append(f'cfg-options {args.cfg_options}')
+    if args.threads:
+        settings.append(f'{args.threads} CPU thread(s) per run')
     total = sum(r['seconds'] for r in results.values())
     total += sum(r.record.get('train_seconds', 0) +
                  r.record.get('test_seconds', 0) for r in runs
@@ -782,6 +811,9 @@ def parse_args(argv=None):
     parser.add_argument('--in-process', action='store_true',
                         help='run tools/train.py and tools/test.py in this '
                         'process (faster start; used by the tests)')
+    parser.add_argument('--threads', type=int,
+                        help='CPU threads of each run (torch / OpenMP); on a '
+                        'busy machine 1 can be much faster')
     parser.add_argument('--fail-fast', action='store_true',
                         help='stop at the first failed run')
     from mmengine.config import DictAction
@@ -790,7 +822,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not args.configs and not args.preset:
         parser.error('give config files and/or --preset')
-    for k in ('epochs', 'backbone_width'):
+    for k in ('epochs', 'backbone_width', 'threads'):
         v = getattr(args, k)
         if v is not None and v < 1:
             parser.error(f'--{k.replace("_", "-")} must be >= 1')

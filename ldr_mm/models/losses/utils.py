@@ -40,7 +40,7 @@ def check_multilabel_inputs(cls_score: torch.Tensor, label: torch.Tensor,
 
 def expand_weight(weight: Optional[torch.Tensor],
                   like: torch.Tensor) -> Optional[torch.Tensor]:
-    """Per-sample (N,) or element-wise (N, C) weight as (N, C)-broadcastable."""
+    """A per-sample (N,) or element-wise (N, C) weight, broadcastable."""
     if weight is None:
         return None
     weight = weight.to(like.dtype)
