@@ -11,6 +11,7 @@ import os.path as osp
 import re
 
 import pytest
+from mmengine.config import Config
 
 from medical_helpers import make_axspa, make_nih, make_odir
 
@@ -108,9 +109,12 @@ def test_smoke_medical_baselines(key, tmp_path):
     names = [suite.run_name(c) for c in suite.PRESETS[f'{key}-baselines']]
     md, res = check_results(work, names)
     if key == 'odir':  # scored per patient, as the ODIR configs
-        cfg = open(osp.join(work, 'bce_r50_odir', 'seed0',
-                            'bce_r50_odir.py')).read()
-        assert "'aggregate_by': 'patient_id'" in cfg
+        cfg = Config.fromfile(osp.join(work, 'bce_r50_odir', 'seed0',
+                                       'bce_r50_odir.py'))
+        assert {m.type for m in cfg.test_evaluator} >= set(
+            suite.TABLE_METRICS)
+        assert all(m.aggregate_by == 'patient_id'
+                   for m in cfg.test_evaluator)
         assert 'odir/final' in res['results']['bce_r50_odir']['metrics'][0]
 
 
@@ -125,9 +129,9 @@ def test_subprocess_runs_seeds_and_settings(tmp_path):
         log = open(osp.join(work, 'focal_r18_demo', f'seed{seed}',
                             'train.log')).read()
         assert log.startswith('$ ') and 'tools/train.py' in log
-        assert f"'seed': {seed}" in open(osp.join(
-            work, 'focal_r18_demo', f'seed{seed}',
-            'focal_r18_demo.py')).read()
+        cfg = Config.fromfile(osp.join(work, 'focal_r18_demo',
+                                       f'seed{seed}', 'focal_r18_demo.py'))
+        assert cfg.randomness.seed == seed
     md = open(osp.join(work, 'results.md')).read()
     row = table_rows(md)['focal_r18_demo']
     assert all('±' in c for c in row), row  # mean +- std over 2 seeds
