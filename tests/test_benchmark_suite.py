@@ -8,7 +8,10 @@ demo data and on tiny fixtures in the medical datasets' real formats.
 import importlib.util
 import json
 import os.path as osp
+import pathlib
 import re
+import shutil
+import tempfile
 
 import pytest
 from mmengine.config import Config
@@ -29,6 +32,19 @@ def load_suite():
 suite = load_suite()
 #: Smoke mode in this process, one CPU thread (much faster on a busy box).
 SMOKE = ['--smoke', '--in-process', '--threads', '1']
+
+
+@pytest.fixture
+def short_tmp():
+    """A short temporary directory.
+
+    MMEngine formats every config it logs, dumps or stores in a checkpoint
+    with yapf, whose time explodes with long lines: under pytest's long
+    tmp_path the smoke runs of the LDR configs took 5x longer.
+    """
+    d = tempfile.mkdtemp(prefix='bs')
+    yield pathlib.Path(d)
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def table_rows(md):
@@ -66,9 +82,9 @@ def check_results(work, names):
     return md, res
 
 
-def test_smoke_every_demo_config(tmp_path):
+def test_smoke_every_demo_config(short_tmp):
     """Demo baselines, LDR stage 1 / 2 and every ablation config."""
-    work = str(tmp_path / 'demo')
+    work = str(short_tmp / 'demo')
     rc = suite.main(['--preset', 'all-demo', '--work-dir', work] + SMOKE)
     assert rc == 0
     names = [suite.run_name(c) for c in suite.PRESETS['all-demo']]
@@ -93,16 +109,16 @@ def test_smoke_every_demo_config(tmp_path):
 
 
 @pytest.mark.parametrize('key', ['nih', 'odir', 'spa'])
-def test_smoke_medical_baselines(key, tmp_path):
+def test_smoke_medical_baselines(key, short_tmp):
     """The 6 baselines of each medical dataset on real-format fixtures."""
-    root = str(tmp_path / key)
+    root = str(short_tmp / key)
     if key == 'nih':
         make_nih(root)
     elif key == 'odir':
         make_odir(root, n_patients=30)
     else:
         make_axspa(root)
-    work = str(tmp_path / 'work')
+    work = str(short_tmp / 'work')
     rc = suite.main(['--preset', f'{key}-baselines', '--data-root', root,
                      '--work-dir', work] + SMOKE)
     assert rc == 0
@@ -118,9 +134,9 @@ def test_smoke_medical_baselines(key, tmp_path):
         assert 'odir/final' in res['results']['bce_r50_odir']['metrics'][0]
 
 
-def test_subprocess_runs_seeds_and_settings(tmp_path):
+def test_subprocess_runs_seeds_and_settings(short_tmp):
     """The default (subprocess) executor, two seeds, --epochs/--width."""
-    work = str(tmp_path / 'w')
+    work = str(short_tmp / 'w')
     cfg = 'configs/baselines/focal_r18_demo.py'
     rc = suite.main([cfg, '--smoke', '--seeds', '0', '1', '--threads', '1',
                      '--work-dir', work])
@@ -138,8 +154,8 @@ def test_subprocess_runs_seeds_and_settings(tmp_path):
     assert 'Seeds: 0, 1' in md
 
 
-def test_resume_refuses_other_settings_and_force_retrains(tmp_path):
-    work = str(tmp_path / 'w')
+def test_resume_refuses_other_settings_and_force_retrains(short_tmp):
+    work = str(short_tmp / 'w')
     args = ['configs/baselines/bce_r18_demo.py', '--work-dir', work] + SMOKE
     assert suite.main(args) == 0
     with pytest.raises(suite.SuiteError, match='other settings'):
@@ -154,19 +170,19 @@ def test_resume_refuses_other_settings_and_force_retrains(tmp_path):
     assert second['fingerprint'] != first['fingerprint']
 
 
-def test_failed_run_is_reported_and_dependants_skipped(tmp_path):
+def test_failed_run_is_reported_and_dependants_skipped(short_tmp):
     """A broken stage 1: its row says failed, its stage 2 is skipped, the
     other configs still run, the exit status is 1."""
-    bad1 = tmp_path / 'broken_stage1.py'
+    bad1 = short_tmp / 'broken_stage1.py'
     bad1.write_text(
         "_base_ = [%r]\nmodel = dict(head=dict(loss=dict(_delete_=True, "
         "type='RobustAsymmetricLoss', lamb=0.1)))\n" % osp.join(
             REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage1.py'))
-    bad2 = tmp_path / 'broken_stage2.py'
+    bad2 = short_tmp / 'broken_stage2.py'
     bad2.write_text(
         "_base_ = [%r]\nstage1_config = './broken_stage1.py'\n" % osp.join(
             REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage2.py'))
-    work = str(tmp_path / 'w')
+    work = str(short_tmp / 'w')
     rc = suite.main([str(bad2), 'configs/baselines/bce_r18_demo.py',
                      '--work-dir', work] + SMOKE)
     assert rc == 1
