@@ -29,9 +29,8 @@ default_hooks = dict(
     logger=dict(interval=5),
     checkpoint=dict(by_epoch=False, interval=e_iters))
 
-custom_hooks = [
-    dict(type='ClassConsistencyHook'),
-    dict(type='TrainRNGStateHook'),
+# the stage-1 hooks (class check, exact RNG stream, finite loss) + stage 2
+custom_hooks = _base_.custom_hooks + [
     dict(
         type='GaussianReconstructionHook',
         e_iters=e_iters,

@@ -58,7 +58,10 @@ def build_statistics_dataloader(dataset,
     pass does not shift the training random stream.
     """
     from mmengine.dataset import pseudo_collate
-    sampler = DefaultSampler(dataset, shuffle=False, round_up=False)
+    # an explicit seed: without one DefaultSampler draws it from the global
+    # numpy RNG, shifting the training augmentation stream
+    sampler = DefaultSampler(
+        dataset, shuffle=False, seed=int(seed) % 2**31, round_up=False)
     return DataLoader(
         dataset,
         batch_size=batch_size,

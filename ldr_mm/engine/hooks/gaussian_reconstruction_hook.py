@@ -1,6 +1,8 @@
 """Drive LDRNet stage 2: statistics, reverse sampling and the EM rounds."""
+import contextlib
 import copy
 import os.path as osp
+import random
 import time
 from typing import List, Optional, Union
 
@@ -34,6 +36,24 @@ def _find_pipeline(ds_cfg) -> Optional[list]:
     if ds_cfg.get('datasets'):
         return _find_pipeline(ds_cfg['datasets'][0])
     return None
+
+
+@contextlib.contextmanager
+def preserved_global_rng():
+    """Restore the global python, numpy and torch (CPU, CUDA) RNG states on
+    exit: whatever runs inside cannot shift the training random stream."""
+    py, np_state, cpu = random.getstate(), np.random.get_state(), \
+        torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if (
+        torch.cuda.is_available() and torch.cuda.is_initialized()) else None
+    try:
+        yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(np_state)
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
 
 def _round_seed(seed: int, round_idx: int, rank: int, stream: int) -> int:
@@ -74,10 +94,11 @@ class GaussianReconstructionHook(Hook):
     either none or all of a round's M-step. The checkpoint stores the round
     bookkeeping, the head optimiser state and (``stats_in_checkpoint``) the
     round's statistics. Virtual samples come from a ``torch.Generator``
-    seeded from (seed, round, rank) -- never the global RNG -- and the
-    statistics loader has its own generator, so the global training stream
-    (kept exact by ``TrainRNGStateHook``, which runs before this hook) is
-    not shifted.
+    seeded from (seed, round, rank) -- never the global RNG -- the
+    statistics loader has its own generator and sampler seed, and the
+    global python / numpy / torch RNG states are restored after each round,
+    so a round never shifts the training random stream (data augmentation
+    in the main process, dropout; see ``TrainRNGStateHook``).
 
     Args:
         e_iters (int): E-step iterations per round; ``train_cfg.max_iters``
@@ -243,7 +264,8 @@ class GaussianReconstructionHook(Hook):
         r = it // self.e_iters
         if r <= self.round_done:
             return
-        self.run_round(runner, r)
+        with preserved_global_rng():
+            self.run_round(runner, r)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         state = dict(
