@@ -137,3 +137,28 @@ def build_runner(cfg):
 
 def get_hook(runner, name='GaussianReconstructionHook'):
     return [h for h in runner.hooks if type(h).__name__ == name][0]
+
+
+def _register_dump_hook():
+    from mmengine.hooks import Hook
+    from mmengine.model import is_model_wrapper
+
+    from mmpretrain.registry import HOOKS
+
+    if 'DumpRankStateHook' in HOOKS.module_dict:
+        return
+
+    @HOOKS.register_module()
+    class DumpRankStateHook(Hook):
+        """Test hook: each rank saves its final weights (DDP tests)."""
+        priority = 'LOWEST'
+
+        def after_run(self, runner):
+            from mmengine.dist import get_rank
+            model = runner.model
+            model = model.module if is_model_wrapper(model) else model
+            torch.save(model.state_dict(),
+                       osp.join(runner.work_dir, f'rank{get_rank()}.pth'))
+
+
+_register_dump_hook()
