@@ -41,10 +41,14 @@ def uneven_batches(N, seed=0):
     return np.split(np.arange(N), cuts)
 
 
-@pytest.mark.parametrize('cov_type', ['full', 'diag'])
-def test_matches_numpy_with_uneven_batches(cov_type):
+@pytest.mark.parametrize('cov_type,buffer_size', [('full', 256),
+                                                   ('full', 1),
+                                                   ('full', 50),
+                                                   ('diag', 256)])
+def test_matches_numpy_with_uneven_batches(cov_type, buffer_size):
     x, y = random_features()
-    acc = GaussianAccumulator(4, 6, cov_type=cov_type)
+    acc = GaussianAccumulator(4, 6, cov_type=cov_type,
+                              buffer_size=buffer_size)
     for idx in uneven_batches(len(x)):
         acc.update(torch.from_numpy(x[idx]).float(), torch.from_numpy(y[idx]))
     acc.update(torch.zeros(0, 4, 6), torch.zeros(0, 4))  # empty batch: ok
@@ -124,13 +128,20 @@ def test_nothing_estimable_falls_back_to_identity():
 
 
 def test_memory_is_independent_of_dataset_size():
-    sizes = []
-    for N in (10, 1000):
-        acc = GaussianAccumulator(5, 16)
+    held = []
+    for N in (100, 1000):
+        acc = GaussianAccumulator(5, 16, buffer_size=64)
+        peak = 0
         for _ in range(N // 10):
             acc.update(torch.randn(10, 5, 16), torch.randint(0, 2, (10, 5)))
-        sizes.append(acc.nbytes())
-    assert sizes[0] == sizes[1] == 8 * (5 * 2 + 5 * 2 * 16 + 5 * 2 * 16 * 16)
+            tensors = [acc.n, acc.s, acc.ss] + acc._buf_x + acc._buf_y
+            peak = max(peak, sum(t.numel() * t.element_size()
+                                 for t in tensors))
+        assert peak <= acc.nbytes()
+        held.append((peak, acc.nbytes()))
+    sums = 8 * (5 * 2 + 5 * 2 * 16 + 5 * 2 * 16 * 16)
+    assert held[0] == held[1]  # same peak for 10x the samples
+    assert held[1][0] > sums  # the bounded buffer is counted
 
 
 def test_shape_errors():

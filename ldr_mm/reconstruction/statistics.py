@@ -82,13 +82,21 @@ class GaussianAccumulator:
             (sum of squares, C x 2 x D). Defaults to 'full'.
         device (torch.device | str, optional): Where the sums live (the
             model's device). Defaults to CPU.
+        buffer_size (int): For 'full', features are buffered (in their own
+            dtype) and added to sum x x^T in one batched matmul per
+            ``buffer_size`` samples: a read-modify-write of the
+            C x 2 x D x D sums (940 MB for C=14, D=2048) per small batch
+            would cost more than the model's forward. The buffer is bounded
+            (``buffer_size * C * D`` values), so memory stays independent of
+            the dataset size. Defaults to 256.
     """
 
     def __init__(self,
                  num_classes: int,
                  dims: int,
                  cov_type: str = 'full',
-                 device: Optional[Union[str, torch.device]] = None):
+                 device: Optional[Union[str, torch.device]] = None,
+                 buffer_size: int = 256):
         self.num_classes = int(num_classes)
         self.dims = int(dims)
         self.cov_type = _check_cov_type(cov_type)
@@ -101,11 +109,22 @@ class GaussianAccumulator:
             self.ss = torch.zeros(C, 2, D, D, **kw)
         else:
             self.ss = torch.zeros(C, 2, D, **kw)
+        self.buffer_size = max(1, int(buffer_size))
+        self._buf_x: List[torch.Tensor] = []
+        self._buf_y: List[torch.Tensor] = []
+        self._buffered = 0
 
     def nbytes(self) -> int:
-        """Memory held by the sums, in bytes (independent of N)."""
-        return sum(t.numel() * t.element_size()
+        """Memory of the sums plus the largest possible buffer, in bytes
+        (independent of N)."""
+        sums = sum(t.numel() * t.element_size()
                    for t in (self.n, self.s, self.ss))
+        if self.cov_type == 'full':
+            # float32 features and float64 labels, at most buffer_size + one
+            # batch; the flush's float64 copies of the buffered features
+            per = self.num_classes * (self.dims * (4 + 2 * 8 * 2) + 8)
+            sums += per * self.buffer_size
+        return sums
 
     @torch.no_grad()
     def update(self, feats: torch.Tensor, labels: torch.Tensor) -> None:
@@ -130,25 +149,41 @@ class GaussianAccumulator:
         y = labels.detach().to(self.device, torch.float64)
         w = torch.stack([1 - y, y], dim=-1)  # (B, C, 2) one-hot over labels
         self.n += w.sum(0)
-        xw = w.unsqueeze(-1) * x.unsqueeze(2)  # (B, C, 2, D)
-        self.s += xw.sum(0)
+        self.s += torch.einsum('bcj,bcd->cjd', w, x)
         if self.cov_type == 'full':
-            # ss[c, j] += sum_b w[b, c, j] x[b, c] x[b, c]^T as one batched
-            # matmul over classes: (C, 2D, B) @ (C, B, D) -> (C, 2D, D).
-            self.ss.view(C, 2 * D, D).baddbmm_(
-                xw.permute(1, 2, 3, 0).reshape(C, 2 * D, B),
-                x.permute(1, 0, 2))
+            self._buf_x.append(feats.detach().to(self.device))
+            self._buf_y.append(w)
+            self._buffered += B
+            if self._buffered >= self.buffer_size:
+                self._flush()
         else:
-            self.ss += (xw * x.unsqueeze(2)).sum(0)
+            self.ss += torch.einsum('bcj,bcd->cjd', w, x * x)
+
+    def _flush(self) -> None:
+        """Add the buffered features to sum x x^T (float64)."""
+        if not self._buffered:
+            return
+        C, D = self.num_classes, self.dims
+        x = torch.cat(self._buf_x).to(torch.float64)  # (B, C, D)
+        w = torch.cat(self._buf_y)  # (B, C, 2)
+        B = x.shape[0]
+        self._buf_x, self._buf_y, self._buffered = [], [], 0
+        xw = w.unsqueeze(-1) * x.unsqueeze(2)  # (B, C, 2, D)
+        # ss[c, j] += sum_b w[b, c, j] x[b, c] x[b, c]^T as one batched
+        # matmul over classes: (C, 2D, B) @ (C, B, D) -> (C, 2D, D).
+        self.ss.view(C, 2 * D, D).baddbmm_(
+            xw.permute(1, 2, 3, 0).reshape(C, 2 * D, B), x.permute(1, 0, 2))
 
     def all_reduce(self) -> None:
         """Sum the running sums over all ranks (no-op without dist)."""
         from mmengine.dist import all_reduce, get_world_size
+        self._flush()
         if get_world_size() > 1:
             for t in (self.n, self.s, self.ss):
                 all_reduce(t, op='sum')
 
     def state_dict(self) -> Dict[str, torch.Tensor]:
+        self._flush()
         return dict(n=self.n, s=self.s, ss=self.ss, cov_type=self.cov_type)
 
     def compute(self,
@@ -175,6 +210,7 @@ class GaussianAccumulator:
                              f' got {shrinkage!r}')
         if ridge < 0:
             raise ValueError(f'ridge must be >= 0, got {ridge}')
+        self._flush()
         C, D = self.num_classes, self.dims
         names = list(classes) if classes is not None else [
             str(c) for c in range(C)
@@ -186,11 +222,15 @@ class GaussianAccumulator:
         counts = n.round().long()
         safe_n = n.clamp_min(1)
         mean = self.s / safe_n.unsqueeze(-1)  # (C, 2, D); 0 where n == 0
-        # scatter = sum (x - mu)(x - mu)^T = ss - n mu mu^T
+        # scatter = sum (x - mu)(x - mu)^T = ss - n mu mu^T, in place on one
+        # copy of the sums (no further C x 2 x D x D temporaries)
         if full:
-            scatter = self.ss - n[..., None, None] * (
-                mean.unsqueeze(-1) * mean.unsqueeze(-2))
-            scatter = (scatter + scatter.transpose(-1, -2)) / 2
+            scatter = self.ss.clone()
+            flat = scatter.view(C * 2, D, D)
+            mu = mean.reshape(C * 2, D, 1)
+            flat.baddbmm_(mu * -n.reshape(C * 2, 1, 1), mu.transpose(1, 2))
+            for g in range(C * 2):  # exact symmetry, D x D temporaries only
+                flat[g] = (flat[g] + flat[g].t()) / 2
             scatter_diag = scatter.diagonal(dim1=-2, dim2=-1)
         else:
             scatter = self.ss - n.unsqueeze(-1) * mean * mean

@@ -305,7 +305,7 @@ class GaussianReconstructionHook(Hook):
         if state.get('stats') is not None:
             device = next(self._model(runner).parameters()).device
             self.stats = GaussianStatistics.from_dict(
-                state['stats'], where='checkpoint').to(device)
+                state['stats'], where='checkpoint')
             self.sampler.fit(self.stats, device=device)
 
     # ------------------------------------------------------------- rounds
@@ -390,7 +390,7 @@ class GaussianReconstructionHook(Hook):
         t0 = time.perf_counter()
         losses = self.m_step(runner, round_idx)
         m_seconds = time.perf_counter() - t0
-        self.stats = stats
+        self.stats = stats.to('cpu')  # the sampler keeps its own factor
         self.round_done = round_idx
         record = dict(
             round=round_idx,
