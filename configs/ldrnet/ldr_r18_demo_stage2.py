@@ -6,8 +6,8 @@
 _base_ = './ldr_r18_demo_stage1.py'
 
 rounds = 3  # EM rounds (statistics -> M-step -> E-step)
-e_iters = 15  # E-step iterations (real batches) per round
-m_iters = 100  # M-step iterations (virtual batches) per round
+e_iters = 10  # E-step iterations (real batches of 32) per round
+m_iters = 200  # M-step iterations (virtual batches of 256) per round
 
 model = dict(
     type='LDRStage2Classifier',
@@ -15,9 +15,10 @@ model = dict(
     # E-step loss: multi-label GCE through the frozen classifier
     head=dict(loss=dict(_delete_=True, type='MultiLabelGCELoss', q=0.8)))
 
-# E-step optimiser (backbone + neck; the head is frozen). M-step optimiser:
-# the hook's m_optim_wrapper.
-optim_wrapper = dict(optimizer=dict(lr=1e-4))
+# E-step optimiser (backbone + neck; the head is frozen): Adam at the final
+# learning rate of the stage-1 demo schedule (1e-4 visibly hurt the demo
+# model, see docs/stage2.md). M-step optimiser: the hook's m_optim_wrapper.
+optim_wrapper = dict(optimizer=dict(lr=1e-5))
 param_scheduler = []  # constant learning rates
 train_cfg = dict(
     _delete_=True,
@@ -35,7 +36,7 @@ custom_hooks = _base_.custom_hooks + [
         type='GaussianReconstructionHook',
         e_iters=e_iters,
         m_iters=m_iters,
-        virtual_batch_size=64,
+        virtual_batch_size=256,
         sampler=dict(type='ReverseSampler', mode='reverse', alpha=0.9,
                      eps=1e-9),
         cov_type='full',
