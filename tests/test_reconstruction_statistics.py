@@ -232,3 +232,27 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
         if raw is not None:  # diag + ridge vs numpy's variances
             np.testing.assert_allclose(
                 raw - two.ridge.numpy()[..., None], S, rtol=1e-9)
+
+
+def test_statistics_dataset_swaps_the_pipeline_and_unwraps(tmp_path):
+    from mmengine.dataset import RepeatDataset
+
+    from ldr_mm.datasets.demo import generate_demo_dataset
+    from ldr_mm.reconstruction import statistics_dataset
+    from mmpretrain.registry import DATASETS
+    root = str(tmp_path)
+    generate_demo_dataset(root, splits=dict(train=6), size=32)
+    train = DATASETS.build(dict(
+        type='LDRDemoDataset', data_root=root, split='train',
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='RandomFlip', prob=1.0),
+                  dict(type='PackInputs')]))
+    test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+    for wrapped in (train, RepeatDataset(train, times=3)):
+        view = statistics_dataset(wrapped, test_pipeline)
+        assert len(view) == 6  # each image once
+        flipped, plain = train[0]['inputs'], view[0]['inputs']
+        assert torch.equal(flipped.flip(-1), plain)
+        assert len(train.pipeline.transforms) == 3  # original untouched
+    with pytest.raises(TypeError, match='stats_dataloader'):
+        statistics_dataset(object(), test_pipeline)

@@ -30,6 +30,8 @@ def statistics_dataset(dataset, pipeline: Sequence[dict]):
     """
     from mmengine.dataset import ClassBalancedDataset, RepeatDataset
     from mmengine.dataset.base_dataset import Compose
+
+    from mmpretrain.registry import TRANSFORMS
     while isinstance(dataset, (RepeatDataset, ClassBalancedDataset)):
         dataset = dataset.dataset
     if not hasattr(dataset, 'pipeline'):
@@ -38,7 +40,11 @@ def statistics_dataset(dataset, pipeline: Sequence[dict]):
             ': it has no `pipeline` to replace with the test pipeline. Set '
             'the hook\'s `stats_dataloader=dict(dataset=...)` explicitly.')
     view = copy.copy(dataset)
-    view.pipeline = Compose(list(copy.deepcopy(pipeline)))
+    # built from MMPretrain's registry whatever the default scope
+    view.pipeline = Compose([
+        TRANSFORMS.build(t) if isinstance(t, dict) else t
+        for t in copy.deepcopy(list(pipeline))
+    ])
     return view
 
 
