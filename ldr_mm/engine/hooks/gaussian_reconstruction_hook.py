@@ -385,8 +385,8 @@ class GaussianReconstructionHook(Hook):
             path = osp.join(runner.work_dir, 'reconstruction',
                             f'stats_round{round_idx}.pth')
             stats.save(path)
-            runner.logger.info(f'Stage 2 round {round_idx}: statistics '
-                               f'written to {path}')
+            runner.logger.info(f'Stage 2 round {round_idx + 1}/{n_rounds}: '
+                               f'statistics written to {path}')
         t0 = time.perf_counter()
         losses = self.m_step(runner, round_idx)
         m_seconds = time.perf_counter() - t0
@@ -407,8 +407,9 @@ class GaussianReconstructionHook(Hook):
                                              float(np.mean(tail)))
             runner.logger.info(
                 f'Stage 2 round {round_idx + 1}/{n_rounds}: M-step '
-                f'{len(losses)} iterations in {m_seconds:.1f}s, BCE '
-                f'{losses[0]:.4f} -> {float(np.mean(tail)):.4f}')
+                f'{len(losses)} iterations in {m_seconds:.1f}s, loss '
+                f'{losses[0]:.4f} -> {float(np.mean(tail)):.4f} (mean of the '
+                'last 10%)')
 
     def m_step(self, runner, round_idx: int) -> List[float]:
         """Train only the classifier on virtual features; returns losses."""
