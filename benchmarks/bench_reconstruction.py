@@ -17,7 +17,7 @@
    step (forward + GCE through the frozen head + backward + Adam) of the same
    batch size.
 
-    python benchmarks/bench_reconstruction.py                  # CPU, R50 448 b2
+    python benchmarks/bench_reconstruction.py               # CPU, R50 448 b2
     python benchmarks/bench_reconstruction.py --device cuda --batch 32
 """
 import argparse
@@ -148,8 +148,8 @@ def bench_statistics_pass(args, model, batches):
           f'{per_img_plain * 1000:.1f} ms/image -> a long pass takes '
           f'{projected:.3f}x the plain pass')
     goal = ratio if n >= acc.buffer_size else projected
-    print(f'  goal <= 1.1 ({"this pass" if n >= acc.buffer_size else "long pass"}'
-          f'): {"met" if goal <= 1.1 else "NOT met"}')
+    which = 'this pass' if n >= acc.buffer_size else 'long pass'
+    print(f'  goal <= 1.1 ({which}): {"met" if goal <= 1.1 else "NOT met"}')
     print(f'  once per round: compute() mu/Sigma + regularisation '
           f'{compute_s:.2f} s; accumulator {acc.nbytes() / 2**20:.0f} MiB')
     return ratio

@@ -17,7 +17,8 @@ covariance, Eq. 10)::
 
 * ``shrinkage='auto'`` uses ``lam = D / (n + D)``: almost none for n >> D,
   mostly diagonal for a rank-deficient (n <= D) tail class. A float fixes
-  ``lam`` for every group. ``cov_type='diag'`` keeps only ``diag(S)`` (+ ridge).
+  ``lam`` for every group. ``cov_type='diag'`` keeps only ``diag(S)``
+  (+ ridge).
 * ``ridge`` (relative to the mean variance) makes Sigma positive definite even
   with constant feature dimensions.
 * n == 1: the mean is that one feature; S is replaced by the same class's

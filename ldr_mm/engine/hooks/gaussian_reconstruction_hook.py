@@ -179,7 +179,8 @@ class GaussianReconstructionHook(Hook):
             'batch_size', 'num_workers', 'pipeline', 'dataset', 'pin_memory'
         }
         if unknown:
-            raise ValueError(f'Unknown stats_dataloader keys {sorted(unknown)}')
+            raise ValueError(
+                f'Unknown stats_dataloader keys {sorted(unknown)}')
         self.seed = seed
         self.save_stats = save_stats
         self.stats_in_checkpoint = stats_in_checkpoint
@@ -459,9 +460,10 @@ class GaussianReconstructionHook(Hook):
                 f'{e["label"]}: {e["action"]}')
         deficient = [e for e in stats.regularisation if e['n'] >= 2]
         if deficient:
+            lam = stats.shrinkage.tolist()
             runner.logger.info(
                 f'Stage 2 round {round_idx + 1}: {len(deficient)} '
                 'rank-deficient (n <= D) groups regularised: ' + '; '.join(
-                    f'{e["class"]}/{e["label"]} n={e["n"]} '
-                    f'shrinkage={float(stats.shrinkage[e["class_index"], e["label"]]):.2f}'  # noqa: E501
+                    f'{e["class"]}/{e["label"]} n={e["n"]} shrinkage='
+                    f'{lam[e["class_index"]][e["label"]]:.2f}'
                     for e in deficient))

@@ -50,8 +50,8 @@ def load_stage1_checkpoint(model: nn.Module, path: str) -> dict:
     from ldr_mm.utils.checkpoint import safe_load_checkpoint
     if not osp.isfile(path):
         raise FileNotFoundError(
-            f'The stage-1 checkpoint model.stage1_checkpoint="{path}" does not '
-            'exist. Train stage 1 first (python tools/train.py '
+            f'The stage-1 checkpoint model.stage1_checkpoint="{path}" does '
+            'not exist. Train stage 1 first (python tools/train.py '
             '<the stage-1 config>) or point stage 2 at it with '
             '--cfg-options model.stage1_checkpoint=PATH.')
     ckpt = safe_load_checkpoint(path)
@@ -70,8 +70,9 @@ def load_stage1_checkpoint(model: nn.Module, path: str) -> dict:
         lines = [f'The stage-1 checkpoint "{path}" does not fit the stage-2 '
                  'model:']
         if mismatched:
-            lines.append('  shape mismatch (checkpoint vs model): ' + ', '.join(
-                f'{k} {a} vs {b}' for k, a, b in mismatched[:8]) +
+            lines.append(
+                '  shape mismatch (checkpoint vs model): ' +
+                ', '.join(f'{k} {a} vs {b}' for k, a, b in mismatched[:8]) +
                 (' ...' if len(mismatched) > 8 else ''))
         if missing:
             lines.append(f'  missing in the checkpoint ({len(missing)}): ' +
