@@ -5,6 +5,9 @@ __all__ = ['ClassConsistencyHook', 'check_model_classes', 'TrainRNGStateHook']
 from .finite_check_hook import FiniteLossCheckHook, NonFiniteLossError  # noqa
 
 __all__ += ['FiniteLossCheckHook', 'NonFiniteLossError']
+from .gaussian_reconstruction_hook import GaussianReconstructionHook  # noqa
+
+__all__ += ['GaussianReconstructionHook']
 from .class_frequency_hook import (ClassFrequencyHook,  # noqa: E402
                                    dataset_class_frequencies)
 

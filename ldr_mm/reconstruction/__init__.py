@@ -1,0 +1,11 @@
+"""LDRNet stage 2: Gaussian label-distribution reconstruction (Sec. 3.4)."""
+from .estimation import (build_statistics_dataloader, class_features,
+                         estimate_class_statistics, statistics_dataset)
+from .sampler import ReverseSampler, gaussian_factor, sampling_probability
+from .statistics import GaussianAccumulator, GaussianStatistics
+
+__all__ = [
+    'GaussianAccumulator', 'GaussianStatistics', 'ReverseSampler',
+    'gaussian_factor', 'sampling_probability', 'build_statistics_dataloader',
+    'class_features', 'estimate_class_statistics', 'statistics_dataset'
+]

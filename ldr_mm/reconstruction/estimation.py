@@ -1,0 +1,148 @@
+"""The statistics pass: class-aware features of the training set -> Gaussians.
+
+One pass of the model (eval mode, no gradient) over a data loader that splits
+the training set across ranks *without* padding duplicates, accumulating the
+float64 sums of :class:`~ldr_mm.reconstruction.GaussianAccumulator`, then an
+all-reduce, so N ranks give the single-process statistics.
+"""
+import copy
+import time
+from typing import Callable, Optional, Sequence, Tuple
+
+import torch
+from mmengine.dataset import DefaultSampler
+from mmengine.model import is_model_wrapper
+from torch.utils.data import DataLoader
+
+from .statistics import GaussianAccumulator, GaussianStatistics
+
+
+def statistics_dataset(dataset, pipeline: Sequence[dict]):
+    """A view of ``dataset`` that runs ``pipeline`` (the test pipeline).
+
+    The annotations are shared with ``dataset`` (shallow copy; nothing is
+    re-parsed); only the transform pipeline changes. ``RepeatDataset`` and
+    ``ClassBalancedDataset`` wrappers are unwrapped: the statistics are over
+    the training set, each image once.
+
+    Raises:
+        TypeError: ``dataset`` has no ``pipeline`` to replace.
+    """
+    from mmengine.dataset import ClassBalancedDataset, RepeatDataset
+    from mmengine.dataset.base_dataset import Compose
+
+    from mmpretrain.registry import TRANSFORMS
+    while isinstance(dataset, (RepeatDataset, ClassBalancedDataset)):
+        dataset = dataset.dataset
+    if not hasattr(dataset, 'pipeline'):
+        raise TypeError(
+            f'Cannot run the statistics pass over a {type(dataset).__name__}'
+            ': it has no `pipeline` to replace with the test pipeline. Set '
+            'the hook\'s `stats_dataloader=dict(dataset=...)` explicitly.')
+    view = copy.copy(dataset)
+    # built from MMPretrain's registry whatever the default scope
+    view.pipeline = Compose([
+        TRANSFORMS.build(t) if isinstance(t, dict) else t
+        for t in copy.deepcopy(list(pipeline))
+    ])
+    return view
+
+
+def build_statistics_dataloader(dataset,
+                                batch_size: int,
+                                num_workers: int = 0,
+                                collate_fn: Optional[Callable] = None,
+                                seed: int = 0,
+                                pin_memory: bool = False) -> DataLoader:
+    """A deterministic loader over this rank's share of ``dataset``.
+
+    MMEngine's ``DefaultSampler(shuffle=False, round_up=False)`` gives rank r
+    the indices r, r + W, r + 2W, ... -- every image exactly once over all
+    ranks, no padding duplicates. Built directly rather than with
+    ``Runner.build_dataloader`` to pass a ``generator``: the loader's base
+    seed then comes from it, not from the global torch RNG, so a statistics
+    pass does not shift the training random stream.
+    """
+    from mmengine.dataset import pseudo_collate
+    # an explicit seed: without one DefaultSampler draws it from the global
+    # numpy RNG, shifting the training augmentation stream
+    sampler = DefaultSampler(
+        dataset, shuffle=False, seed=int(seed) % 2**31, round_up=False)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate_fn or pseudo_collate,
+        pin_memory=pin_memory,
+        drop_last=False,
+        persistent_workers=False,
+        generator=torch.Generator().manual_seed(int(seed)))
+
+
+@torch.no_grad()
+def class_features(model, data: dict) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Class-aware features and binary labels of a collated batch.
+
+    Args:
+        model: An (unwrapped) :class:`~ldr_mm.models.LDRClassifier`.
+        data (dict): A batch from the data loader.
+
+    Returns:
+        tuple[Tensor, Tensor]: x_class (B, C, D) and labels (B, C) bool
+        (targets >= 0.5, so soft targets count where they lean).
+    """
+    data = model.data_preprocessor(data, False)
+    feats = model.extract_feat(data['inputs'])
+    x = feats[-1] if isinstance(feats, (tuple, list)) else feats
+    labels = model.head.targets(data['data_samples'], x.device) >= 0.5
+    return x, labels
+
+
+def estimate_class_statistics(model,
+                              dataloader,
+                              cov_type: str = 'full',
+                              shrinkage='auto',
+                              ridge: float = 1e-3,
+                              classes: Optional[Sequence[str]] = None
+                              ) -> Tuple[GaussianStatistics, dict]:
+    """Run the statistics pass and compute the Gaussians.
+
+    The model is put in eval mode (no dropout, BN running statistics) for
+    the pass and its training mode restored afterwards.
+
+    Args:
+        model: :class:`~ldr_mm.models.LDRClassifier`, wrapped or not.
+        dataloader: From :func:`build_statistics_dataloader` (every rank must
+            call this function: the sums are all-reduced).
+        cov_type, shrinkage, ridge: See
+            :meth:`GaussianAccumulator.compute`.
+        classes (Sequence[str], optional): Class names.
+
+    Returns:
+        tuple: The :class:`GaussianStatistics` and a dict with ``images``
+        (all ranks), ``seconds`` and ``accumulator_bytes``.
+    """
+    if is_model_wrapper(model):
+        model = model.module
+    head = model.head
+    C, D = int(head.num_classes), int(head.in_channels)
+    device = next(model.parameters()).device
+    acc = GaussianAccumulator(C, D, cov_type=cov_type, device=device)
+    was_training = model.training
+    model.eval()
+    t0 = time.perf_counter()
+    try:
+        for data in dataloader:
+            x, labels = class_features(model, data)
+            acc.update(x, labels)
+    finally:
+        model.train(was_training)
+    acc.all_reduce()
+    seconds = time.perf_counter() - t0
+    stats = acc.compute(shrinkage=shrinkage, ridge=ridge, classes=classes)
+    info = dict(
+        images=stats.num_samples,
+        seconds=seconds,
+        accumulator_bytes=acc.nbytes())
+    return stats, info

@@ -1,0 +1,164 @@
+"""Helpers for the stage-2 tests: tiny demo data, stage-1 checkpoints, configs.
+
+Kept out of conftest.py (owned by the stage-1 tests); import explicitly.
+"""
+import os.path as osp
+import sys
+
+import pytest
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+import ldr_mm  # noqa: E402,F401
+from ldr_mm.datasets.demo import DEMO_CLASSES  # noqa: E402
+from ldr_mm.prompts import save_prompt_cache  # noqa: E402
+
+TINY_BACKBONE = dict(
+    type='ResNet', depth=18, stem_channels=8, base_channels=8,
+    out_indices=(3, ), init_cfg=None)
+TINY_SPLITS = dict(train=48, val=16, test=16)
+TINY_SIZE = 32
+STAGE1_CFG = osp.join(REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage1.py')
+STAGE2_CFG = osp.join(REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage2.py')
+
+
+def write_prompt(path, classes=DEMO_CLASSES, num_tokens=7, dims=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return save_prompt_cache(
+        path,
+        classes=list(classes),
+        prompt_names=list(classes),
+        template='The Categories of the image are {}.',
+        prompt='The Categories of the image are ' + ', '.join(classes) + '.',
+        model='ViT-B-32',
+        pretrained='test-weights.bin',
+        embedding_type='token',
+        tokens=torch.arange(num_tokens),
+        embeddings=torch.randn(num_tokens, dims, generator=g) * 0.02)
+
+
+@pytest.fixture(scope='module')
+def stage2_root(tmp_path_factory):
+    """Tiny demo data (48/16/16 images, 32x32), a prompt cache and a
+    stage-1 checkpoint of the tiny model."""
+    from ldr_mm.datasets.demo import generate_demo_dataset
+    root = str(tmp_path_factory.mktemp('ldr_s2'))
+    generate_demo_dataset(root, seed=0, splits=TINY_SPLITS, size=TINY_SIZE)
+    write_prompt(osp.join(root, 'prompt.pth'))
+    make_stage1_checkpoint(root, osp.join(root, 'stage1.pth'))
+    return root
+
+
+def tiny_options(root, work_dir, batch_size=8, num_workers=0):
+    data = dict(data_root=root, splits=TINY_SPLITS, image_size=TINY_SIZE)
+    opts = {
+        'work_dir': work_dir,
+        'model.backbone': TINY_BACKBONE,
+        'model.neck.in_channels': 64,
+        'model.neck.embed_dims': 32,
+        'model.neck.num_heads': 4,
+        'model.neck.prompt_cache': osp.join(root, 'prompt.pth'),
+        'default_hooks.logger.interval': 1,
+    }
+    for split in ('train', 'val', 'test'):
+        key = f'{split}_dataloader'
+        opts[f'{key}.batch_size'] = batch_size
+        opts[f'{key}.num_workers'] = num_workers
+        opts[f'{key}.persistent_workers'] = False
+        for k, v in data.items():
+            opts[f'{key}.dataset.{k}'] = v
+    return opts
+
+
+def stage1_cfg(root, work_dir='unused'):
+    from mmengine.config import Config
+    cfg = Config.fromfile(STAGE1_CFG)
+    cfg.merge_from_dict(tiny_options(root, work_dir))
+    return cfg
+
+
+def build_model(cfg):
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    model_cfg = cfg.model.copy()
+    model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
+    return MODELS.build(model_cfg)
+
+
+def make_stage1_checkpoint(root, path, seed=0, classes=DEMO_CLASSES,
+                           **cfg_options):
+    """A stage-1 checkpoint of the tiny model as MMEngine saves it (random
+    weights: stage 2's machinery does not care how good they are)."""
+    cfg = stage1_cfg(root)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    torch.manual_seed(seed)
+    model = build_model(cfg)
+    model.init_weights()
+    torch.save(
+        dict(
+            meta=dict(dataset_meta=dict(classes=list(classes))),
+            state_dict=model.state_dict()), path)
+    return path
+
+
+def stage2_cfg(root, work_dir, e_iters=2, rounds=2, m_iters=3,
+               virtual_batch_size=16, ckpt_interval=None, val=True,
+               **hook_options):
+    """The demo stage-2 config shrunk to the tiny model and data."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(STAGE2_CFG)
+    opts = tiny_options(root, work_dir)
+    opts.update({
+        'model.stage1_checkpoint': osp.join(root, 'stage1.pth'),
+        'train_cfg.max_iters': rounds * e_iters,
+        'train_cfg.val_interval': e_iters,
+        'default_hooks.checkpoint.interval': ckpt_interval or e_iters,
+        'default_hooks.checkpoint.max_keep_ckpts': 100,
+    })
+    cfg.merge_from_dict(opts)
+    hook = [h for h in cfg.custom_hooks
+            if h['type'] == 'GaussianReconstructionHook'][0]
+    hook.update(e_iters=e_iters, m_iters=m_iters,
+                virtual_batch_size=virtual_batch_size, **hook_options)
+    if not val:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    return cfg
+
+
+def build_runner(cfg):
+    from mmengine.runner import Runner
+    return Runner.from_cfg(cfg)
+
+
+def get_hook(runner, name='GaussianReconstructionHook'):
+    return [h for h in runner.hooks if type(h).__name__ == name][0]
+
+
+def _register_dump_hook():
+    from mmengine.hooks import Hook
+    from mmengine.model import is_model_wrapper
+
+    from mmpretrain.registry import HOOKS
+
+    if 'DumpRankStateHook' in HOOKS.module_dict:
+        return
+
+    @HOOKS.register_module()
+    class DumpRankStateHook(Hook):
+        """Test hook: each rank saves its final weights (DDP tests)."""
+        priority = 'LOWEST'
+
+        def after_run(self, runner):
+            from mmengine.dist import get_rank
+            model = runner.model
+            model = model.module if is_model_wrapper(model) else model
+            torch.save(model.state_dict(),
+                       osp.join(runner.work_dir, f'rank{get_rank()}.pth'))
+
+
+_register_dump_hook()

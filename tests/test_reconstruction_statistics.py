@@ -1,0 +1,258 @@
+"""Class-conditional Gaussian statistics against numpy references."""
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import stage2_helpers  # noqa: F401
+from ldr_mm.reconstruction import GaussianAccumulator, GaussianStatistics
+
+
+def random_features(N=300, C=4, D=6, seed=0):
+    rng = np.random.default_rng(seed)
+    # correlated features with a label-dependent mean and a large offset
+    # (tests the numerics of sum x x^T - n mu mu^T)
+    A = rng.normal(size=(C, D, D))
+    x = np.einsum('ncd,ced->nce', rng.normal(size=(N, C, D)), A) + 5.0
+    y = (rng.random((N, C)) < np.linspace(0.5, 0.1, C)).astype(np.int64)
+    x = x + 2.0 * y[..., None]
+    return x, y
+
+
+def numpy_stats(x, y):
+    C = x.shape[1]
+    mean = np.zeros((C, 2, x.shape[2]))
+    cov = np.zeros((C, 2, x.shape[2], x.shape[2]))
+    for c in range(C):
+        for j in (0, 1):
+            sel = x[y[:, c] == j, c]
+            mean[c, j] = sel.mean(0)
+            cov[c, j] = np.cov(sel, rowvar=False)  # unbiased, Eq. 10
+    return mean, cov
+
+
+def uneven_batches(N, seed=0):
+    rng = np.random.default_rng(seed)
+    cuts = np.sort(rng.choice(np.arange(1, N), size=7, replace=False))
+    return np.split(np.arange(N), cuts)
+
+
+@pytest.mark.parametrize('cov_type,buffer_size', [('full', 256),
+                                                   ('full', 1),
+                                                   ('full', 50),
+                                                   ('diag', 256)])
+def test_matches_numpy_with_uneven_batches(cov_type, buffer_size):
+    x, y = random_features()
+    acc = GaussianAccumulator(4, 6, cov_type=cov_type,
+                              buffer_size=buffer_size)
+    for idx in uneven_batches(len(x)):
+        acc.update(torch.from_numpy(x[idx]).float(), torch.from_numpy(y[idx]))
+    acc.update(torch.zeros(0, 4, 6), torch.zeros(0, 4))  # empty batch: ok
+    st = acc.compute(shrinkage=0.0, ridge=0.0)
+    mean, cov = numpy_stats(x.astype(np.float32).astype(np.float64), y)
+    np.testing.assert_array_equal(st.counts[:, 1].numpy(), y.sum(0))
+    np.testing.assert_array_equal(st.counts[:, 0].numpy(), (1 - y).sum(0))
+    np.testing.assert_allclose(st.mean.numpy(), mean, rtol=1e-12, atol=1e-12)
+    if cov_type == 'full':
+        np.testing.assert_allclose(st.cov.numpy(), cov, rtol=1e-9,
+                                   atol=1e-10)
+    else:
+        np.testing.assert_allclose(
+            st.cov.numpy(), np.diagonal(cov, axis1=-2, axis2=-1),
+            rtol=1e-9, atol=1e-10)
+    assert st.regularisation == []  # n > D everywhere: nothing to log
+    assert st.valid.all()
+
+
+def test_shrinkage_and_ridge_formula():
+    x, y = random_features(N=400, C=3, D=5, seed=1)
+    acc = GaussianAccumulator(3, 5)
+    acc.update(torch.from_numpy(x), torch.from_numpy(y))
+    _, S = numpy_stats(x, y)
+    n = np.stack([(1 - y).sum(0), y.sum(0)], -1)
+    for shrinkage, ridge in (('auto', 1e-3), (0.3, 0.1)):
+        st = acc.compute(shrinkage=shrinkage, ridge=ridge)
+        for c in range(3):
+            for j in (0, 1):
+                lam = 5 / (n[c, j] + 5) if shrinkage == 'auto' else shrinkage
+                d = np.diag(np.diag(S[c, j]))
+                r = ridge * np.trace(S[c, j]) / 5
+                expect = (1 - lam) * S[c, j] + lam * d + r * np.eye(5)
+                np.testing.assert_allclose(st.cov[c, j].numpy(), expect,
+                                           rtol=1e-9)
+                assert float(st.shrinkage[c, j]) == pytest.approx(lam)
+                assert float(st.ridge[c, j]) == pytest.approx(r)
+
+
+def test_rank_deficient_and_tiny_groups_are_defined_and_logged():
+    D = 8
+    rng = np.random.default_rng(3)
+    N = 20
+    x = rng.normal(size=(N, 3, D))
+    y = np.zeros((N, 3), dtype=np.int64)
+    y[:5, 0] = 1  # class 0: 5 positives (< D, rank-deficient)
+    y[0, 1] = 1  # class 1: one positive
+    # class 2: no positive at all
+    acc = GaussianAccumulator(3, D)
+    acc.update(torch.from_numpy(x), torch.from_numpy(y))
+    st = acc.compute(classes=['a', 'b', 'c'])
+    for t in (st.mean, st.cov, st.shrinkage, st.ridge):
+        assert torch.isfinite(t).all()
+    # every covariance is symmetric positive definite
+    evals = torch.linalg.eigvalsh(st.cov)
+    assert (evals > 0).all()
+    log = {(e['class'], e['label']): e for e in st.regularisation}
+    assert 'rank-deficient' in log[('a', 1)]['action']
+    assert log[('b', 1)]['n'] == 1 and '1 sample' in log[('b', 1)]['action']
+    assert 'label 0 of the same class' in log[('b', 1)]['action']
+    assert log[('c', 1)]['n'] == 0 and 'never sampled' in \
+        log[('c', 1)]['action']
+    assert st.valid.tolist() == [[True, True], [True, True], [True, False]]
+    # n == 1: the mean is the sample, the covariance borrowed (+ same ridge
+    # rule), the class's negatives keep their own
+    np.testing.assert_allclose(st.mean[1, 1].numpy(), x[0, 1])
+    np.testing.assert_allclose(st.cov[1, 1].numpy(), st.cov[1, 0].numpy())
+    assert float(st.shrinkage[0, 1]) == pytest.approx(D / (5 + D))
+
+
+def test_nothing_estimable_falls_back_to_identity():
+    acc = GaussianAccumulator(2, 3)
+    acc.update(torch.randn(1, 2, 3), torch.tensor([[1, 0]]))
+    st = acc.compute()
+    assert torch.isfinite(st.cov).all()
+    assert 'identity' in st.regularisation[0]['action']
+
+
+def test_memory_is_independent_of_dataset_size():
+    held = []
+    for N in (100, 1000):
+        acc = GaussianAccumulator(5, 16, buffer_size=64)
+        peak = 0
+        for _ in range(N // 10):
+            acc.update(torch.randn(10, 5, 16), torch.randint(0, 2, (10, 5)))
+            tensors = [acc.n, acc.s, acc.ss] + acc._buf_x + acc._buf_y
+            peak = max(peak, sum(t.numel() * t.element_size()
+                                 for t in tensors))
+        assert peak <= acc.nbytes()
+        held.append((peak, acc.nbytes()))
+    sums = 8 * (5 * 2 + 5 * 2 * 16 + 5 * 2 * 16 * 16)
+    assert held[0] == held[1]  # same peak for 10x the samples
+    assert held[1][0] > sums  # the bounded buffer is counted
+
+
+def test_shape_errors():
+    acc = GaussianAccumulator(3, 4)
+    with pytest.raises(ValueError, match=r'\(B, 3, 4\)'):
+        acc.update(torch.randn(2, 3, 5), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match='labels'):
+        acc.update(torch.randn(2, 3, 4), torch.zeros(2, 4))
+    with pytest.raises(ValueError, match='cov_type'):
+        GaussianAccumulator(3, 4, cov_type='spherical')
+    with pytest.raises(ValueError, match='shrinkage'):
+        acc.compute(shrinkage=1.5)
+
+
+@pytest.mark.parametrize('cov_type', ['full', 'diag'])
+def test_save_load_roundtrip(tmp_path, cov_type):
+    x, y = random_features(N=50)
+    acc = GaussianAccumulator(4, 6, cov_type=cov_type)
+    acc.update(torch.from_numpy(x), torch.from_numpy(y))
+    st = acc.compute(classes=list('abcd'))
+    st.extra['round'] = 2
+    path = str(tmp_path / 'r' / 'stats.pth')
+    st.save(path)
+    raw = torch.load(path, weights_only=True)  # plain tensors and lists
+    assert raw['version'] == 1 and raw['classes'] == list('abcd')
+    assert ('cov' in raw) == (cov_type == 'full')
+    back = GaussianStatistics.load(path)
+    for k in ('counts', 'mean', 'cov', 'shrinkage', 'ridge', 'valid'):
+        assert torch.equal(getattr(back, k), getattr(st, k)), k
+    assert back.regularisation == st.regularisation
+    assert back.extra == {'round': 2}
+
+
+# ---------------------------------------------------------------- 2 ranks
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank, world, port, x, y, out):
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=world)
+    try:
+        # uneven, rank-dependent shards and batch sizes
+        idx = np.arange(len(x))[rank::world]
+        if rank == 1:
+            idx = idx[:-3]  # rank 1 gets fewer samples
+        for cov_type in ('full', 'diag'):
+            acc = GaussianAccumulator(x.shape[1], x.shape[2],
+                                      cov_type=cov_type)
+            bs = 7 if rank == 0 else 11
+            for i in range(0, len(idx), bs):
+                sel = idx[i:i + bs]
+                acc.update(torch.from_numpy(x[sel]),
+                           torch.from_numpy(y[sel]))
+            acc.all_reduce()
+            if rank == 0:
+                torch.save(acc.compute().to_dict(), f'{out}.{cov_type}')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_ranks_equal_one_process(tmp_path):
+    x, y = random_features(N=203, C=3, D=5, seed=4)
+    # the samples both ranks see together
+    keep = np.concatenate([np.arange(len(x))[0::2],
+                           np.arange(len(x))[1::2][:-3]])
+    out = str(tmp_path / 'two.pth')
+    mp.start_processes(
+        _worker, args=(2, _free_port(), x, y, out), nprocs=2,
+        start_method='spawn')
+    mean, cov = numpy_stats(x[keep], y[keep])
+    for cov_type in ('full', 'diag'):
+        two = GaussianStatistics.from_dict(
+            torch.load(f'{out}.{cov_type}', weights_only=True))
+        acc = GaussianAccumulator(3, 5, cov_type=cov_type)
+        acc.update(torch.from_numpy(x[keep]), torch.from_numpy(y[keep]))
+        one = acc.compute()
+        assert torch.equal(two.counts, one.counts)
+        for k in ('mean', 'cov', 'ridge', 'shrinkage'):
+            torch.testing.assert_close(getattr(two, k), getattr(one, k),
+                                       rtol=1e-12, atol=1e-12)
+        # and both equal numpy on the union
+        np.testing.assert_allclose(two.mean.numpy(), mean, rtol=1e-12)
+        S = cov if cov_type == 'full' else np.diagonal(cov, 0, -2, -1)
+        raw = two.cov.numpy() if cov_type == 'diag' else None
+        if raw is not None:  # diag + ridge vs numpy's variances
+            np.testing.assert_allclose(
+                raw - two.ridge.numpy()[..., None], S, rtol=1e-9)
+
+
+def test_statistics_dataset_swaps_the_pipeline_and_unwraps(tmp_path):
+    from mmengine.dataset import RepeatDataset
+
+    from ldr_mm.datasets.demo import generate_demo_dataset
+    from ldr_mm.reconstruction import statistics_dataset
+    from mmpretrain.registry import DATASETS
+    root = str(tmp_path)
+    generate_demo_dataset(root, splits=dict(train=6), size=32)
+    train = DATASETS.build(dict(
+        type='LDRDemoDataset', data_root=root, split='train',
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='RandomFlip', prob=1.0),
+                  dict(type='PackInputs')]))
+    test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+    for wrapped in (train, RepeatDataset(train, times=3)):
+        view = statistics_dataset(wrapped, test_pipeline)
+        assert len(view) == 6  # each image once
+        flipped, plain = train[0]['inputs'], view[0]['inputs']
+        assert torch.equal(flipped.flip(-1), plain)
+        assert len(train.pipeline.transforms) == 3  # original untouched
+    with pytest.raises(TypeError, match='stats_dataloader'):
+        statistics_dataset(object(), test_pipeline)

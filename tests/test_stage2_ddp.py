@@ -1,0 +1,72 @@
+"""Stage 2 under DDP: 2 CPU (gloo) ranks through tools/train.py."""
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+
+import torch
+
+from ldr_mm.reconstruction import (build_statistics_dataloader,
+                                   estimate_class_statistics,
+                                   statistics_dataset)
+from stage2_helpers import REPO, build_model, stage2_cfg, stage2_root
+
+__all__ = ['stage2_root']
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_two_ranks_train_stage2_consistently(stage2_root, tmp_path):
+    """The frozen head stays out of the DDP reducer, the M-step's manual
+    gradient all-reduce keeps the classifier identical on both ranks, and
+    the sharded statistics pass equals the single-process one."""
+    work = str(tmp_path / 'ddp')
+    cfg = stage2_cfg(stage2_root, work, e_iters=2, rounds=2, m_iters=3,
+                     val=False)
+    cfg.custom_imports = dict(
+        imports=['ldr_mm', 'stage2_helpers'], allow_failed_imports=False)
+    cfg.custom_hooks.append(dict(type='DumpRankStateHook'))
+    cfg_path = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_path)
+    env = dict(os.environ, PYTHONPATH=osp.join(REPO, 'tests'),
+               OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+         f'--master_port={_free_port()}',
+         osp.join(REPO, 'tools', 'train.py'), cfg_path, '--launcher',
+         'pytorch'],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    r0 = torch.load(osp.join(work, 'rank0.pth'), weights_only=True)
+    r1 = torch.load(osp.join(work, 'rank1.pth'), weights_only=True)
+    for k in r0:
+        if 'running_' in k or 'num_batches' in k:
+            continue  # BN buffers are per rank (broadcast_buffers=False)
+        assert torch.equal(r0[k], r1[k]), k
+    s1 = torch.load(osp.join(stage2_root, 'stage1.pth'),
+                    weights_only=True)['state_dict']
+    assert not torch.equal(s1['head.weight'], r0['head.weight'])
+    assert not torch.equal(s1['neck.label_embed'], r0['neck.label_embed'])
+
+    # round 0 ran on the stage-1 weights: the same estimate in one process
+    two = torch.load(osp.join(work, 'reconstruction', 'stats_round0.pth'),
+                     weights_only=True)
+    assert two['extra']['world_size'] == 2
+    single = stage2_cfg(stage2_root, str(tmp_path / 'one'))
+    model = build_model(single)
+    model.init_weights()
+    from mmpretrain.registry import DATASETS
+    ds = statistics_dataset(DATASETS.build(single.train_dataloader.dataset),
+                            single.test_dataloader.dataset.pipeline)
+    one, info = estimate_class_statistics(
+        model, build_statistics_dataloader(ds, batch_size=5))
+    assert info['images'] == 48
+    assert torch.equal(two['counts'], one.counts)
+    torch.testing.assert_close(two['mean'], one.mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(two['cov'], one.cov, rtol=1e-4, atol=1e-6)

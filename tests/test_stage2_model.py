@@ -1,0 +1,188 @@
+"""Stage-2 model and hook: stage-1 loading, what the M- and E-steps train."""
+import json
+import os.path as osp
+import random
+
+import numpy as np
+import pytest
+import torch
+from mmengine.optim import build_optim_wrapper
+
+from ldr_mm.models.classifiers import Stage1CheckpointError
+from ldr_mm.reconstruction import GaussianStatistics
+from stage2_helpers import (build_model, build_runner, get_hook,
+                            make_stage1_checkpoint, stage2_cfg, stage2_root,
+                            write_prompt)
+
+__all__ = ['stage2_root']  # the fixture
+
+
+def snapshot(model):
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+def changed(before, model):
+    return {k for k, v in model.named_parameters()
+            if not torch.equal(before[k], v.detach())}
+
+
+def test_head_frozen_at_construction_and_loads_stage1(stage2_root, tmp_path):
+    cfg = stage2_cfg(stage2_root, str(tmp_path))
+    model = build_model(cfg)
+    assert model.head.loss_module.__class__.__name__ == 'MultiLabelGCELoss'
+    assert not any(p.requires_grad for p in model.head.parameters())
+    assert all(p.requires_grad for p in model.backbone.parameters())
+    model.init_weights()
+    ref = torch.load(osp.join(stage2_root, 'stage1.pth'),
+                     weights_only=True)['state_dict']
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, ref[k]), k
+    assert model.stage1_classes[0] == 'opacity'
+    with model.classifier_trainable() as params:
+        assert all(p.requires_grad for p in params)
+    assert not any(p.requires_grad for p in model.head.parameters())
+
+
+def test_stage1_checkpoint_errors(stage2_root, tmp_path):
+    cfg = stage2_cfg(stage2_root, str(tmp_path))
+    cases = {}
+    # missing file
+    cases['missing'] = str(tmp_path / 'nope.pth')
+    # other feature width D
+    cases['width'] = make_stage1_checkpoint(
+        stage2_root, str(tmp_path / 'd.pth'),
+        **{'model.neck.embed_dims': 16})
+    # other class count C (and a matching 9-class prompt cache)
+    classes9 = [f'c{i}' for i in range(9)]
+    write_prompt(str(tmp_path / 'p9.pth'), classes=classes9)
+    cases['classes'] = make_stage1_checkpoint(
+        stage2_root, str(tmp_path / 'c.pth'), classes=classes9,
+        **{'model.head.num_classes': 9,
+           'model.neck.prompt_cache': str(tmp_path / 'p9.pth')})
+    # other prompt length M
+    write_prompt(str(tmp_path / 'p5.pth'), num_tokens=5)
+    cases['prompt'] = make_stage1_checkpoint(
+        stage2_root, str(tmp_path / 'm.pth'),
+        **{'model.neck.prompt_cache': str(tmp_path / 'p5.pth')})
+    # a key missing (e.g. a plain state dict of another model)
+    sd = torch.load(osp.join(stage2_root, 'stage1.pth'),
+                    weights_only=True)['state_dict']
+    sd.pop('neck.label_embed')
+    sd['extra.weight'] = torch.zeros(1)
+    torch.save(sd, str(tmp_path / 'k.pth'))
+    cases['keys'] = str(tmp_path / 'k.pth')
+
+    expect = {
+        'missing': (FileNotFoundError, 'does not exist'),
+        'width': (Stage1CheckpointError, "'D': 16.*'D': 32"),
+        'classes': (Stage1CheckpointError, "'C': 9.*'C': 10"),
+        'prompt': (Stage1CheckpointError, "'M': 5.*'M': 7"),
+        'keys': (Stage1CheckpointError,
+                 'missing in the checkpoint.*neck.label_embed'),
+    }
+    for name, path in cases.items():
+        model = build_model(stage2_cfg(stage2_root, str(tmp_path)))
+        model.stage1_checkpoint = path
+        err, pattern = expect[name]
+        with pytest.raises(err, match='(?s)' + pattern):
+            model.init_weights()
+    model.stage1_checkpoint = None
+    with pytest.raises(ValueError, match='stage1_checkpoint'):
+        model.init_weights()
+    del cfg
+
+
+def test_class_names_must_match_before_training(stage2_root, tmp_path):
+    other = [f'x{i}' for i in range(10)]
+    path = make_stage1_checkpoint(stage2_root, str(tmp_path / 'o.pth'),
+                                  classes=other)
+    cfg = stage2_cfg(stage2_root, str(tmp_path / 'w'))
+    cfg.model.stage1_checkpoint = path
+    runner = build_runner(cfg)
+    with pytest.raises(ValueError, match="classes \\['x0'"):
+        runner.train()
+    assert not osp.exists(osp.join(str(tmp_path / 'w'), 'reconstruction'))
+
+
+def test_m_step_changes_only_the_classifier(stage2_root, tmp_path):
+    cfg = stage2_cfg(stage2_root, str(tmp_path), m_iters=5)
+    runner = build_runner(cfg)
+    hook = get_hook(runner, 'GaussianReconstructionHook')
+    model = runner.model
+    model.init_weights()
+    hook.before_run(runner)
+    before = snapshot(model)
+    buffers = {k: v.clone() for k, v in model.state_dict().items()
+               if k not in before}
+    rng = (torch.get_rng_state(), np.random.get_state()[1].copy(),
+           random.getstate())
+    hook.before_train_iter(runner, 0)  # iteration 0: statistics + M-step
+    # the global random streams of training are untouched
+    assert torch.equal(rng[0], torch.get_rng_state())
+    assert np.array_equal(rng[1], np.random.get_state()[1])
+    assert rng[2] == random.getstate()
+    assert hook.round_done == 0
+    assert changed(before, model) == {'head.weight', 'head.bias'}
+    for k, v in buffers.items():  # eval-mode pass: BN statistics unchanged
+        assert torch.equal(v, model.state_dict()[k]), k
+    assert not any(p.requires_grad for p in model.head.parameters())
+    assert all(p.grad is None for p in model.parameters())
+    assert model.training
+    # the round's statistics were written and describe the training set
+    st = GaussianStatistics.load(
+        osp.join(str(tmp_path), 'reconstruction', 'stats_round0.pth'))
+    with open(osp.join(stage2_root, 'train.json')) as f:
+        ann = json.load(f)['data_list']
+    labels = torch.zeros(10, dtype=torch.long)
+    for item in ann:  # from the annotation file itself
+        labels[item['gt_label']] += 1
+    assert torch.equal(st.counts[:, 1], labels)
+    assert st.num_samples == 48
+    assert st.extra['round'] == 0 and len(st.extra['sampling_probability'])
+    assert hook.history[0]['m_loss_last'] is not None
+
+
+def test_e_step_changes_only_backbone_and_neck(stage2_root, tmp_path):
+    cfg = stage2_cfg(stage2_root, str(tmp_path))
+    model = build_model(cfg)
+    model.init_weights()
+    model.train()
+    # the runner's optimiser, as the runner builds it (the frozen head's
+    # parameters may be in it: they never get a gradient, so it skips them)
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    from mmengine.dataset import pseudo_collate
+    from mmpretrain.registry import DATASETS
+    ds = DATASETS.build(cfg.train_dataloader.dataset)
+    batch = pseudo_collate([ds[i] for i in range(8)])
+    before = snapshot(model)
+    # gradient reaches the encoder through the frozen head
+    data = model.data_preprocessor(batch, True)
+    loss = model(**data, mode='loss')['loss']
+    loss.backward()
+    assert model.neck.label_embed.grad.abs().sum() > 0
+    assert model.backbone.conv1.weight.grad.abs().sum() > 0
+    assert model.head.weight.grad is None
+    optim.zero_grad()
+    model.train_step(batch, optim)
+    diff = changed(before, model)
+    assert not any(k.startswith('head.') for k in diff)
+    assert any(k.startswith('backbone.') for k in diff)
+    assert any(k.startswith('neck.') for k in diff)
+
+
+def test_hook_config_errors(stage2_root, tmp_path):
+    from mmpretrain.registry import HOOKS
+    with pytest.raises(ValueError, match='e_iters'):
+        HOOKS.build(dict(type='GaussianReconstructionHook', e_iters=0))
+    with pytest.raises(ValueError, match='stats_dataloader'):
+        HOOKS.build(dict(type='GaussianReconstructionHook', e_iters=2,
+                         stats_dataloader=dict(shuffle=True)))
+    cfg = stage2_cfg(stage2_root, str(tmp_path), e_iters=2, rounds=2)
+    cfg.train_cfg.max_iters = 5
+    with pytest.raises(ValueError, match='not a multiple'):
+        build_runner(cfg).train()
+    cfg = stage2_cfg(stage2_root, str(tmp_path))
+    cfg.model.type = 'LDRClassifier'
+    cfg.model.pop('stage1_checkpoint')
+    with pytest.raises(TypeError, match='LDRStage2Classifier'):
+        build_runner(cfg).train()
