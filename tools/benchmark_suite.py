@@ -28,9 +28,11 @@ runs that do not depend on it; the exit status is 1 if any run failed.
 
 Examples::
 
-    # the demo comparison of the README (see docs/baselines.md)
-    python tools/benchmark_suite.py --preset demo --seeds 0 \
-        --epochs 6 --backbone-width 16 --work-dir work_dirs/bench_demo
+    # the demo comparison of the README (see docs/baselines.md): every
+    # demo baseline, LDR and ablation config, a narrow ResNet-18, ~25 min
+    # on 2 CPU cores
+    python tools/benchmark_suite.py --preset all-demo --seeds 0 \
+        --backbone-width 16 --threads 1 --work-dir work_dirs/bench_demo
 
     # your own set, three seeds
     python tools/benchmark_suite.py configs/baselines/bce_r50_nih.py \
