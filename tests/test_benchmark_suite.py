@@ -250,3 +250,28 @@ def test_markdown_table_formatting():
     gaps = suite.tail_gap_lines(results)
     assert gaps == ['- `ldr`: tail mAP 0.6500, +0.0500 vs the best baseline '
                     '`bce` (0.6000)']
+
+
+def test_epoch_and_backbone_overrides():
+    """--epochs shortens epoch schedules (cosine end follows) and leaves
+    stage 2's iteration schedule; --backbone-width fixes neck / head."""
+    s1 = suite.load_config(osp.join(REPO, 'configs', 'ldrnet',
+                                    'ldr_r18_demo_stage1.py'))
+    suite.set_epochs(s1, 5)
+    assert s1.train_cfg.max_epochs == 5
+    cos = [p for p in s1.param_scheduler if p.type == 'CosineAnnealingLR']
+    assert cos[0].end == 5
+    warm = [p for p in s1.param_scheduler if p.type == 'LinearLR']
+    assert warm[0].end == 50 and not warm[0].by_epoch
+    s2 = suite.load_config(osp.join(REPO, 'configs', 'ldrnet',
+                                    'ldr_r18_demo_stage2.py'))
+    before = s2.train_cfg.to_dict()
+    suite.set_epochs(s2, 5)
+    assert s2.train_cfg.to_dict() == before
+    suite.set_backbone(s1, suite.tiny_backbone(16))
+    assert s1.model.neck.in_channels == 128
+    base = suite.load_config(osp.join(REPO, 'configs', 'baselines',
+                                      'ral_r18_demo.py'))
+    suite.set_backbone(base, suite.tiny_backbone(4))
+    assert base.model.head.in_channels == 32
+    assert base.model.backbone.base_channels == 4

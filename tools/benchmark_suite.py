@@ -683,9 +683,10 @@ def plot_per_class(results: Dict, classes, counts, head, path: str) -> None:
     from ldr_mm.utils import atomic_call
     order = sorted(range(len(classes)), key=lambda i: -counts[i])
     labels = [f'{classes[i]}\n({counts[i]})' for i in order]
-    fig, axes = plt.subplots(2, 1, figsize=(max(8, len(classes) * 0.9), 9),
-                             sharex=True)
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, len(classes) * 0.9) + 4,
+                                            9), sharex=True)
     markers = 'os^vD<>pP*Xh'
+    cmap = plt.get_cmap('tab10' if len(results) <= 10 else 'tab20')
     for k, (name, res) in enumerate(results.items()):
         if not res['metrics']:
             continue
@@ -693,7 +694,7 @@ def plot_per_class(results: Dict, classes, counts, head, path: str) -> None:
             ys = [_mean([m.get(f'{prefix}/class/{classes[i]}')
                          for m in res['metrics']]) for i in order]
             style = '-' if not is_baseline(res['config']) else '--'
-            ax.plot(range(len(order)), ys, style,
+            ax.plot(range(len(order)), ys, style, color=cmap(k % cmap.N),
                     marker=markers[k % len(markers)], label=name,
                     linewidth=2 if not is_baseline(res['config']) else 1)
     for ax, title in zip(axes, ('AP', 'ROC AUC')):
@@ -704,7 +705,8 @@ def plot_per_class(results: Dict, classes, counts, head, path: str) -> None:
                                linewidth=0)
         ax.set_ylabel(f'test {title}')
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8, ncol=2, loc='lower left')
+    axes[0].legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1),
+                   borderaxespad=0)
     axes[0].set_title('Per-class test results (classes by training '
                       'positives; tail shaded; baselines dashed)')
     axes[1].set_xticks(range(len(order)))
