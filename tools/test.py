@@ -130,7 +130,8 @@ def main(argv=None):
     from ldr_mm.evaluation.report import (odir_table, per_class_table,
                                           summary_table)
     from ldr_mm.utils import cleanup_distributed, setup_cpu_distributed
-    owns_group = setup_cpu_distributed(cfg)
+    setup_cpu_distributed(cfg)
+    ok = False
     try:
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
             else RUNNERS.build(cfg)
@@ -166,9 +167,10 @@ def main(argv=None):
                                    classes=classes,
                                    positives=positives.tolist()), f,
                               indent=1)
+        ok = True
     finally:
-        if owns_group:
-            cleanup_distributed()
+        # MMEngine never destroys the process group (NCCL warns at exit)
+        cleanup_distributed(barrier=ok)
     return metrics
 
 

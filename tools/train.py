@@ -144,16 +144,18 @@ def main(argv=None):
     cfg = merge_args(cfg, args)
 
     from ldr_mm.utils import cleanup_distributed, setup_cpu_distributed
-    owns_group = setup_cpu_distributed(cfg)
+    setup_cpu_distributed(cfg)
+    ok = False
     try:
         if 'runner_type' not in cfg:
             runner = Runner.from_cfg(cfg)
         else:
             runner = RUNNERS.build(cfg)
         runner.train()
+        ok = True
     finally:
-        if owns_group:
-            cleanup_distributed()
+        # MMEngine never destroys the process group (NCCL warns at exit)
+        cleanup_distributed(barrier=ok)
 
 
 if __name__ == '__main__':
