@@ -7,6 +7,7 @@ all / head / tail means and, for ODIR-5K, the official score table; and
 ``--out scores.csv|scores.json`` writes per-image scores and labels.
 """
 import argparse
+import pickle
 import os
 import os.path as osp
 import sys
@@ -135,7 +136,11 @@ def main(argv=None):
     try:
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
             else RUNNERS.build(cfg)
-        metrics = runner.test()
+        try:
+            metrics = runner.test()
+        except pickle.UnpicklingError as e:
+            from ldr_mm.utils.checkpoint import refuse_unsafe_checkpoint
+            raise refuse_unsafe_checkpoint(e, cfg.get('load_from')) from None
         if runner.rank == 0:
             dataset = runner.test_dataloader.dataset
             meta = dataset.metainfo

@@ -5,6 +5,7 @@ The arguments are MMPretrain's ``tools/train.py`` ones. Differences:
 ``device_ids``), and ``--amp`` without a GPU is refused up front.
 """
 import argparse
+import pickle
 import os
 import os.path as osp
 import sys
@@ -151,7 +152,11 @@ def main(argv=None):
             runner = Runner.from_cfg(cfg)
         else:
             runner = RUNNERS.build(cfg)
-        runner.train()
+        try:
+            runner.train()
+        except pickle.UnpicklingError as e:
+            from ldr_mm.utils.checkpoint import refuse_unsafe_checkpoint
+            raise refuse_unsafe_checkpoint(e, cfg.get('load_from')) from None
         ok = True
     finally:
         # MMEngine never destroys the process group (NCCL warns at exit)
