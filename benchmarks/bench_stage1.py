@@ -108,6 +108,15 @@ def main(argv=None):
             torch.cuda.synchronize()
         return time.perf_counter() - t
 
+    cuda = args.device.startswith('cuda')
+    peak = {}
+    if cuda:  # peak memory of one step of each model, measured alone
+        for name in models:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            models[name].train_step(batch, wrappers[name])
+            torch.cuda.synchronize()
+            peak[name] = torch.cuda.max_memory_allocated() / 2**30
     times = {k: [] for k in models}
     for i in range(args.warmup + args.reps):
         for name in (('ldr', 'plain') if i % 2 == 0 else ('plain', 'ldr')):
@@ -122,8 +131,10 @@ def main(argv=None):
           f'{torch.get_num_threads()}')
     for k in ('plain', 'ldr'):
         print(f'  {k:6s} params {params[k]:7.2f} M   median step '
-              f'{med[k] * 1000:9.1f} ms   (all: '
-              + ', '.join(f'{t * 1000:.0f}' for t in times[k]) + ')')
+              f'{med[k] * 1000:9.1f} ms' +
+              (f'   peak GPU memory {peak[k]:6.2f} GiB' if cuda else '') +
+              '   (all: ' + ', '.join(f'{t * 1000:.0f}' for t in times[k]) +
+              ')')
     ratio = med['ldr'] / med['plain']
     best = min(times['ldr']) / min(times['plain'])
     print(f'  ratio LDR / plain = {ratio:.3f} (medians), {best:.3f} (fastest '

@@ -66,3 +66,26 @@ def test_getattr_is_restricted(tmp_path):
 def test_missing_file():
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         safe_load_checkpoint('nope.pth')
+
+
+def test_tools_refuse_a_code_running_checkpoint(demo_root, tmp_path):
+    """tools/test.py and --resume on a malicious file: clear message, the
+    payload never runs."""
+    import sys
+    from conftest import REPO, write_tiny_config
+    sys.path.insert(0, f'{REPO}/tools')
+    import test as test_tool
+    import train as train_tool
+
+    marker = tmp_path / 'pwned'
+    evil = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {}, 'meta': {}, 'x': _RunsCode(str(marker))},
+               evil)
+    cfg = write_tiny_config(tmp_path / 'cfg.py', demo_root,
+                            str(tmp_path / 'work'))
+    with pytest.raises(SystemExit, match='Refused to load the checkpoint '
+                       f'"{evil}".*Nothing in it was executed'):
+        test_tool.main([cfg, evil])
+    with pytest.raises(SystemExit, match=f'Refused.*"{evil}"'):
+        train_tool.main([cfg, '--resume', evil])
+    assert not marker.exists()

@@ -192,3 +192,23 @@ def test_two_process_gloo_run(demo_root, tmp_path):
     rows = list(csv.DictReader(open(scores)))
     assert len(rows) == 15
     assert len({r['img_path'] for r in rows}) == 15
+
+
+def test_two_runs_with_the_same_seed_are_identical(demo_root, tmp_path):
+    """Fixed seed on CPU, worker processes loading data: identical metrics
+    and weights."""
+    out = []
+    for name in ('a', 'b'):
+        work = str(tmp_path / name)
+        cfg = write_tiny_config(tmp_path / f'{name}.py', demo_root, work,
+                                max_iters=4, val_interval=2, num_workers=2)
+        train_tool.main([cfg])
+        val = [{k: v for k, v in r.items() if '/' in k and 'time' not in k}
+               for r in read_scalars(work) if 'auc/mean' in r]
+        state = torch.load(osp.join(work, 'iter_4.pth'),
+                           weights_only=True)['state_dict']
+        out.append((train_losses(work), val, state))
+    (la, va, sa), (lb, vb, sb) = out
+    assert la == lb and len(va) == 2 and va == vb
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k

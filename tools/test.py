@@ -7,6 +7,7 @@ all / head / tail means and, for ODIR-5K, the official score table; and
 ``--out scores.csv|scores.json`` writes per-image scores and labels.
 """
 import argparse
+import pickle
 import os
 import os.path as osp
 import sys
@@ -130,11 +131,16 @@ def main(argv=None):
     from ldr_mm.evaluation.report import (odir_table, per_class_table,
                                           summary_table)
     from ldr_mm.utils import cleanup_distributed, setup_cpu_distributed
-    owns_group = setup_cpu_distributed(cfg)
+    setup_cpu_distributed(cfg)
+    ok = False
     try:
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
             else RUNNERS.build(cfg)
-        metrics = runner.test()
+        try:
+            metrics = runner.test()
+        except pickle.UnpicklingError as e:
+            from ldr_mm.utils.checkpoint import refuse_unsafe_checkpoint
+            raise refuse_unsafe_checkpoint(e, cfg.get('load_from')) from None
         if runner.rank == 0:
             dataset = runner.test_dataloader.dataset
             meta = dataset.metainfo
@@ -166,9 +172,10 @@ def main(argv=None):
                                    classes=classes,
                                    positives=positives.tolist()), f,
                               indent=1)
+        ok = True
     finally:
-        if owns_group:
-            cleanup_distributed()
+        # MMEngine never destroys the process group (NCCL warns at exit)
+        cleanup_distributed(barrier=ok)
     return metrics
 
 

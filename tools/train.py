@@ -5,6 +5,7 @@ The arguments are MMPretrain's ``tools/train.py`` ones. Differences:
 ``device_ids``), and ``--amp`` without a GPU is refused up front.
 """
 import argparse
+import pickle
 import os
 import os.path as osp
 import sys
@@ -144,16 +145,22 @@ def main(argv=None):
     cfg = merge_args(cfg, args)
 
     from ldr_mm.utils import cleanup_distributed, setup_cpu_distributed
-    owns_group = setup_cpu_distributed(cfg)
+    setup_cpu_distributed(cfg)
+    ok = False
     try:
         if 'runner_type' not in cfg:
             runner = Runner.from_cfg(cfg)
         else:
             runner = RUNNERS.build(cfg)
-        runner.train()
+        try:
+            runner.train()
+        except pickle.UnpicklingError as e:
+            from ldr_mm.utils.checkpoint import refuse_unsafe_checkpoint
+            raise refuse_unsafe_checkpoint(e, cfg.get('load_from')) from None
+        ok = True
     finally:
-        if owns_group:
-            cleanup_distributed()
+        # MMEngine never destroys the process group (NCCL warns at exit)
+        cleanup_distributed(barrier=ok)
 
 
 if __name__ == '__main__':

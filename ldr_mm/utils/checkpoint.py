@@ -99,3 +99,21 @@ def safe_load_checkpoint(path: str, map_location: Optional[str] = 'cpu'):
             f'Refused to load "{path}": it contains objects outside the '
             f'allow-list of weights-only loading, and loading it could run '
             f'code. Only load checkpoints you trust. Details: {e}') from e
+
+
+def refuse_unsafe_checkpoint(error: pickle.UnpicklingError,
+                             path: Optional[str]) -> SystemExit:
+    """The message tools print when MMEngine's ``torch.load`` refuses a file.
+
+    Returns a :class:`SystemExit` to raise; nothing in the file has run
+    (weights-only unpickling stops at the first disallowed global).
+    """
+    detail = str(error).strip().splitlines()
+    detail = next((line.strip() for line in detail
+                   if 'Unsupported global' in line or 'Refused' in line),
+                  detail[-1] if detail else '')
+    return SystemExit(
+        f'Refused to load the checkpoint "{path or "(latest in work_dir)"}":'
+        ' it holds objects outside the weights-only allow-list, and loading '
+        'it could run code. Nothing in it was executed. Only load '
+        f'checkpoints you trust. ({detail})')

@@ -46,8 +46,14 @@ def setup_cpu_distributed(cfg) -> bool:
     return False
 
 
-def cleanup_distributed() -> None:
-    """Destroy the default process group if one exists."""
+def cleanup_distributed(barrier: bool = True) -> None:
+    """Destroy the default process group if one exists.
+
+    Args:
+        barrier (bool): Wait for every rank first (after a successful run).
+            Pass False after an error: the other ranks may be gone.
+    """
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        if barrier:
+            dist.barrier()
         dist.destroy_process_group()

@@ -117,13 +117,15 @@ def main(argv=None):
 
     from ldr_mm.evaluation.report import format_table
     rows = []
-    for key, label in (('auc', 'AUC'), ('mAP', 'mAP')):
+    for key, label in (('auc', 'AUC'), ('mAP', 'mAP'), ('bACC', 'bACC'),
+                       ('mACC', 'mACC')):
         for group in ('mean', 'head', 'tail'):
             rows.append([f'{label} {"all" if group == "mean" else group}'] +
                         [r['metrics'].get(f'{key}/{group}')
                          for r in results.values()])
     print('\nDemo test split (800 images; head = 4 most frequent classes, '
-          'tail = 6 rarest; seed 0):')
+          'tail = 6 rarest; seed 0). AUC, mAP: ranking; bACC (balanced '
+          'accuracy) and mACC (accuracy) at threshold 0.5:')
     print(format_table(['metric'] + list(results), rows))
     print(f'\nTotal time {time.time() - t0:.0f} s. Per-class tables: '
           f'{args.work_dir}/stage*_test.log')

@@ -55,8 +55,17 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
 )
 
-val_evaluator = [dict(type='MultiLabelAUC'), dict(type='MultiLabelAP')]
+# ranking metrics (threshold-free) plus the thresholded mACC (accuracy at 0.5)
+# and balanced accuracy, which show a classifier's head-class bias
+val_evaluator = [
+    dict(type='MultiLabelAUC'),
+    dict(type='MultiLabelAP'),
+    dict(type='MultiLabelAccuracy'),
+    dict(type='MultiLabelBalancedAccuracy')
+]
 test_evaluator = [
     dict(type='MultiLabelAUC', per_class=True),
-    dict(type='MultiLabelAP', per_class=True)
+    dict(type='MultiLabelAP', per_class=True),
+    dict(type='MultiLabelAccuracy', per_class=True),
+    dict(type='MultiLabelBalancedAccuracy', per_class=True)
 ]
