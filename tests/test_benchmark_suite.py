@@ -110,7 +110,8 @@ def test_smoke_every_demo_config(short_tmp):
 
 @pytest.mark.parametrize('key', ['nih', 'odir', 'spa'])
 def test_smoke_medical_baselines(key, short_tmp):
-    """The 6 baselines of each medical dataset on real-format fixtures."""
+    """The 6 baselines of each medical dataset on real-format fixtures; on
+    AxSpA also LDR stages 1 and 2 and the paper's ablations."""
     root = str(short_tmp / key)
     if key == 'nih':
         make_nih(root)
@@ -119,10 +120,11 @@ def test_smoke_medical_baselines(key, short_tmp):
     else:
         make_axspa(root)
     work = str(short_tmp / 'work')
-    rc = suite.main(['--preset', f'{key}-baselines', '--data-root', root,
+    preset = 'all-spa' if key == 'spa' else f'{key}-baselines'
+    rc = suite.main(['--preset', preset, '--data-root', root,
                      '--work-dir', work] + SMOKE)
     assert rc == 0
-    names = [suite.run_name(c) for c in suite.PRESETS[f'{key}-baselines']]
+    names = [suite.run_name(c) for c in suite.PRESETS[preset]]
     md, res = check_results(work, names)
     if key == 'odir':  # scored per patient, as the ODIR configs
         cfg = Config.fromfile(osp.join(work, 'bce_r50_odir', 'seed0',

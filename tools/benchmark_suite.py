@@ -74,20 +74,30 @@ DEMO_LDR = [
     'configs/ldrnet/ldr_r18_demo_stage1.py',
     'configs/ldrnet/ldr_r18_demo_stage2.py',
 ]
-DEMO_ABLATIONS = sorted(
-    glob.glob(osp.join(REPO, 'configs', 'ablations', 'ldr_r18_demo_*.py')))
-DEMO_ABLATIONS = [osp.relpath(p, REPO) for p in DEMO_ABLATIONS]
+
+
+def _ablations(prefix: str) -> List[str]:
+    found = glob.glob(osp.join(REPO, 'configs', 'ablations', f'{prefix}_*.py'))
+    return [osp.relpath(p, REPO) for p in sorted(found)]
+
+
 #: Named config sets (paths relative to the repository root).
 PRESETS = {
     'demo-baselines': DEMO_BASELINES,
     'demo': DEMO_BASELINES + DEMO_LDR,
-    'all-demo': DEMO_BASELINES + DEMO_LDR + DEMO_ABLATIONS,
+    'all-demo': DEMO_BASELINES + DEMO_LDR + _ablations('ldr_r18_demo'),
 }
 for _ds in ('nih', 'odir', 'spa'):
     PRESETS[f'{_ds}-baselines'] = [
         f'configs/baselines/{loss}_r50_{_ds}.py'
         for loss in ('bce', 'focal', 'asl', 'twoway', 'ral', 'dbloss')
     ]
+    PRESETS[_ds] = PRESETS[f'{_ds}-baselines'] + [
+        f'configs/ldrnet/ldr_r50_{_ds}_stage1.py',
+        f'configs/ldrnet/ldr_r50_{_ds}_stage2.py'
+    ]
+#: The paper's ablations (Tables 4-6, Fig. 3) are on AxSpA.
+PRESETS['all-spa'] = PRESETS['spa'] + _ablations('ldr_r50_spa')
 
 #: Columns of the table: (metric key, header).
 COLUMNS = [
