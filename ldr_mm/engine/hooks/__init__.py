@@ -8,3 +8,7 @@ __all__ += ['FiniteLossCheckHook', 'NonFiniteLossError']
 from .gaussian_reconstruction_hook import GaussianReconstructionHook  # noqa
 
 __all__ += ['GaussianReconstructionHook']
+from .class_frequency_hook import (ClassFrequencyHook,  # noqa: E402
+                                   dataset_class_frequencies)
+
+__all__ += ['ClassFrequencyHook', 'dataset_class_frequencies']

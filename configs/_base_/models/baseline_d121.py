@@ -1,0 +1,13 @@
+_base_ = './baseline_r50.py'
+# DenseNet-121 (1024 channels), ImageNet weights (Table 1 "DenseNet").
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='DenseNet',
+        arch='121',
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://download.openmmlab.com/mmclassification/v0/'
+            'densenet/densenet121_4xb256_in1k_20220426-07450f99.pth',
+            prefix='backbone')),
+    head=dict(in_channels=1024))

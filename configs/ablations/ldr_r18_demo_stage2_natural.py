@@ -1,0 +1,12 @@
+# Ablation (Table 6 companion): virtual labels drawn at the classes' natural
+# training frequency, p_c = F_c / N (no re-balancing at all).
+# Everything else as configs/ldrnet/ldr_r18_demo_stage2.py; the stage-1 model
+# is the ordinary demo stage 1.
+_base_ = '../ldrnet/ldr_r18_demo_stage2.py'
+
+# the stage-2 hooks with the sampler of GaussianReconstructionHook changed
+custom_hooks = [
+    dict(h, sampler=dict(h['sampler'], mode='natural'))
+    if h['type'] == 'GaussianReconstructionHook' else h
+    for h in _base_.custom_hooks
+]

@@ -1,0 +1,12 @@
+# Ablation (paper Table 6): uniform instead of reverse sampling in stage 2:
+# p_c = 1 / C for every class (Eq. 12 with alpha = 0).
+# Everything else as configs/ldrnet/ldr_r18_demo_stage2.py; the stage-1 model
+# is the ordinary demo stage 1.
+_base_ = '../ldrnet/ldr_r18_demo_stage2.py'
+
+# the stage-2 hooks with the sampler of GaussianReconstructionHook changed
+custom_hooks = [
+    dict(h, sampler=dict(h['sampler'], mode='uniform'))
+    if h['type'] == 'GaussianReconstructionHook' else h
+    for h in _base_.custom_hooks
+]

@@ -1,0 +1,12 @@
+# Ablation (paper Fig. 3a, on AxSpA): the smoothing exponent of reverse
+# sampling (Eq. 12), alpha = 0.5 instead of 0.9.
+# Everything else as configs/ldrnet/ldr_r50_spa_stage2.py; the stage-1 model
+# is the ordinary AxSpA stage 1.
+_base_ = '../ldrnet/ldr_r50_spa_stage2.py'
+
+# the stage-2 hooks with the sampler of GaussianReconstructionHook changed
+custom_hooks = [
+    dict(h, sampler=dict(h['sampler'], alpha=0.5))
+    if h['type'] == 'GaussianReconstructionHook' else h
+    for h in _base_.custom_hooks
+]

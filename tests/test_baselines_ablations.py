@@ -1,0 +1,117 @@
+"""The ablation configs (configs/ablations): each changes exactly the
+setting its paper table / figure varies, and nothing else.
+
+Their end-to-end runs are in tests/test_benchmark_suite.py (smoke mode).
+"""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ABL = osp.join(REPO, 'configs', 'ablations')
+#: ablation prefix -> (stage-1 config, stage-2 config, prompt cache)
+SETS = {
+    'ldr_r18_demo': ('ldr_r18_demo_stage1.py', 'ldr_r18_demo_stage2.py',
+                     'data/ldr_demo/prompt_ViT-B-32_random.pth'),
+    'ldr_r50_spa': ('ldr_r50_spa_stage1.py', 'ldr_r50_spa_stage2.py',
+                    'data/prompts/axspa_ViT-B-32.pth'),
+}
+
+
+def ldr(name):
+    return osp.join(REPO, 'configs', 'ldrnet', name)
+
+
+def flat(d, prefix=''):
+    """{'a.b.0.c': value} of nested dicts / lists."""
+    out = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(flat(v, f'{prefix}{k}.'))
+    elif isinstance(d, (list, tuple)) and d and all(
+            isinstance(x, dict) for x in d):
+        for i, v in enumerate(d):
+            out.update(flat(v, f'{prefix}{i}.'))
+    else:
+        out[prefix[:-1]] = d
+    return out
+
+
+def diff(path, base):
+    a = flat(Config.fromfile(path).to_dict())
+    b = flat(Config.fromfile(base).to_dict())
+    return {k: (a.get(k), b.get(k)) for k in set(a) | set(b)
+            if a.get(k) != b.get(k)}
+
+
+def hook_index(cfg_path, hook_type):
+    hooks = Config.fromfile(cfg_path).custom_hooks
+    return [h['type'] for h in hooks].index(hook_type)
+
+
+def test_the_set():
+    names = sorted(osp.basename(p) for p in glob.glob(osp.join(ABL, '*.py')))
+    want = []
+    for prefix in SETS:
+        want += [f'{prefix}_stage1_noprompt.py', f'{prefix}_stage2_noprompt.py',
+                 f'{prefix}_stage2_uniform.py', f'{prefix}_stage2_natural.py']
+        want += [f'{prefix}_stage2_alpha{t}.py'
+                 for t in ('01', '03', '05', '07', '10')]
+        want += [f'{prefix}_stage2_q{t}.py' for t in ('02', '04', '06', '10')]
+    assert names == sorted(want)
+
+
+@pytest.mark.parametrize('prefix', SETS)
+def test_stage1_without_prompt(prefix):
+    s1, _, cache = SETS[prefix]
+    d = diff(osp.join(ABL, f'{prefix}_stage1_noprompt.py'), ldr(s1))
+    assert d == {'model.neck.use_prompt': (False, None),
+                 'model.neck.prompt_cache': (None, cache)}
+
+
+@pytest.mark.parametrize('prefix', SETS)
+def test_stage2_without_prompt_chains_to_stage1_without_prompt(prefix):
+    path = osp.join(ABL, f'{prefix}_stage2_noprompt.py')
+    d = diff(path, ldr(SETS[prefix][1]))
+    assert set(d) == {'model.neck.use_prompt', 'model.neck.prompt_cache',
+                      'model.stage1_checkpoint', 'stage1_config'}
+    assert d['model.neck.use_prompt'][0] is False
+    assert d['model.neck.prompt_cache'][0] is None
+    assert f'{prefix}_stage1_noprompt/' in d['model.stage1_checkpoint'][0]
+    cfg = Config.fromfile(path)
+    assert cfg.stage1_config == f'./{prefix}_stage1_noprompt.py'
+    assert osp.isfile(osp.join(ABL, cfg.stage1_config))
+
+
+@pytest.mark.parametrize('prefix', SETS)
+@pytest.mark.parametrize('name,key,value', [
+    ('uniform', 'mode', 'uniform'),
+    ('natural', 'mode', 'natural'),
+    ('alpha01', 'alpha', 0.1),
+    ('alpha03', 'alpha', 0.3),
+    ('alpha05', 'alpha', 0.5),
+    ('alpha07', 'alpha', 0.7),
+    ('alpha10', 'alpha', 1.0),
+])
+def test_sampler_ablations(prefix, name, key, value):
+    stage2 = ldr(SETS[prefix][1])
+    path = osp.join(ABL, f'{prefix}_stage2_{name}.py')
+    i = hook_index(stage2, 'GaussianReconstructionHook')
+    d = diff(path, stage2)
+    k = f'custom_hooks.{i}.sampler.{key}'
+    assert list(d) == [k], d
+    assert d[k][0] == value
+    base = Config.fromfile(stage2).custom_hooks[i].sampler
+    assert d[k][1] == base[key] and base.mode == 'reverse' and \
+        base.alpha == 0.9
+
+
+@pytest.mark.parametrize('prefix', SETS)
+@pytest.mark.parametrize('tag,q', [('02', 0.2), ('04', 0.4), ('06', 0.6),
+                                   ('10', 1.0)])
+def test_gce_q_ablations(prefix, tag, q):
+    d = diff(osp.join(ABL, f'{prefix}_stage2_q{tag}.py'),
+             ldr(SETS[prefix][1]))
+    assert d == {'model.head.loss.q': (q, 0.8)}

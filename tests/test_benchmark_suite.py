@@ -1,0 +1,279 @@
+"""tools/benchmark_suite.py: every baseline and ablation config end to end.
+
+The suite's smoke mode (tiny backbone, images and data; 2 training
+iterations, validation, best checkpoint, test) runs every config of
+configs/baselines and configs/ablations plus the LDR demo configs, on the
+demo data and on tiny fixtures in the medical datasets' real formats.
+"""
+import importlib.util
+import json
+import os.path as osp
+import pathlib
+import re
+import shutil
+import tempfile
+
+import pytest
+from mmengine.config import Config
+
+from medical_helpers import make_axspa, make_nih, make_odir
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def load_suite():
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_suite', osp.join(REPO, 'tools', 'benchmark_suite.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+suite = load_suite()
+#: Smoke mode in this process, one CPU thread (much faster on a busy box).
+SMOKE = ['--smoke', '--in-process', '--threads', '1']
+
+
+@pytest.fixture
+def short_tmp():
+    """A short temporary directory.
+
+    MMEngine formats every config it logs, dumps or stores in a checkpoint
+    with yapf, whose time explodes with long lines: under pytest's long
+    tmp_path the smoke runs of the LDR configs took 5x longer.
+    """
+    d = tempfile.mkdtemp(prefix='bs')
+    yield pathlib.Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def table_rows(md):
+    """{config name: [cells]} of the markdown results table."""
+    rows = {}
+    for line in md.splitlines():
+        m = re.match(r'\| `([^`]+)` \|(.*)\|$', line)
+        if m:
+            rows[m.group(1)] = [c.strip().strip('*') for c in
+                                m.group(2).split('|')]
+    return rows
+
+
+def check_results(work, names):
+    md = open(osp.join(work, 'results.md')).read()
+    rows = table_rows(md)
+    assert set(rows) == set(names), (sorted(rows), sorted(names))
+    for name, cells in rows.items():
+        assert len(cells) == len(suite.COLUMNS)
+        for c in cells:  # every column is a number in [0, 1]
+            assert 0 <= float(c) <= 1, (name, cells)
+    res = json.load(open(osp.join(work, 'results.json')))
+    for name in names:
+        r = res['results'][name]
+        assert r['status'] == ['done'] or r['status'] == ['reused']
+        m = r['metrics'][0]
+        for key, _ in suite.COLUMNS:
+            assert key in m
+        assert any(k.startswith('mAP/class/') for k in m)
+        run_dir = osp.join(work, name, 'seed0')
+        for f in (f'{name}.py', 'run.json', 'test_metrics.json',
+                  'test_scores.csv'):
+            assert osp.isfile(osp.join(run_dir, f)), (name, f)
+    assert osp.getsize(osp.join(work, 'per_class.png')) > 1000
+    return md, res
+
+
+def test_smoke_every_demo_config(short_tmp):
+    """Demo baselines, LDR stage 1 / 2 and every ablation config."""
+    work = str(short_tmp / 'demo')
+    rc = suite.main(['--preset', 'all-demo', '--work-dir', work] + SMOKE)
+    assert rc == 0
+    names = [suite.run_name(c) for c in suite.PRESETS['all-demo']]
+    md, res = check_results(work, names)
+    assert 'smoke mode' in md and 'Seeds: 0' in md
+    assert 'Tail mAP against the best baseline' in md
+    # stage-2 configs were chained to their own stage-1 run's checkpoint
+    for name in names:
+        run = json.load(open(osp.join(work, name, 'seed0', 'run.json')))
+        cfg = open(osp.join(work, name, 'seed0', f'{name}.py')).read()
+        if run['stage1_checkpoint']:
+            assert run['stage1_checkpoint'] in cfg
+            assert osp.isfile(run['stage1_checkpoint'])
+            assert 'seed0' in run['stage1_checkpoint']
+    # resumable: a second call reuses every run
+    rc = suite.main(['--preset', 'all-demo', '--work-dir', work] + SMOKE)
+    assert rc == 0
+    res2 = json.load(open(osp.join(work, 'results.json')))
+    assert all(r['status'] == ['reused'] for r in res2['results'].values())
+    assert res2['results'][names[0]]['metrics'] == \
+        res['results'][names[0]]['metrics']
+
+
+@pytest.mark.parametrize('key', ['nih', 'odir', 'spa'])
+def test_smoke_medical_baselines(key, short_tmp):
+    """The 6 baselines of each medical dataset on real-format fixtures; on
+    AxSpA also LDR stages 1 and 2 and the paper's ablations."""
+    root = str(short_tmp / key)
+    if key == 'nih':
+        make_nih(root)
+    elif key == 'odir':
+        make_odir(root, n_patients=30)
+    else:
+        make_axspa(root)
+    work = str(short_tmp / 'work')
+    preset = 'all-spa' if key == 'spa' else f'{key}-baselines'
+    rc = suite.main(['--preset', preset, '--data-root', root,
+                     '--work-dir', work] + SMOKE)
+    assert rc == 0
+    names = [suite.run_name(c) for c in suite.PRESETS[preset]]
+    md, res = check_results(work, names)
+    if key == 'odir':  # scored per patient, as the ODIR configs
+        cfg = Config.fromfile(osp.join(work, 'bce_r50_odir', 'seed0',
+                                       'bce_r50_odir.py'))
+        assert {m.type for m in cfg.test_evaluator} >= set(
+            suite.TABLE_METRICS)
+        assert all(m.aggregate_by == 'patient_id'
+                   for m in cfg.test_evaluator)
+        assert 'odir/final' in res['results']['bce_r50_odir']['metrics'][0]
+
+
+def test_subprocess_runs_seeds_and_settings(short_tmp):
+    """The default (subprocess) executor, two seeds, --epochs/--width."""
+    work = str(short_tmp / 'w')
+    cfg = 'configs/baselines/focal_r18_demo.py'
+    rc = suite.main([cfg, '--smoke', '--seeds', '0', '1', '--threads', '1',
+                     '--work-dir', work])
+    assert rc == 0
+    for seed in (0, 1):
+        log = open(osp.join(work, 'focal_r18_demo', f'seed{seed}',
+                            'train.log')).read()
+        assert log.startswith('$ ') and 'tools/train.py' in log
+        cfg = Config.fromfile(osp.join(work, 'focal_r18_demo',
+                                       f'seed{seed}', 'focal_r18_demo.py'))
+        assert cfg.randomness.seed == seed
+    md = open(osp.join(work, 'results.md')).read()
+    row = table_rows(md)['focal_r18_demo']
+    assert all('±' in c for c in row), row  # mean +- std over 2 seeds
+    assert 'Seeds: 0, 1' in md
+
+
+def test_resume_refuses_other_settings_and_force_retrains(short_tmp):
+    work = str(short_tmp / 'w')
+    args = ['configs/baselines/bce_r18_demo.py', '--work-dir', work] + SMOKE
+    assert suite.main(args) == 0
+    with pytest.raises(suite.SuiteError, match='other settings'):
+        suite.main(args + ['--cfg-options', 'optim_wrapper.optimizer.lr=0.5'])
+    first = json.load(open(osp.join(work, 'bce_r18_demo', 'seed0',
+                                    'run.json')))
+    assert suite.main(args + ['--cfg-options',
+                              'optim_wrapper.optimizer.lr=0.5',
+                              '--force']) == 0
+    second = json.load(open(osp.join(work, 'bce_r18_demo', 'seed0',
+                                     'run.json')))
+    assert second['fingerprint'] != first['fingerprint']
+
+
+def test_failed_run_is_reported_and_dependants_skipped(short_tmp):
+    """A broken stage 1: its row says failed, its stage 2 is skipped, the
+    other configs still run, the exit status is 1."""
+    bad1 = short_tmp / 'broken_stage1.py'
+    bad1.write_text(
+        "_base_ = [%r]\nmodel = dict(head=dict(loss=dict(_delete_=True, "
+        "type='RobustAsymmetricLoss', lamb=0.1)))\n" % osp.join(
+            REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage1.py'))
+    bad2 = short_tmp / 'broken_stage2.py'
+    bad2.write_text(
+        "_base_ = [%r]\nstage1_config = './broken_stage1.py'\n" % osp.join(
+            REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage2.py'))
+    work = str(short_tmp / 'w')
+    rc = suite.main([str(bad2), 'configs/baselines/bce_r18_demo.py',
+                     '--work-dir', work] + SMOKE)
+    assert rc == 1
+    md = open(osp.join(work, 'results.md')).read()
+    rows = table_rows(md)
+    assert rows['broken_stage2'] == ['failed'] * len(suite.COLUMNS)
+    assert float(rows['bce_r18_demo'][0]) >= 0
+    assert 'broken_stage1` seed 0: failed: ValueError' in md
+    assert 'lamb' in md
+    assert 'broken_stage2` seed 0: skipped (stage 1 broken_stage1 failed)' \
+        in md
+
+
+def test_stage1_resolution_and_plan(tmp_path):
+    s2 = osp.join(REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage2.py')
+    cfg = suite.load_config(s2)
+    assert suite.is_stage2(cfg)
+    assert suite.stage1_config_of(s2, cfg) == osp.join(
+        REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage1.py')
+    child = tmp_path / 'child_stage2.py'
+    child.write_text(f'_base_ = [{s2!r}]\n')
+    assert suite.stage1_config_of(
+        str(child), suite.load_config(str(child))).endswith(
+            'ldr_r18_demo_stage1.py')
+    missing = tmp_path / 'missing.py'
+    missing.write_text(f"_base_ = [{s2!r}]\nstage1_config = './nope.py'\n")
+    with pytest.raises(suite.SuiteError, match='nope.py'):
+        suite.stage1_config_of(str(missing),
+                               suite.load_config(str(missing)))
+    runs = suite.plan_runs([s2, osp.join(REPO, 'configs', 'baselines',
+                                         'bce_r18_demo.py')], [0, 1],
+                           str(tmp_path))
+    names = [(r.name, r.seed) for r in runs]
+    assert names == [('ldr_r18_demo_stage1', 0), ('ldr_r18_demo_stage2', 0),
+                     ('bce_r18_demo', 0), ('ldr_r18_demo_stage1', 1),
+                     ('ldr_r18_demo_stage2', 1), ('bce_r18_demo', 1)]
+    assert runs[1].stage1 is runs[0] and runs[4].stage1 is runs[3]
+
+
+def test_one_dataset_only_and_bad_input(tmp_path):
+    with pytest.raises(suite.SuiteError, match='one dataset'):
+        suite.main(['configs/baselines/bce_r18_demo.py',
+                    'configs/baselines/bce_r50_nih.py', '--work-dir',
+                    str(tmp_path)])
+    with pytest.raises(suite.SuiteError, match='not found'):
+        suite.main(['configs/baselines/nope.py', '--work-dir',
+                    str(tmp_path)])
+
+
+def test_markdown_table_formatting():
+    def res(config, *vals):
+        return dict(config=config, metrics=[
+            {k: v for (k, _), v in zip(suite.COLUMNS, row)} for row in vals])
+    results = {
+        'bce': res('configs/baselines/bce.py', [0.5] * 8, [0.7] * 8),
+        'ldr': res('configs/ldrnet/ldr.py', [0.65] * 8),
+        'gone': dict(config='configs/ldrnet/gone.py', metrics=[]),
+    }
+    rows = table_rows(suite.markdown_table(results))
+    assert rows['bce'][0] == '0.6000 ± 0.1414'
+    assert rows['ldr'][0] == '0.6500'
+    assert rows['gone'] == ['failed'] * 8
+    md = suite.markdown_table(results)
+    assert '**0.6500**' in md and '**0.6000' not in md
+    gaps = suite.tail_gap_lines(results)
+    assert gaps == ['- `ldr`: tail mAP 0.6500, +0.0500 vs the best baseline '
+                    '`bce` (0.6000)']
+
+
+def test_epoch_and_backbone_overrides():
+    """--epochs shortens epoch schedules (cosine end follows) and leaves
+    stage 2's iteration schedule; --backbone-width fixes neck / head."""
+    s1 = suite.load_config(osp.join(REPO, 'configs', 'ldrnet',
+                                    'ldr_r18_demo_stage1.py'))
+    suite.set_epochs(s1, 5)
+    assert s1.train_cfg.max_epochs == 5
+    cos = [p for p in s1.param_scheduler if p.type == 'CosineAnnealingLR']
+    assert cos[0].end == 5
+    warm = [p for p in s1.param_scheduler if p.type == 'LinearLR']
+    assert warm[0].end == 50 and not warm[0].by_epoch
+    s2 = suite.load_config(osp.join(REPO, 'configs', 'ldrnet',
+                                    'ldr_r18_demo_stage2.py'))
+    before = s2.train_cfg.to_dict()
+    suite.set_epochs(s2, 5)
+    assert s2.train_cfg.to_dict() == before
+    suite.set_backbone(s1, suite.tiny_backbone(16))
+    assert s1.model.neck.in_channels == 128
+    base = suite.load_config(osp.join(REPO, 'configs', 'baselines',
+                                      'ral_r18_demo.py'))
+    suite.set_backbone(base, suite.tiny_backbone(4))
+    assert base.model.head.in_channels == 32
+    assert base.model.backbone.base_channels == 4
