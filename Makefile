@@ -7,7 +7,7 @@ STAMP := $(VENV)/.ldr_mm-installed
 DEMO_DIR ?= work_dirs/demo
 PYTEST_ARGS ?=
 
-.PHONY: install test test-all demo bench clean-demo
+.PHONY: install test test-all demo bench bench-demo clean-demo
 
 $(STAMP): setup.py requirements/lock.txt requirements/runtime.txt requirements/tests.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_stage1.py
+	$(BIN)/python benchmarks/bench_reconstruction.py
+
+# Baselines, LDR and ablations on the demo data: one markdown table (~25 min).
+bench-demo: $(STAMP)
+	$(BIN)/python tools/benchmark_suite.py --preset all-demo --seeds 0 \
+	    --backbone-width 16 --threads 1 --work-dir work_dirs/bench_demo
 
 clean-demo:
 	rm -rf $(DEMO_DIR) data/ldr_demo
