@@ -230,16 +230,8 @@ def make_axspa(root: str, n_patients: int = 10, slices: int = 3,
 # ----------------------------------------------------------------- configs
 def write_prompt_cache(path: str, classes: Sequence[str], dim: int = 16,
                        tokens: int = 12) -> str:
-    import torch
-
-    from ldr_mm.prompts import save_prompt_cache
-    g = torch.Generator().manual_seed(0)
-    save_prompt_cache(
-        path, classes=list(classes), prompt_names=list(classes),
-        template='The Categories of the image are {}.',
-        prompt='test prompt', model='ViT-B-32', pretrained=None,
-        embedding_type='token', tokens=torch.arange(tokens),
-        embeddings=torch.randn(tokens, dim, generator=g))
+    from conftest import write_prompt_cache as write
+    write(path, classes, num_tokens=tokens, dims=dim)
     return path
 
 

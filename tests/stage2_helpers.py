@@ -14,30 +14,17 @@ if REPO not in sys.path:
 
 import ldr_mm  # noqa: E402,F401
 from ldr_mm.datasets.demo import DEMO_CLASSES  # noqa: E402
-from ldr_mm.prompts import save_prompt_cache  # noqa: E402
 
-TINY_BACKBONE = dict(
-    type='ResNet', depth=18, stem_channels=8, base_channels=8,
-    out_indices=(3, ), init_cfg=None)
-TINY_SPLITS = dict(train=48, val=16, test=16)
-TINY_SIZE = 32
+from conftest import (TINY_BACKBONE, TINY_SIZE,  # noqa: E402
+                      TINY_SPLITS, write_prompt_cache)
+
 STAGE1_CFG = osp.join(REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage1.py')
 STAGE2_CFG = osp.join(REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage2.py')
 
 
 def write_prompt(path, classes=DEMO_CLASSES, num_tokens=7, dims=16, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return save_prompt_cache(
-        path,
-        classes=list(classes),
-        prompt_names=list(classes),
-        template='The Categories of the image are {}.',
-        prompt='The Categories of the image are ' + ', '.join(classes) + '.',
-        model='ViT-B-32',
-        pretrained='test-weights.bin',
-        embedding_type='token',
-        tokens=torch.arange(num_tokens),
-        embeddings=torch.randn(num_tokens, dims, generator=g) * 0.02)
+    return write_prompt_cache(path, classes, num_tokens=num_tokens, dims=dims,
+                              seed=seed)
 
 
 @pytest.fixture(scope='module')

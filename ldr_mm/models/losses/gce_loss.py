@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from mmpretrain.models.losses.utils import weight_reduce_loss
 from mmpretrain.registry import MODELS
 
+from .utils import check_multilabel_inputs, check_reduction, expand_weight
+
 
 def multilabel_gce(logits: torch.Tensor, target: torch.Tensor,
                    q: float) -> torch.Tensor:
@@ -68,10 +70,8 @@ class MultiLabelGCELoss(nn.Module):
         if not 0 < q <= 1:
             raise ValueError(f'MultiLabelGCELoss needs 0 < q <= 1, got {q} '
                              '(q -> 0 is BCE, q = 1 is MAE)')
-        if reduction not in ('none', 'mean', 'sum'):
-            raise ValueError(f'Unknown reduction {reduction!r}')
         self.q = float(q)
-        self.reduction = reduction
+        self.reduction = check_reduction(reduction, 'MultiLabelGCELoss')
         self.loss_weight = loss_weight
 
     def forward(self,
@@ -95,17 +95,11 @@ class MultiLabelGCELoss(nn.Module):
         Returns:
             Tensor: The scalar loss (or (N, C) for ``reduction='none'``).
         """
-        reduction = reduction_override or self.reduction
-        if label.shape != cls_score.shape:
-            raise ValueError(
-                'MultiLabelGCELoss needs multi-hot labels of the logits\' '
-                f'shape {tuple(cls_score.shape)}, got {tuple(label.shape)} '
-                '(set to_onehot=True in the data preprocessor).')
+        reduction = check_reduction(reduction_override or self.reduction,
+                                    'MultiLabelGCELoss')
+        label = check_multilabel_inputs(cls_score, label, 'MultiLabelGCELoss')
         loss = multilabel_gce(cls_score, label, self.q)
-        if weight is not None:
-            weight = weight.float()
-            if weight.dim() == 1:
-                weight = weight.reshape(-1, 1)
+        weight = expand_weight(weight, loss)
         loss = weight_reduce_loss(
             loss, weight=weight, reduction=reduction, avg_factor=avg_factor)
         return self.loss_weight * loss
