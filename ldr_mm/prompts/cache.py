@@ -3,8 +3,9 @@
 LDRNet builds its prompt query from CLIP word embeddings of the sentence
 ``"The Categories of the image are {l1}, {l2}, ..."``. Those embeddings are
 fixed, so they are computed once by
-``tools/misc/extract_prompt_embeddings.py`` and stored in a small file; training
-and inference never need CLIP (or its weights) at run time.
+``tools/misc/extract_prompt_embeddings.py`` (with CLIP or another encoder of
+:mod:`ldr_mm.prompts.encoders`) and stored in a small file; training and
+inference never need the encoder (or its weights) at run time.
 
 File format (a ``torch.save`` dict readable with ``weights_only=True``):
 
@@ -16,11 +17,19 @@ key                     value
 ``prompt_names``        ``list[str]``, the words used for them in the prompt
 ``template``            ``str``, e.g. ``'The Categories of the image are {}.'``
 ``prompt``              ``str``, the full sentence that was tokenised
-``model``               ``str``, the open_clip model name (``'ViT-B-32'``)
-``pretrained``          ``str`` or ``None`` (``None``: random CLIP weights)
+``encoder``             ``str``, the encoder kind: ``'open_clip'``,
+                        ``'transformers'`` or ``'word2vec'``. Optional:
+                        caches written before it existed are open_clip
+                        ones, and load with ``'open_clip'``.
+``model``               ``str``, the model name (``'ViT-B-32'``, or the
+                        model folder's / vectors file's name)
+``pretrained``          ``str`` or ``None``: the weights (tag, file or
+                        folder); ``None``: random CLIP weights
 ``embedding_type``      ``'token'`` or ``'text'`` (see
                         :func:`~ldr_mm.prompts.extract_clip_word_embeddings`)
-``tokens``              ``LongTensor (M,)``: start, words, end token ids
+``tokens``              ``LongTensor (M,)``: the encoder's token ids (start,
+                        words, end for CLIP / BERT; for word2vec the rows
+                        of the vectors file, -1 for an averaged class name)
 ``embeddings``          ``FloatTensor (M, D')``: one row per token
 ======================  ====================================================
 """
@@ -34,6 +43,8 @@ from ldr_mm.utils.fileio import atomic_torch_save
 
 DEFAULT_TEMPLATE = 'The Categories of the image are {}.'
 FORMAT_VERSION = 1
+#: encoder of caches without an ``encoder`` key (all written before it)
+LEGACY_ENCODER = 'open_clip'
 _REQUIRED_KEYS = ('format_version', 'classes', 'prompt_names', 'template',
                   'prompt', 'model', 'pretrained', 'embedding_type', 'tokens',
                   'embeddings')
@@ -79,7 +90,8 @@ def save_prompt_cache(path: str, *, classes: Sequence[str],
                       prompt_names: Sequence[str], template: str, prompt: str,
                       model: str, pretrained: Optional[str],
                       embedding_type: str, tokens: torch.Tensor,
-                      embeddings: torch.Tensor) -> dict:
+                      embeddings: torch.Tensor,
+                      encoder: str = LEGACY_ENCODER) -> dict:
     """Write a prompt cache atomically and return the saved dict."""
     if len(classes) != len(prompt_names):
         raise ValueError(f'{len(classes)} classes but {len(prompt_names)} '
@@ -95,6 +107,7 @@ def save_prompt_cache(path: str, *, classes: Sequence[str],
         prompt_names=[str(n) for n in prompt_names],
         template=str(template),
         prompt=str(prompt),
+        encoder=str(encoder),
         model=str(model),
         pretrained=None if pretrained is None else str(pretrained),
         embedding_type=str(embedding_type),
@@ -149,6 +162,7 @@ def load_prompt_cache(path: str,
             f'Prompt cache "{path}" has format version '
             f'{data["format_version"]}, this ldr_mm reads {FORMAT_VERSION}. '
             f'Make it again with:\n  {cmd}')
+    data.setdefault('encoder', LEGACY_ENCODER)
     emb, tok = data['embeddings'], data['tokens']
     if not (isinstance(emb, torch.Tensor) and emb.ndim == 2
             and isinstance(tok, torch.Tensor) and tok.ndim == 1

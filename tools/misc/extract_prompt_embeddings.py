@@ -1,10 +1,14 @@
-"""Write the CLIP prompt-embedding cache that LDRNeck reads.
+"""Write the prompt-embedding cache that LDRNeck reads.
 
 Builds the prompt "The Categories of the image are {l1}, {l2}, ...." from
-the dataset's class names, tokenises it with open_clip and stores the CLIP
-word embeddings (``--embedding token``: rows of CLIP's token-embedding table,
-the paper's "word embedding", default; ``--embedding text``: per-token outputs
-of the text transformer) with the model name, the prompt and the class names.
+the dataset's class names, embeds it with a text encoder (``--encoder``:
+``open_clip``, default, the paper's CLIP; ``transformers``, a local Hugging
+Face model folder such as BlueBERT; ``word2vec``, a word2vec vectors file)
+and stores the per-token embeddings (``--embedding token``: rows of the
+encoder's token-embedding table, the paper's "word embedding", default;
+``--embedding text``: per-token outputs of the text transformer) with the
+encoder kind, the model name, the prompt and the class names. See
+docs/prompts.md.
 
 Examples::
 
@@ -16,6 +20,12 @@ Examples::
     # explicit classes; random CLIP weights (tests / demo only)
     python tools/misc/extract_prompt_embeddings.py --classes N D G \
         --out prompts.pth --weights none
+
+    # the paper's Table 5 encoders (local files, no hub access)
+    python tools/misc/extract_prompt_embeddings.py CONFIG \
+        --encoder transformers --weights ~/models/bluebert_pubmed_mimic_base
+    python tools/misc/extract_prompt_embeddings.py CONFIG \
+        --encoder word2vec --weights ~/models/BioWordVec.bin
 """
 import argparse
 import os.path as osp
@@ -48,6 +58,8 @@ def classes_from_config(cfg):
 
 
 def main(argv=None):
+    from ldr_mm.prompts import PROMPT_ENCODERS
+
     parser = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,15 +73,28 @@ def main(argv=None):
         "names with '_' -> ' ', or the dataset's metainfo prompt_names)")
     parser.add_argument('--out', help='output file (default: the config\'s '
                         'model.neck.prompt_cache)')
+    parser.add_argument('--encoder', choices=sorted(PROMPT_ENCODERS),
+                        default='open_clip', help='text encoder kind '
+                        '(default: open_clip)')
     parser.add_argument('--model', default='ViT-B-32',
-                        help='open_clip model name')
+                        help='open_clip model name (ignored for an open_clip '
+                        'model folder and the other encoders)')
     parser.add_argument(
         '--weights',
         required=True,
-        help="local CLIP weights file, an open_clip pretrained tag (needs "
-        "hub access), or 'none' for random weights (tests only)")
+        help="open_clip: a local weights file, a local model folder "
+        "(open_clip_config.json + weights, e.g. BiomedCLIP), a pretrained "
+        "tag (needs hub access) or 'none' for random weights (tests only); "
+        "transformers: a local model folder; word2vec: a vectors file "
+        "(text or binary)")
     parser.add_argument('--embedding', choices=['token', 'text'],
                         default='token')
+    parser.add_argument('--trust-remote-code', action='store_true',
+                        help='transformers: allow the model folder\'s own '
+                        'code (e.g. CXR-BERT-specialized)')
+    parser.add_argument('--skip-unknown-template-words', action='store_true',
+                        help='word2vec: leave out template words the '
+                        'vocabulary lacks (class-name words stay required)')
     parser.add_argument('--template', default=None,
                         help='prompt template with {} for the class list')
     parser.add_argument('--device', default='cpu')
@@ -78,8 +103,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from ldr_mm.prompts import (DEFAULT_TEMPLATE, build_prompt,
-                                default_prompt_names,
-                                extract_clip_word_embeddings,
+                                default_prompt_names, encode_prompt,
                                 save_prompt_cache)
 
     out = args.out
@@ -111,16 +135,25 @@ def main(argv=None):
     template = args.template or DEFAULT_TEMPLATE
     prompt = build_prompt(prompt_names, template)
     weights = None if args.weights.lower() == 'none' else args.weights
-    tokens, emb = extract_clip_word_embeddings(
-        prompt, model_name=args.model, pretrained=weights,
-        embedding_type=args.embedding, device=args.device)
+    try:
+        res = encode_prompt(
+            prompt_names, template, encoder=args.encoder, weights=weights,
+            model=args.model, embedding_type=args.embedding,
+            device=args.device, trust_remote_code=args.trust_remote_code,
+            skip_unknown_template_words=args.skip_unknown_template_words)
+    except (FileNotFoundError, ImportError, ValueError) as e:
+        parser.exit(2, f'{parser.prog}: error: {e}\n')
     save_prompt_cache(
         out, classes=classes, prompt_names=prompt_names, template=template,
-        prompt=prompt, model=args.model, pretrained=weights,
-        embedding_type=args.embedding, tokens=tokens, embeddings=emb)
-    print(f'Wrote {out}: {tokens.numel()} tokens x {emb.shape[1]} dims '
-          f'({args.embedding} embeddings of {args.model}, weights: '
-          f'{weights or "random (tests only)"})\nPrompt: {prompt}')
+        prompt=prompt, model=res.model, pretrained=res.pretrained,
+        embedding_type=args.embedding, tokens=res.tokens,
+        embeddings=res.embeddings, encoder=args.encoder)
+    for note in res.notes:
+        print(f'Note: {note}')
+    print(f'Wrote {out}: {res.tokens.numel()} tokens x '
+          f'{res.embeddings.shape[1]} dims ({args.embedding} embeddings of '
+          f'{args.encoder} {res.model}, weights: '
+          f'{res.pretrained or "random (tests only)"})\nPrompt: {prompt}')
 
 
 if __name__ == '__main__':
