@@ -60,7 +60,34 @@ def test_the_set():
         want += [f'{prefix}_stage2_alpha{t}.py'
                  for t in ('01', '03', '05', '07', '10')]
         want += [f'{prefix}_stage2_q{t}.py' for t in ('02', '04', '06', '10')]
+    want += [f'ldr_r50_spa_stage{s}_{enc}.py' for s in (1, 2)
+             for enc in TABLE5]  # Table 5 (language models): AxSpA only
     assert names == sorted(want)
+
+
+#: paper Table 5 row -> the prompt cache of its AxSpA configs
+TABLE5 = {'clip': 'data/prompts/axspa_ViT-B-32.pth',
+          'bluebert': 'data/prompts/axspa_bluebert.pth',
+          'word2vec': 'data/prompts/axspa_word2vec.pth'}
+
+
+@pytest.mark.parametrize('enc', TABLE5)
+def test_language_model_ablations(enc):
+    """Table 5: only the prompt cache changes; stage 2 chains to stage 1."""
+    base = SETS['ldr_r50_spa'][2]
+    d = diff(osp.join(ABL, f'ldr_r50_spa_stage1_{enc}.py'),
+             ldr('ldr_r50_spa_stage1.py'))
+    assert d == ({} if enc == 'clip' else
+                 {'model.neck.prompt_cache': (TABLE5[enc], base)})
+    path = osp.join(ABL, f'ldr_r50_spa_stage2_{enc}.py')
+    d = diff(path, ldr('ldr_r50_spa_stage2.py'))
+    assert set(d) - {'model.neck.prompt_cache'} == {
+        'model.stage1_checkpoint', 'stage1_config'}
+    assert Config.fromfile(path).model.neck.prompt_cache == TABLE5[enc]
+    assert f'ldr_r50_spa_stage1_{enc}/' in d['model.stage1_checkpoint'][0]
+    cfg = Config.fromfile(path)
+    assert cfg.stage1_config == f'./ldr_r50_spa_stage1_{enc}.py'
+    assert osp.isfile(osp.join(ABL, cfg.stage1_config))
 
 
 @pytest.mark.parametrize('prefix', SETS)

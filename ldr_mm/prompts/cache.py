@@ -142,8 +142,9 @@ def load_prompt_cache(path: str,
         raise PromptCacheError(
             f'Prompt embedding cache "{path}" does not exist. Make it with:\n'
             f'  {cmd}\n(`--weights none` gives random CLIP weights, for tests '
-            'only; pass `use_prompt=False` to the neck for the no-prompt '
-            'ablation.)')
+            'only; `--encoder transformers|word2vec` uses another text '
+            'encoder, docs/prompts.md; pass `use_prompt=False` to the neck '
+            'for the no-prompt ablation.)')
     try:
         data = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure
