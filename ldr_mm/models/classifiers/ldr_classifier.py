@@ -7,6 +7,8 @@ import torch.nn as nn
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import MODELS
 
+from ldr_mm.models.necks.tokens import backbone_extra_tokens
+
 
 @MODELS.register_module()
 class LDRClassifier(ImageClassifier):
@@ -15,7 +17,9 @@ class LDRClassifier(ImageClassifier):
     The class count lives in one place (``head.num_classes``, MMPretrain's
     habit) and the head width follows the neck (``neck.embed_dims``), so a
     backbone swap by inheritance only needs ``model.backbone`` and
-    ``model.neck.in_channels``.
+    ``model.neck.in_channels``. A neck with ``num_extra_tokens='auto'`` takes
+    the backbone's class/prefix-token count when the backbone states one
+    (MMPretrain's ``num_extra_tokens``, timm's ``num_prefix_tokens``).
 
     Args:
         backbone (dict): Backbone config.
@@ -52,6 +56,10 @@ class LDRClassifier(ImageClassifier):
             head=head,
             pretrained=pretrained,
             **kwargs)
+        if getattr(self.neck, 'num_extra_tokens', None) == 'auto':
+            count = backbone_extra_tokens(self.backbone)
+            if count is not None:
+                self.neck.num_extra_tokens = count
 
     @property
     def num_classes(self) -> int:

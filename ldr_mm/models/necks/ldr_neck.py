@@ -1,7 +1,7 @@
 """LDRNet stage 1: prompt-query label decoupling (paper Sec. 3.3)."""
 import math
 import warnings
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -11,6 +11,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.registry import MODELS
 
 from ldr_mm.prompts import load_prompt_cache
+from .tokens import to_feature_map
 
 
 def sine_position_encoding(height: int, width: int, dims: int,
@@ -93,6 +94,14 @@ class LDRNeck(BaseModule):
         word_mlp_hidden (int, optional): Hidden width of the MLP that maps
             CLIP embeddings (D') to D. Defaults to D.
         pos_encoding (str): ``'sine'`` or ``'none'`` for the image tokens.
+        num_extra_tokens (int | str): For token inputs (B, N, C) (ViT-style
+            backbones): leading class / distillation / register tokens to
+            drop. ``'auto'`` (default): the backbone's own count when
+            :class:`LDRClassifier` can read it, else the fewest of 0, 1, 2
+            that leave a square grid (:mod:`ldr_mm.models.necks.tokens`).
+            Maps (B, C, H, W) and channels-last maps (B, H, W, C) ignore it.
+        token_grid (Sequence[int], optional): (h, w) patch grid of token
+            inputs from non-square images. Defaults to a square grid.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -109,6 +118,8 @@ class LDRNeck(BaseModule):
                  dropout: float = 0.1,
                  word_mlp_hidden: Optional[int] = None,
                  pos_encoding: str = 'sine',
+                 num_extra_tokens: Union[int, str] = 'auto',
+                 token_grid: Optional[Sequence[int]] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if num_classes is None or num_classes < 1:
@@ -126,6 +137,12 @@ class LDRNeck(BaseModule):
         self.use_prompt = use_prompt
         self.prompt_cache = prompt_cache
         self.pos_encoding = pos_encoding
+        if num_extra_tokens != 'auto' and not (
+                isinstance(num_extra_tokens, int) and num_extra_tokens >= 0):
+            raise ValueError("num_extra_tokens must be 'auto' or an int >= 0, "
+                             f'got {num_extra_tokens!r}')
+        self.num_extra_tokens = num_extra_tokens
+        self.token_grid = None if token_grid is None else tuple(token_grid)
         D = self.embed_dims
 
         self.input_proj = (
@@ -222,27 +239,22 @@ class LDRNeck(BaseModule):
 
     def _tokens(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         """[Q ; X_f] for a batch. Returns (B, M + C + HW, D)."""
-        if isinstance(feats, torch.Tensor):
-            feats = (feats, )
-        x = feats[-1]
-        if x.ndim != 4:
-            raise ValueError(
-                'LDRNeck needs a spatial feature map (B, C, H, W) from the '
-                f'backbone, got shape {tuple(x.shape)}. Use a backbone that '
-                'keeps the map (e.g. no global pooling; ConvNeXt needs '
-                'gap_before_final_norm=False).')
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'The backbone gives {x.shape[1]} channels but '
-                f'neck.in_channels={self.in_channels}; set '
-                f'model.neck.in_channels={x.shape[1]} in the config.')
-        x = self.input_proj(x)
+        x = self.input_proj(self.feature_map(feats))
         b, _, h, w = x.shape
         img = x.flatten(2).transpose(1, 2)  # (B, HW, D)
         if self.pos_encoding == 'sine':
             img = img + self._image_pos(h, w, img)
         query = self.build_query().to(img.dtype)
         return torch.cat([query.unsqueeze(0).expand(b, -1, -1), img], dim=1)
+
+    def feature_map(self, feats) -> torch.Tensor:
+        """The backbone's last output as a map (B, D_in, H, W).
+
+        Maps pass through; channels-last maps and token sequences are
+        converted (:func:`~ldr_mm.models.necks.tokens.to_feature_map`).
+        """
+        return to_feature_map(feats, self.in_channels, self.num_extra_tokens,
+                              self.token_grid)
 
     def _last_layer(self, x: torch.Tensor, need_weights: bool = False):
         """The last encoder layer, evaluated at the label positions only.
@@ -274,8 +286,9 @@ class LDRNeck(BaseModule):
         """Decouple class-aware features.
 
         Args:
-            inputs (tuple[Tensor]): Backbone outputs; the last one, of shape
-                (B, D_in, H, W), is used.
+            inputs (tuple[Tensor]): Backbone outputs; the last one, a map
+                (B, D_in, H, W) or tokens (B, N, D_in) (see
+                ``num_extra_tokens``), is used.
 
         Returns:
             tuple[Tensor]: ``(x_class, )`` with x_class of shape (B, C, D).
@@ -300,10 +313,9 @@ class LDRNeck(BaseModule):
             tuple: ``x_class`` (B, C, D), ``attn`` (B, C, H, W) and the
             feature-map size ``(H, W)``.
         """
-        if isinstance(inputs, torch.Tensor):
-            inputs = (inputs, )
-        h, w = inputs[-1].shape[-2:]
-        x = self._tokens(inputs)
+        fmap = self.feature_map(inputs)
+        h, w = fmap.shape[-2:]
+        x = self._tokens(fmap)
         for layer in self.layers[:-1]:
             x = layer(x)
         x_class, weights = self._last_layer(x, need_weights=True)
