@@ -2,7 +2,11 @@
 
 In LDRNet's encoder every class has its own label query; its attention over
 the image tokens (last encoder layer, averaged over heads, summing to one
-over the tokens) is a free localisation map. For every image this writes::
+over the tokens) is a free localisation map. A baseline config
+(configs/baselines: global average pooling + linear head) gets each class's
+CAM instead (positive part, normalised to sum to one the same way), so the
+two models' explanations can be compared side by side. For every image this
+writes::
 
     <out-dir>/<name>.png           the image, then one overlay per class
                                    (caption: class and score)
@@ -30,8 +34,8 @@ from mmengine.config import DictAction  # noqa: E402
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Overlay each class\'s label-query attention map on the '
-        'image and save PNGs (LDRNet models).')
+        description='Overlay each class\'s label-query attention map (LDRNet '
+        'models) or CAM (baselines) on the image and save PNGs.')
     parser.add_argument('config', help='the config the model was trained '
                         'with')
     parser.add_argument('checkpoint', help='the checkpoint (.pth)')

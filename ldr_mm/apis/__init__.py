@@ -5,6 +5,7 @@
 classes exported from ``mmpretrain.apis``, as ours are from here).
 """
 from .attention import attention_panels, overlay_attention, upsample_map
+from .cam import class_activation_maps, supports_cam
 from .inputs import (IMAGE_EXTENSIONS, UnreadableImageError, collect_inputs,
                      read_list_file)
 from .model_loading import (CheckpointMismatchError, config_classes,
@@ -20,7 +21,8 @@ __all__ = [
     'init_multilabel_model', 'CheckpointMismatchError', 'config_classes',
     'model_classes', 'IMAGE_EXTENSIONS', 'UnreadableImageError',
     'collect_inputs', 'read_list_file', 'attention_panels',
-    'overlay_attention', 'upsample_map', 'ScoreFile', 'ScoreFileError',
+    'overlay_attention', 'upsample_map', 'class_activation_maps',
+    'supports_cam', 'ScoreFile', 'ScoreFileError',
     'read_score_file', 'ThresholdFileError', 'choose_thresholds',
     'load_thresholds', 'resolve_thresholds', 'save_thresholds'
 ]

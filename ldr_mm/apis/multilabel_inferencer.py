@@ -20,6 +20,7 @@ from mmpretrain.utils import track
 
 from .attention import (attention_panels, display_scale, overlay_attention,
                         to_rgb_uint8, write_png)
+from .cam import class_activation_maps, supports_cam
 from .inputs import (IMAGE_EXTENSIONS, InputItem, UnreadableImageError,
                      collect_inputs)
 from .model_loading import (checkpoint_state_dict, compare_state_dicts,
@@ -42,7 +43,9 @@ class MultiLabelInferencer(BaseInferencer):
     number of findings. This inferencer returns every class's score and the
     classes whose score is ``>=`` their own threshold, and, for
     :class:`~ldr_mm.models.LDRNeck` models, each label query's attention map
-    over the image tokens.
+    over the image tokens; for the baselines (global average pooling and a
+    linear head), each class's CAM (:mod:`ldr_mm.apis.cam`), normalised the
+    same way, so the two explanations can be compared.
 
     The weights are loaded with ``torch.load(weights_only=True)`` and
     strictly: a checkpoint whose weights or class names differ from the model
@@ -229,7 +232,8 @@ class MultiLabelInferencer(BaseInferencer):
                 dicts.
             batch_size (int): Images per forward pass. Defaults to 1.
             return_attention (bool): Also return each class's attention map
-                (C, h, w) over the image tokens (sums to one per class).
+                (C, h, w) over the image tokens (sums to one per class); the
+                CAM for a baseline model.
             show_dir (str, optional): Save, per image, the model's view of
                 the image and the attention map of each predicted class
                 (``<show_dir>/<name>.png``).
@@ -297,11 +301,13 @@ class MultiLabelInferencer(BaseInferencer):
 
     def _check_attention_support(self):
         neck = getattr(self.model, 'neck', None)
-        if not hasattr(neck, 'forward_attention'):
+        if not hasattr(neck, 'forward_attention') and \
+                not supports_cam(self.model):
             raise ValueError(
                 f'The model ({type(self.model).__name__} with neck '
-                f'{type(neck).__name__}) has no label-query attention; '
-                'attention maps need an LDRNeck model.')
+                f'{type(neck).__name__}) has no label-query attention and no '
+                'CAM; maps need an LDRNeck model or a baseline with '
+                'GlobalAveragePooling and a linear head.')
 
     @torch.no_grad()
     def forward(self, data: dict, return_attention: bool = False
@@ -327,7 +333,10 @@ class MultiLabelInferencer(BaseInferencer):
         else:
             preds = model._run_forward(data, mode='predict')
             feats = model.backbone(inputs)
-        _, attn, _ = model.neck.forward_attention(feats)
+        if hasattr(model.neck, 'forward_attention'):
+            _, attn, _ = model.neck.forward_attention(feats)
+        else:
+            attn = class_activation_maps(model, feats)
         for pred, a in zip(preds, attn):
             pred.set_field(a.float().cpu(), 'attention')
         return preds
