@@ -124,3 +124,20 @@ def test_ready_backbone_configs(tmp_path, name):
         size = 224 if name == 'swin-t' else 64
         out = model(torch.randn(1, 3, size, size))
     assert out.shape == (1, 14)
+
+
+@pytest.mark.parametrize('backbone, channels, size', [
+    # timm ViT with features_only=True: an NCHW patch map
+    (dict(model_name='vit_tiny_patch16_224', img_size=32, depth=1,
+          features_only=True, out_indices=(-1, )), 192, 32),
+    # timm Swin gives channels-last (B, H, W, C) maps, also features_only
+    (dict(model_name='swin_tiny_patch4_window7_224', depths=(1, 1, 1, 1),
+          features_only=True, out_indices=(-1, )), 768, 224),
+])
+def test_timm_feature_maps(cache, backbone, channels, size):
+    model = ldr_model(cache, dict(type='TIMMBackbone', pretrained=False,
+                                  **backbone), channels)
+    x = torch.randn(1, 3, size, size)
+    assert model(x).shape == (1, 3)
+    _, attn, hw = model.neck.forward_attention(model.backbone(x))
+    assert attn.shape == (1, 3) + hw

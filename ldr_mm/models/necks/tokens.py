@@ -6,8 +6,8 @@ The neck accepts the forms today's backbones give:
   ``gap_before_final_norm=False``), MMPretrain's Swin, MMPretrain's
   VisionTransformer with ``out_type='featmap'``, timm models built with
   ``features_only=True``;
-- channels-last maps (B, H, W, C): timm's Swin / ConvNeXt ``forward_features``
-  (e.g. through MMPretrain's ``TIMMBackbone`` without ``features_only``);
+- channels-last maps (B, H, W, C): timm's Swin, with or without
+  ``features_only=True`` (e.g. through MMPretrain's ``TIMMBackbone``);
 - token sequences (B, N, C): MMPretrain's VisionTransformer with
   ``out_type='raw'``, timm ViTs. The first ``num_extra_tokens`` tokens
   (class / distillation / register tokens) are dropped and the remaining
@@ -114,7 +114,7 @@ def to_feature_map(feats, in_channels: int,
             f'N, C) from the backbone, got shape {tuple(x.shape)}. {_HINT}')
     if x.ndim == 4 and x.shape[1] != in_channels and \
             x.shape[-1] == in_channels:
-        x = x.permute(0, 3, 1, 2)  # channels-last (timm Swin / ConvNeXt)
+        x = x.permute(0, 3, 1, 2)  # channels-last (timm Swin)
     channels = x.shape[1] if x.ndim == 4 else x.shape[-1]
     if channels != in_channels:
         raise ValueError(
