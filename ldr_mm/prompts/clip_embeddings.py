@@ -77,9 +77,9 @@ def _create_clip(model_name: str, pretrained: Optional[str], device: str):
             model = open_clip.create_model(name, device=device, **kwargs)
         except OSError as e:
             raise FileNotFoundError(
-                f'Could not build the Hugging Face text tower of "{pretrained}"'
-                f' ({e}). Copy the text model\'s config.json into that '
-                'directory.') from e
+                'Could not build the Hugging Face text tower of '
+                f'"{pretrained}" ({e}). Copy the text model\'s config.json '
+                'into that directory.') from e
         return model.eval(), open_clip.get_tokenizer(name)
     if pretrained is not None and osp.splitext(pretrained)[1] and \
             not osp.isfile(pretrained):

@@ -160,6 +160,21 @@ def _segment_words(text: str, is_name: bool) -> List[List[str]]:
     return alts
 
 
+def _mean_of_words(name: str, vectors: dict, path: str) -> np.ndarray:
+    """The mean vector of a class name's words; each must be known."""
+    parts = []
+    for word in _WORD.findall(name):
+        hit = next((w for w in _candidates(word) if w in vectors), None)
+        if hit is None:
+            raise Word2VecError(
+                f'The word {word!r} of the class name {name!r} is not in '
+                f'the word2vec file "{path}" (tried {_candidates(word)}). '
+                'Give the class another name with --prompt-names, or use '
+                'vectors that cover it.')
+        parts.append(vectors[hit][1])
+    return np.mean(parts, axis=0)
+
+
 def extract_word2vec_embeddings(
         prompt_names: Sequence[str],
         template: str,
@@ -209,17 +224,7 @@ def extract_word2vec_embeddings(
                 f'The template word {text!r} is not in the word2vec file '
                 f'"{path}". Pass --skip-unknown-template-words to leave it '
                 'out, or a --template without it.')
-        parts = []
-        for word in _WORD.findall(text):
-            hit = next((w for w in _candidates(word) if w in vectors), None)
-            if hit is None:
-                raise Word2VecError(
-                    f'The word {word!r} of the class name {text!r} is not in '
-                    f'the word2vec file "{path}" (tried {_candidates(word)}). '
-                    'Give the class another name with --prompt-names, or use '
-                    'vectors that cover it.')
-            parts.append(vectors[hit][1])
-        rows.append(np.mean(parts, axis=0))
+        rows.append(_mean_of_words(text, vectors, path))
         tokens.append(AVERAGED_TOKEN)
     emb = torch.from_numpy(np.stack(rows).astype(np.float32))
     return torch.tensor(tokens, dtype=torch.long), emb, skipped

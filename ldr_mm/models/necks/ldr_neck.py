@@ -11,7 +11,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.registry import MODELS
 
 from ldr_mm.prompts import load_prompt_cache
-from .tokens import to_feature_map
+from .tokens import check_extra_tokens, to_feature_map
 
 
 def sine_position_encoding(height: int, width: int, dims: int,
@@ -137,11 +137,7 @@ class LDRNeck(BaseModule):
         self.use_prompt = use_prompt
         self.prompt_cache = prompt_cache
         self.pos_encoding = pos_encoding
-        if num_extra_tokens != 'auto' and not (
-                isinstance(num_extra_tokens, int) and num_extra_tokens >= 0):
-            raise ValueError("num_extra_tokens must be 'auto' or an int >= 0, "
-                             f'got {num_extra_tokens!r}')
-        self.num_extra_tokens = num_extra_tokens
+        self.num_extra_tokens = check_extra_tokens(num_extra_tokens)
         self.token_grid = None if token_grid is None else tuple(token_grid)
         D = self.embed_dims
 

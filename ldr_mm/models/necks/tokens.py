@@ -48,6 +48,14 @@ def backbone_extra_tokens(backbone: nn.Module) -> Optional[int]:
     return None
 
 
+def check_extra_tokens(value: Union[int, str]) -> Union[int, str]:
+    """``value`` if it is ``'auto'`` or an int >= 0, else ``ValueError``."""
+    if value != 'auto' and not (isinstance(value, int) and value >= 0):
+        raise ValueError("num_extra_tokens must be 'auto' or an int >= 0, "
+                         f'got {value!r}')
+    return value
+
+
 def _grid(n: int) -> Optional[int]:
     side = math.isqrt(n)
     return side if n > 0 and side * side == n else None
