@@ -257,7 +257,7 @@ def test_legacy_cache_without_encoder_key(tmp_path):
     assert load_prompt_cache(path)['encoder'] == 'open_clip'
 
 
-def load_tool():
+def load_extract_tool():
     import importlib.util
     spec = importlib.util.spec_from_file_location('extract_tool', TOOL)
     mod = importlib.util.module_from_spec(spec)
@@ -269,7 +269,7 @@ def test_tool_word2vec_cache_trains_the_neck(tmp_path, capsys):
     """The tool's main: arguments -> cache (encoder recorded) -> neck."""
     vec = write_w2v(tmp_path / 'v.bin', W2V, True)
     out = str(tmp_path / 'c.pth')
-    tool = load_tool()
+    tool = load_extract_tool()
     tool.main(['--classes', 'Pleural_Thickening', 'Mass', '--out', out,
                '--encoder', 'word2vec', '--weights', vec])
     assert '8 tokens x 4 dims' in capsys.readouterr().out
@@ -317,3 +317,26 @@ def test_tool_transformers_cache(tmp_path, bert_dir):
 
 def test_registry_lists_the_table5_encoders():
     assert {'open_clip', 'transformers', 'word2vec'} <= set(PROMPT_ENCODERS)
+
+
+@pytest.mark.slow
+def test_word2vec_cache_trains_through_the_runner(demo_root, tmp_path):
+    """Tool -> word2vec cache for the demo classes -> tools/train.py."""
+    from conftest import write_tiny_config
+    from inference_helpers import load_tool
+    from ldr_mm.datasets.demo import DEMO_CLASSES
+    words = {w: list(np.random.RandomState(i).randn(6))
+             for i, w in enumerate(['The', 'Categories', 'of', 'the',
+                                    'image', 'are', *DEMO_CLASSES])}
+    vec = write_w2v(tmp_path / 'demo.bin', words, True)
+    cache = str(tmp_path / 'demo_w2v.pth')
+    load_extract_tool().main(['--classes', *DEMO_CLASSES, '--out', cache,
+                      '--encoder', 'word2vec', '--weights', vec])
+    cfg = write_tiny_config(tmp_path / 'cfg.py', demo_root,
+                            str(tmp_path / 'work'))
+    load_tool('train.py').main(
+        [cfg, '--cfg-options', f'model.neck.prompt_cache={cache}'])
+    ckpt = torch.load(str(tmp_path / 'work' / 'iter_2.pth'),
+                      map_location='cpu', weights_only=True)
+    torch.testing.assert_close(ckpt['state_dict']['neck.word_embeddings'],
+                               load_prompt_cache(cache)['embeddings'])
