@@ -206,6 +206,10 @@ def test_open_clip_model_folder(tmp_path):
         res.embeddings, model.token_embedding.weight[res.tokens].detach())
     assert res.model == osp.basename(str(tmp_path))
     assert res.pretrained == str(tmp_path)
+    hub = encode_prompt(NAMES, TEMPLATE, weights=str(tmp_path),
+                        model='hf-hub:org/tiny-clip')  # offline: the folder
+    assert hub.model == 'hf-hub:org/tiny-clip'
+    assert torch.equal(hub.embeddings, res.embeddings)
     (tmp_path / 'open_clip_pytorch_model.bin').unlink()
     with pytest.raises(FileNotFoundError, match='holds no weights'):
         encode_prompt(NAMES, TEMPLATE, weights=str(tmp_path))

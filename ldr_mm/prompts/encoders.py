@@ -79,7 +79,9 @@ def _open_clip(prompt_names, template, weights, model, embedding_type,
     tokens, emb = extract_clip_word_embeddings(
         build_prompt(prompt_names, template), model_name=model,
         pretrained=weights, embedding_type=embedding_type, device=device)
-    name = _local_name(weights) if weights and osp.isdir(weights) else model
+    name = model
+    if weights and osp.isdir(weights) and not model.startswith('hf-hub:'):
+        name = _local_name(weights)  # the folder names the model
     return PromptEmbedding(tokens, emb, name, weights)
 
 
@@ -129,7 +131,11 @@ def encode_prompt(prompt_names: Sequence[str],
             docstring). Defaults to ``'open_clip'``.
         weights (str, optional): The encoder's local weights (file or
             folder) or, for open_clip, a tag; ``None``: random open_clip.
-        model (str): The open_clip model name (other kinds ignore it).
+        model (str): The open_clip model name (other kinds ignore it). With
+            an open_clip model folder as ``weights`` the folder defines the
+            model; a hub name given here (``'hf-hub:org/name'``, e.g.
+            BiomedCLIP's) is then only recorded in the cache, nothing is
+            downloaded.
         embedding_type (str): ``'token'`` (rows of the embedding table, the
             paper's "word embedding") or ``'text'`` (contextual outputs).
         device (str): Where to run the encoder.

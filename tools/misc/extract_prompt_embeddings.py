@@ -77,8 +77,9 @@ def main(argv=None):
                         default='open_clip', help='text encoder kind '
                         '(default: open_clip)')
     parser.add_argument('--model', default='ViT-B-32',
-                        help='open_clip model name (ignored for an open_clip '
-                        'model folder and the other encoders)')
+                        help='open_clip model name (for an open_clip model '
+                        'folder only recorded, e.g. hf-hub:ORG/NAME; ignored '
+                        'by the other encoders)')
     parser.add_argument(
         '--weights',
         required=True,
