@@ -36,7 +36,8 @@ def _read_header(f, path: str) -> Tuple[int, int]:
     except (IndexError, ValueError):
         raise Word2VecError(
             f'"{path}" is not a word2vec file: its first line must be '
-            f'"<vocab size> <dims>", got {line[:80]!r}') from None
+            f'"<vocab size> <dims>", got {line[:80]!r}. (GloVe text files '
+            'lack that header: add it as the first line.)') from None
     if count < 1 or dims < 1 or len(parts) != 2:
         raise Word2VecError(f'"{path}": bad word2vec header {line[:80]!r}')
     return count, dims
