@@ -57,7 +57,14 @@ def masked_loss(loss_module: nn.Module, logits: torch.Tensor,
             number of unmasked entries (at least 1).
         **kwargs: Passed to the loss.
     """
-    loss = loss_module(logits, target, reduction_override='none', **kwargs)
+    try:
+        loss = loss_module(logits, target, reduction_override='none',
+                           **kwargs)
+    except ValueError as e:
+        raise ValueError(
+            f'{type(loss_module).__name__} cannot give an element-wise loss, '
+            f"which U-Ignore masks (gt_mask) need: {e}. Use uncertain='ones' "
+            "or 'zeros', or an element-wise loss.") from e
     if loss.shape != logits.shape:
         raise ValueError(
             f'{type(loss_module).__name__} returned shape {tuple(loss.shape)}'
