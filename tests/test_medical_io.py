@@ -267,3 +267,29 @@ def test_nifti_scaling_nan_and_2d(tmp_path):
                      np.nanmax(fin))
     expected[0, 0] = 0
     np.testing.assert_array_equal(out, expected)
+
+
+def test_multilabeldataset_json_carries_slice_and_mask(tmp_path):
+    """MMPretrain's own MultiLabelDataset: data_list keys ``slice_index`` /
+    ``slice_axis`` reach LoadMedicalImage, ``gt_mask`` reaches the data
+    sample through PackInputs(algorithm_keys=('gt_mask', ))."""
+    import json
+
+    from mmpretrain.datasets import MultiLabelDataset
+    shutil.copy(ANAT, str(tmp_path / 'anat.nii'))
+    ann = dict(metainfo=dict(classes=['a', 'b']), data_list=[
+        dict(img_path='anat.nii', gt_label=[0], slice_index=3),
+        dict(img_path='anat.nii', gt_label=[1], slice_index=20,
+             slice_axis=1, gt_mask=[1, 0])])
+    (tmp_path / 'ann.json').write_text(json.dumps(ann))
+    ds = MultiLabelDataset(
+        data_root=str(tmp_path), ann_file='ann.json', pipeline=[
+            dict(type='LoadMedicalImage'),
+            dict(type='PackInputs', algorithm_keys=('gt_mask', ))])
+    vol = nib.load(ANAT).get_fdata()
+    for i, (axis, k) in enumerate([(2, 3), (1, 20)]):
+        f = np.take(vol, k, axis=axis)
+        img = ds[i]['inputs'].numpy()[0]
+        np.testing.assert_array_equal(img, unit8(f, f.min(), f.max()))
+    assert 'gt_mask' not in ds[0]['data_samples']
+    assert list(ds[1]['data_samples'].gt_mask) == [1, 0]

@@ -39,15 +39,16 @@ def parse_label_cell(value, where: str, column: str) -> int:
     """1, 0 or -1 from a label cell (``1``, ``1.0``, ``0``, ``-1``, blank).
 
     Raises:
-        AnnotationError: Any other value; the message names ``where`` (file and
-            line) and the column.
+        AnnotationError: Any other value; the message names ``where``
+            (file and line) and the column.
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return 0
     s = str(value).strip()
     if s not in _VALUES:
-        raise AnnotationError(f'{where}: column "{column}" is {value!r}; a label '
-                         'is 1, 0, -1 (uncertain) or blank (not mentioned)')
+        raise AnnotationError(
+            f'{where}: column "{column}" is {value!r}; a label is 1, 0, -1 '
+            '(uncertain) or blank (not mentioned)')
     return _VALUES[s]
 
 
@@ -107,8 +108,8 @@ def missing_columns(fieldnames: Optional[Sequence[str]],
         raise AnnotationError(f'"{path}" is empty (no header line)')
     lack = [c for c in required if c not in fieldnames]
     if lack:
-        raise AnnotationError(f'"{path}" lacks the column(s) {lack}; its header '
-                         f'is {list(fieldnames)}')
+        raise AnnotationError(f'"{path}" lacks the column(s) {lack}; its '
+                              f'header is {list(fieldnames)}')
 
 
 def finish_samples(samples: List[dict], root: str, check_files: bool,

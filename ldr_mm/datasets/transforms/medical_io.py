@@ -315,15 +315,7 @@ def read_nifti(data: bytes,
     k = 0 if n == 1 else _pick(
         n, slice_index, f'slice along axis {slice_axis}', path,
         'LoadMedicalImage(slice_index=k) for every file')
-    sel = [slice(None)] * 3
-    sel[slice_axis] = k
-    try:
-        proxy = img.dataobj.reshape(shape) if len(img.shape) != 3 else \
-            img.dataobj
-        values = np.asarray(proxy[tuple(sel)])
-    except Exception as e:  # truncated data block
-        raise MedicalImageError(
-            f'Cannot read slice {k} of NIfTI file "{path}": {e}') from e
+    values = _nifti_slice(img, shape, slice_axis, k, path)
     if values.dtype.kind == 'c' or values.dtype.fields is not None:
         raise MedicalImageError(
             f'NIfTI file "{path}" stores {img.get_data_dtype()} voxels; '
@@ -333,6 +325,21 @@ def read_nifti(data: bytes,
     else:
         lo, hi = _nifti_stored_range(img, values)
     return to_uint8(values, lo, hi)
+
+
+def _nifti_slice(img, shape: tuple, axis: int, k: int,
+                 path: str) -> np.ndarray:
+    """Slice ``k`` across ``axis`` of the (3-D ``shape``) voxel data, with
+    scl_slope / scl_inter applied (only that slice is read)."""
+    sel = [slice(None)] * 3
+    sel[axis] = k
+    try:
+        proxy = img.dataobj.reshape(shape) if len(img.shape) != 3 else \
+            img.dataobj
+        return np.asarray(proxy[tuple(sel)])
+    except Exception as e:  # truncated data block
+        raise MedicalImageError(
+            f'Cannot read slice {k} of NIfTI file "{path}": {e}') from e
 
 
 def _nifti_stored_range(img, values: np.ndarray) -> Tuple[float, float]:

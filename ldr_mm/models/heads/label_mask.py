@@ -37,8 +37,9 @@ def gt_mask_of(data_samples: List[DataSample], num_classes: int,
         m = np.asarray(torch.as_tensor(s.gt_mask).cpu(), dtype=np.float32)
         if m.shape != (num_classes, ) or not np.isin(m, (0, 1)).all():
             raise ValueError(
-                f'gt_mask of "{s.get("img_path", "?")}" must be ({num_classes},'
-                f') 0/1 (1 = known label), got shape {m.shape}')
+                f'gt_mask of "{s.get("img_path", "?")}" must be '
+                f'({num_classes},) 0/1 (1 = known label), got shape '
+                f'{m.shape}')
         rows.append(m)
     return torch.as_tensor(np.stack(rows), device=device)
 
