@@ -176,3 +176,16 @@ def test_dicom_and_nifti_through_the_runner_and_infer(data, tmp_path):
     a = [float(rows[0][f'score/{c}']) for c in CHEXPERT_CLASSES]
     b = [float(rows[1][f'score/{c}']) for c in CHEXPERT_CLASSES]
     np.testing.assert_allclose(a, b, rtol=1e-6)
+    # a NIfTI volume: the slice from --cfg-options, the same as its PNG
+    nii = osp.join(root, 'anat.nii')
+    png = str(tmp_path / 'anat_12.png')
+    cv2.imwrite(png, LoadMedicalImage()(dict(img_path=nii,
+                                             slice_index=12))['img'])
+    load_tool('infer.py').main([
+        dumped, ckpt, nii, png, '--out', out, '--device', 'cpu',
+        '--no-progress', '--cfg-options',
+        'test_dataloader.dataset.pipeline.0.slice_index=middle'])
+    rows = list(csv.DictReader(open(out)))
+    a = [float(rows[0][f'score/{c}']) for c in CHEXPERT_CLASSES]
+    b = [float(rows[1][f'score/{c}']) for c in CHEXPERT_CLASSES]
+    np.testing.assert_allclose(a, b, rtol=1e-6)
