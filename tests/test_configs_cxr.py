@@ -189,3 +189,14 @@ def test_dicom_and_nifti_through_the_runner_and_infer(data, tmp_path):
     a = [float(rows[0][f'score/{c}']) for c in CHEXPERT_CLASSES]
     b = [float(rows[1][f'score/{c}']) for c in CHEXPERT_CLASSES]
     np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+@pytest.mark.parametrize('kind', ['chexpert', 'mimic'])
+def test_prompt_classes_come_from_the_config(kind):
+    """tools/misc/extract_prompt_embeddings.py reads the 14 classes (in the
+    dataset's order) and the prompt words without any data on disk."""
+    mod = load_tool('misc/extract_prompt_embeddings.py')
+    classes, words = mod.classes_from_config(
+        Config.fromfile(config_path(f'ldr_r50_{kind}_stage1')))
+    assert list(classes) == list(KINDS[kind][1])
+    assert words[0] == KINDS[kind][1][0].lower()
