@@ -59,7 +59,7 @@ def read_chexpert_csv(path: str, policy: str, views=None) -> List[dict]:
 
     Returns:
         list[dict]: ``img_path`` (as written, without the dataset folder),
-        ``gt_label``, ``patient_id``, ``view``, ``row`` and, with
+        ``gt_label``, ``patient_id``, ``view`` and, with
         U-Ignore, ``gt_mask``.
 
     Raises:
@@ -90,8 +90,7 @@ def read_chexpert_csv(path: str, policy: str, views=None) -> List[dict]:
             labels, mask = apply_policy(
                 parse_label_row(rec, CHEXPERT_CLASSES, where), policy)
             info = dict(img_path=strip_dataset_folder(img), gt_label=labels,
-                        patient_id=pid, view=appa or view,
-                        row=reader.line_num)
+                        patient_id=pid, view=appa or view)
             if mask is not None:
                 info['gt_mask'] = mask
             out.append(info)
@@ -169,27 +168,28 @@ class CheXpert(LabelMaskMixin, MedicalMultiLabelDataset):
             'data/chexpert/CheXpert-v1.0-small).')
 
     def load_raw(self) -> List[dict]:
-        train = read_chexpert_csv(self._csv('train'), self.uncertain,
-                                  self.views)
-        valid = read_chexpert_csv(self._csv('valid'), self.uncertain,
-                                  self.views)
-        if self.split_method == 'official':
+        keep = wanted_splits(self.split)
+        official = self.split_method == 'official'
+        # 'official': train / val come from train.csv only, test from
+        # valid.csv only; read just what the split needs
+        train = read_chexpert_csv(
+            self._csv('train'), self.uncertain, self.views) if not \
+            official or {'train', 'val'} & set(keep) else []
+        valid = read_chexpert_csv(
+            self._csv('valid'), self.uncertain, self.views) if not \
+            official or 'test' in keep else []
+        if official:
             assign = patient_split([d['patient_id'] for d in train],
                                    ratios=self.split_ratios[:2],
                                    seed=self.split_seed,
                                    names=('train', 'val'))
-            for d in train:
-                d['split'] = assign[d['patient_id']]
-            for d in valid:
-                d['split'] = 'test'
+            out = [d for d in train if assign[d['patient_id']] in keep]
+            out += valid if 'test' in keep else []
         else:
             assign = patient_split([d['patient_id'] for d in train + valid],
                                    ratios=self.split_ratios,
                                    seed=self.split_seed)
-            for d in train + valid:
-                d['split'] = assign[d['patient_id']]
-        keep = wanted_splits(self.split)
-        out = [d for d in train + valid if d.pop('split') in keep]
+            out = [d for d in train + valid
+                   if assign[d['patient_id']] in keep]
         return finish_samples(out, self.image_root, self.check_files,
                               f'CheXpert split "{self.split}"')
-

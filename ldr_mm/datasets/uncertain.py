@@ -8,8 +8,7 @@ CheXpert paper). An uncertain entry becomes, by ``uncertain=``:
 * ``'ones'`` (U-Ones): positive;
 * ``'zeros'`` (U-Zeros): negative;
 * ``'ignore'`` (U-Ignore): masked. Every sample then carries ``gt_mask``,
-  a (C,) uint8 array, 1 where the label is known and 0 where it is
-  uncertain. ``PackInputs(algorithm_keys=('gt_mask', ))`` puts it into the
+  a (C,) list, 1 where the label is known and 0 where it is uncertain. ``PackInputs(algorithm_keys=('gt_mask', ))`` puts it into the
   :class:`~mmpretrain.structures.DataSample`; :class:`~ldr_mm.models.LDRHead`
   leaves masked entries out of the loss and the ldr_mm metrics leave them
   out of every per-class value (AUC, AP, accuracies).
@@ -17,8 +16,6 @@ CheXpert paper). An uncertain entry becomes, by ``uncertain=``:
 import math
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
-
-import numpy as np
 
 from .base import AnnotationError, join_path
 
@@ -53,22 +50,22 @@ def parse_label_cell(value, where: str, column: str) -> int:
 
 
 def apply_policy(values: Sequence[int], policy: str
-                 ) -> Tuple[List[int], Optional[np.ndarray]]:
-    """Class indices and, for U-Ignore, the (C,) uint8 mask.
+                 ) -> Tuple[List[int], Optional[List[int]]]:
+    """Class indices and, for U-Ignore, the (C,) 0/1 mask.
 
     Args:
         values (Sequence[int]): (C,) entries in {1, 0, -1}.
         policy (str): ``'ones'``, ``'zeros'`` or ``'ignore'``.
 
     Returns:
-        tuple: (positive class indices, mask or None).
+        tuple: (positive class indices, mask or None). The mask is a list
+        (JSON-able, and a tenth of a NumPy array's cost when MMEngine
+        pickles the data list).
     """
-    v = np.asarray(values, dtype=np.int8)
-    positive = v == 1
-    if policy == 'ones':
-        positive |= v == -1
-    mask = (v != -1).astype(np.uint8) if policy == 'ignore' else None
-    return np.flatnonzero(positive).tolist(), mask
+    positive = (1, -1) if policy == 'ones' else (1, )
+    labels = [i for i, v in enumerate(values) if v in positive]
+    mask = [int(v != -1) for v in values] if policy == 'ignore' else None
+    return labels, mask
 
 
 class LabelMaskMixin:
@@ -98,7 +95,12 @@ class LabelMaskMixin:
 def parse_label_row(rec: dict, columns: Sequence[str],
                     where: str) -> List[int]:
     """(C,) entries in {1, 0, -1} of ``columns`` of one table row."""
-    return [parse_label_cell(rec.get(c), where, c) for c in columns]
+    out = []
+    for c in columns:
+        v = _VALUES.get(rec.get(c))  # the files' own spellings, fast
+        out.append(parse_label_cell(rec.get(c), where, c) if v is None
+                   else v)
+    return out
 
 
 def missing_columns(fieldnames: Optional[Sequence[str]],
