@@ -293,3 +293,31 @@ def test_multilabeldataset_json_carries_slice_and_mask(tmp_path):
         np.testing.assert_array_equal(img, unit8(f, f.min(), f.max()))
     assert 'gt_mask' not in ds[0]['data_samples']
     assert list(ds[1]['data_samples'].gt_mask) == [1, 0]
+
+
+def test_axspa_rows_are_slices_of_a_nifti_volume(tmp_path):
+    """The AxSpA setting: one MRI volume per patient, one row per slice."""
+    from ldr_mm.datasets import AXSPA_CLASSES, AxSpADataset
+    from ldr_mm.datasets.base import AnnotationError
+    for p in ('P1', 'P2'):
+        (tmp_path / p).mkdir()
+        shutil.copy(ANAT, str(tmp_path / p / 't2.nii'))
+    header = 'patient_id,img_path,slice_index,' + ','.join(AXSPA_CLASSES)
+    rows = [f'{p},{p}/t2.nii,{k},' + ','.join(
+        '1' if (i + k) % 5 == 0 else '0' for i in range(12))
+        for p in ('P1', 'P2') for k in (3, 7, 12)]
+    (tmp_path / 'annotations.csv').write_text('\n'.join([header] + rows))
+    ds = AxSpADataset(data_root=str(tmp_path), split='all', pipeline=[
+        dict(type='LoadMedicalImage'), dict(type='PackInputs')])
+    assert len(ds) == 6
+    vol = nib.load(ANAT).get_fdata()
+    for i in range(len(ds)):
+        k = ds.get_data_info(i)['slice_index']
+        f = vol[:, :, k]
+        np.testing.assert_array_equal(ds[i]['inputs'].numpy()[0],
+                                      unit8(f, f.min(), f.max()))
+    (tmp_path / 'annotations.csv').write_text(
+        '\n'.join([header] + rows + [rows[1]]))
+    with pytest.raises(AnnotationError, match='line 8: image "P1/t2.nii" '
+                       'slice 7 is already listed at line 3'):
+        AxSpADataset(data_root=str(tmp_path), split='all')
