@@ -1,6 +1,7 @@
 """CheXpert, MIMIC-CXR-JPG and the generic CSV dataset; uncertain-label
 policies (U-Ones, U-Zeros, U-Ignore)."""
 import csv
+import os
 import os.path as osp
 
 import numpy as np
@@ -117,6 +118,16 @@ def test_mimic_official_split_frontal_study_labels(tmp_path):
                 root, 'files', f'p{t["subject"][:2]}', f'p{t["subject"]}',
                 f's{t["study"]}', f'{d}.jpg')
             assert info['patient_id'] == t['subject']
+    # the metadata files as PhysioNet ships them too: .csv.gz
+    import gzip
+    before = MIMICCXRJPG(data_root=root, split='train').load_data_list()
+    for name in ('split', 'metadata'):
+        path = osp.join(root, f'mimic-cxr-2.0.0-{name}.csv')
+        with open(path, 'rb') as src, gzip.open(path + '.gz', 'wb') as dst:
+            dst.write(src.read())
+        os.remove(path)
+    assert MIMICCXRJPG(data_root=root,
+                       split='train').load_data_list() == before
     all_views = MIMICCXRJPG(data_root=root, split='all', views=None)
     assert len(all_views) == sum(t['labelled'] for t in truth.values())
     ones = MIMICCXRJPG(data_root=root, split='all', uncertain='ones')
