@@ -110,12 +110,13 @@ def _check_mode(high_bit_depth: str) -> None:
 
 
 def _pick(n: int, index: SliceIndex, what: str, path: str,
-          how: str) -> int:
+          along: str = '') -> int:
     """Check a slice / frame index (``'middle'`` = ``n // 2``)."""
     if index is None:
         raise MedicalImageError(
-            f'"{path}" holds {n} {what}s; say which one to use: a '
-            f'"slice_index" in the annotation of this sample, or {how}')
+            f'"{path}" holds {n} {what}s{along}; say which one to use: a '
+            f'"slice_index" in the annotation of this sample, or '
+            'LoadMedicalImage(slice_index=k) for every file')
     if index == 'middle':
         return n // 2
     if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
@@ -137,8 +138,7 @@ def _dicom_decode(ds, path: str, frame: SliceIndex) -> np.ndarray:
     n = int(ds.get('NumberOfFrames') or 1)
     index = None
     if n > 1:
-        index = _pick(n, frame, 'frame', path,
-                      'LoadMedicalImage(slice_index=k) for every file')
+        index = _pick(n, frame, 'frame', path)
     try:
         return pixels.pixel_array(ds, index=index)
     except (RuntimeError, NotImplementedError, ValueError) as e:
@@ -312,9 +312,8 @@ def read_nifti(data: bytes,
         raise MedicalImageError(
             f'"{path}": slice_axis must be 0, 1 or 2, got {slice_axis!r}')
     n = shape[slice_axis]
-    k = 0 if n == 1 else _pick(
-        n, slice_index, f'slice along axis {slice_axis}', path,
-        'LoadMedicalImage(slice_index=k) for every file')
+    k = 0 if n == 1 else _pick(n, slice_index, 'slice', path,
+                               f' along axis {slice_axis}')
     values = _nifti_slice(img, shape, slice_axis, k, path)
     if values.dtype.kind == 'c' or values.dtype.fields is not None:
         raise MedicalImageError(
