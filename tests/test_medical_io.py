@@ -236,6 +236,13 @@ def test_nifti_gz_defaults_and_middle(tmp_path):
         load(str(tmp_path / 'cut.nii.gz'), slice_index=0)
 
 
+def test_bad_loader_arguments_are_refused_at_build_time():
+    for kw in (dict(slice_axis=3), dict(slice_index='first'),
+               dict(slice_index=-1), dict(slice_index=True)):
+        with pytest.raises(ValueError, match='LoadMedicalImage: slice_axis'):
+            LoadMedicalImage(**kw)
+
+
 def test_nifti2_and_4d_volumes():
     path = osp.join(NIB_DATA, 'example_nifti2.nii.gz')  # (32, 20, 12, 2)
     with pytest.raises(ImageLoadError, match='example_nifti2.*2 volumes'):

@@ -135,6 +135,14 @@ class LoadMedicalImage(LoadImageFromFile):
             ignore_empty=False,
             backend_args=backend_args)
         self.high_bit_depth = high_bit_depth
+        if slice_axis not in (0, 1, 2) or not (
+                slice_index in (None, 'middle') or
+                (isinstance(slice_index, int)
+                 and not isinstance(slice_index, bool) and slice_index >= 0)):
+            raise ValueError(
+                'LoadMedicalImage: slice_axis must be 0, 1 or 2 and '
+                "slice_index None, 'middle' or an integer >= 0, got "
+                f'{slice_axis!r}, {slice_index!r}')
         self.medical = dict(slice_axis=slice_axis, slice_index=slice_index,
                             voi=dicom_voi)
 
@@ -148,7 +156,8 @@ class LoadMedicalImage(LoadImageFromFile):
                 from e
         if len(data) == 0:
             raise ImageLoadError(f'Image file "{path}" is empty (0 bytes)')
-        from .medical_io import decode_medical  # optional pydicom / nibabel
+        # local import: medical_io imports ImageLoadError from this module
+        from .medical_io import decode_medical
         img = decode_medical(data, path, results or {}, **self.medical,
                              high_bit_depth=self.high_bit_depth)
         if img is not None:
