@@ -50,6 +50,8 @@ setup(
         'tests': read_requirements('tests.txt'),
         'lite': ['mmcv-lite>=2.0.0,<2.4.0'],
         'full': ['mmcv>=2.0.0,<2.4.0'],
+        # DICOM / NIfTI input of LoadMedicalImage (optional)
+        'medical': ['pydicom>=3.0,<4', 'nibabel>=5.2,<6'],
     },
     zip_safe=False,
 )

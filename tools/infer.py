@@ -62,7 +62,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--ext', nargs='+', default=None,
         help='file endings counted as images in folders (default: .png '
-        '.jpg .jpeg .bmp .tif .tiff .webp .pgm .ppm .pbm)')
+        '.jpg .jpeg .bmp .tif .tiff .webp .pgm .ppm .pbm .dcm .dicom .nii '
+        '.nii.gz)')
     parser.add_argument(
         '--show-dir',
         help='also save, per image, the attention map of each positive '

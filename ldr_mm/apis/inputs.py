@@ -6,7 +6,8 @@ from typing import Iterable, List, NamedTuple, Optional, Sequence, Union
 import numpy as np
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff',
-                    '.webp', '.pgm', '.ppm', '.pbm')
+                    '.webp', '.pgm', '.ppm', '.pbm', '.dcm', '.dicom',
+                    '.nii', '.nii.gz')
 
 
 class UnreadableImageError(RuntimeError):

@@ -30,6 +30,7 @@ from mmpretrain.registry import DATASETS
 
 from .base import AnnotationError, MedicalMultiLabelDataset, join_path
 from .splits import DEFAULT_RATIOS, SPLITS, patient_split, wanted_splits
+from .transforms.medical_io import NIFTI_SUFFIXES
 
 AXSPA_CLASSES = ('ER', 'EL', 'SR', 'SL', 'JSR', 'JSL', 'OR', 'OL', 'LR', 'LL',
                  'BMER', 'BMEL')
@@ -189,11 +190,14 @@ def read_axspa_annotations(path: str,
         img = str(rec['img_path'] or '').strip()
         if not pid or not img:
             raise AnnotationError(f'{where}: empty patient_id or img_path')
-        if img in first_img:
+        # a NIfTI volume is listed once per slice (its slice_index)
+        vol = img.lower().endswith(NIFTI_SUFFIXES)
+        key = (img, str(rec.get('slice_index')).strip()) if vol else img
+        if key in first_img:
             raise AnnotationError(
-                f'{where}: image "{img}" is already listed at '
-                f'{first_img[img].split(" ", 1)[1]}')
-        first_img[img] = where
+                f'{where}: image "{img}"' + (' slice ' + key[1] if vol else '')
+                + f' is already listed at {first_img[key].split(" ", 1)[1]}')
+        first_img[key] = where
         sl = rec.get('slice_index')
         if sl is not None and str(sl).strip() != '':
             try:
@@ -202,11 +206,12 @@ def read_axspa_annotations(path: str,
                 raise AnnotationError(
                     f'{where}: slice_index {sl!r} is not an integer') \
                     from None
-            if (pid, sl) in first_slice:
+            pkey = (pid, sl, img if vol else None)
+            if pkey in first_slice:
                 raise AnnotationError(
                     f'{where}: patient {pid} slice {sl} is already listed at '
-                    f'{first_slice[(pid, sl)].split(" ", 1)[1]}')
-            first_slice[(pid, sl)] = where
+                    f'{first_slice[pkey].split(" ", 1)[1]}')
+            first_slice[pkey] = where
         else:
             sl = None
         meta = patient_meta.setdefault(pid, {})

@@ -88,12 +88,21 @@ class LoadMedicalImage(LoadImageFromFile):
     naming the file. There is no ``ignore_empty``: returning ``None`` would
     make MMEngine's dataset silently train on another sample instead.
 
+    DICOM (``.dcm`` or any file with the DICM marker; pydicom) and NIfTI
+    (``.nii`` / ``.nii.gz``; nibabel) files are read by
+    :mod:`~ldr_mm.datasets.transforms.medical_io`: rescale slope /
+    intercept, the file's window or VOI LUT, MONOCHROME1 inverted; one
+    frame of a multi-frame DICOM and one slice of a NIfTI volume, chosen by
+    the sample's ``slice_index`` / ``slice_axis`` (annotation keys) or the
+    defaults below.
+
     ``results['img_path']`` may also be a list of paths (ODIR-5K's
     ``mode='patient'``: both fundus images of a patient); the images are
     resized to the height of the first one and placed side by side, in the
     given order.
 
-    **Required keys:** ``img_path``.
+    **Required keys:** ``img_path``; optional ``slice_index``,
+    ``slice_axis`` (DICOM / NIfTI).
     **Added keys:** ``img`` (H, W, 3) uint8 (float32 with ``to_float32``),
     ``img_shape``, ``ori_shape``.
 
@@ -101,12 +110,22 @@ class LoadMedicalImage(LoadImageFromFile):
         to_float32 (bool): Return a float32 array. Defaults to False.
         high_bit_depth (str): How 16-bit images become 8-bit:
             ``'minmax'`` (per image, default) or ``'scale'``.
+        slice_axis (int): NIfTI voxel axis to slice across when a sample
+            has no ``slice_axis``. Defaults to 2.
+        slice_index (int | str, optional): NIfTI slice / DICOM frame when a
+            sample has no ``slice_index`` (``'middle'`` allowed). Defaults
+            to None: a volume or multi-frame file needs the sample's own.
+        dicom_voi (bool): Apply a DICOM file's window / VOI LUT when it has
+            one. Defaults to True.
         backend_args (dict, optional): MMEngine file backend arguments.
     """
 
     def __init__(self,
                  to_float32: bool = False,
                  high_bit_depth: str = 'minmax',
+                 slice_axis: int = 2,
+                 slice_index: Optional[Union[int, str]] = None,
+                 dicom_voi: bool = True,
                  backend_args: Optional[dict] = None):
         if high_bit_depth not in ('minmax', 'scale'):
             raise ValueError(f"high_bit_depth must be 'minmax' or 'scale', "
@@ -116,8 +135,18 @@ class LoadMedicalImage(LoadImageFromFile):
             ignore_empty=False,
             backend_args=backend_args)
         self.high_bit_depth = high_bit_depth
+        if slice_axis not in (0, 1, 2) or not (
+                slice_index in (None, 'middle') or
+                (isinstance(slice_index, int)
+                 and not isinstance(slice_index, bool) and slice_index >= 0)):
+            raise ValueError(
+                'LoadMedicalImage: slice_axis must be 0, 1 or 2 and '
+                "slice_index None, 'middle' or an integer >= 0, got "
+                f'{slice_axis!r}, {slice_index!r}')
+        self.medical = dict(slice_axis=slice_axis, slice_index=slice_index,
+                            voi=dicom_voi)
 
-    def _read(self, path: str) -> np.ndarray:
+    def _read(self, path: str, results: Optional[dict] = None) -> np.ndarray:
         try:
             data = fileio.get(path, backend_args=self.backend_args)
         except FileNotFoundError as e:
@@ -127,12 +156,18 @@ class LoadMedicalImage(LoadImageFromFile):
                 from e
         if len(data) == 0:
             raise ImageLoadError(f'Image file "{path}" is empty (0 bytes)')
+        # local import: medical_io imports ImageLoadError from this module
+        from .medical_io import decode_medical
+        img = decode_medical(data, path, results or {}, **self.medical,
+                             high_bit_depth=self.high_bit_depth)
+        if img is not None:
+            return to_three_channels(img, path, self.high_bit_depth)
         img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _DECODE_FLAGS)
         if img is None:
             raise ImageLoadError(
                 f'Image file "{path}" ({len(data)} bytes) is corrupt or not '
                 'an image format OpenCV can decode (PNG, JPEG, TIFF, BMP; '
-                'convert DICOM to PNG first)')
+                'DICOM and NIfTI are read by name: .dcm, .nii, .nii.gz)')
         return to_three_channels(img, path, self.high_bit_depth)
 
     def transform(self, results: dict) -> dict:
@@ -141,7 +176,7 @@ class LoadMedicalImage(LoadImageFromFile):
             if not paths:
                 raise ImageLoadError('Empty list of image paths in sample '
                                      f'{results.get("sample_idx")}')
-            imgs = [self._read(p) for p in paths]
+            imgs = [self._read(p, results) for p in paths]
             h = imgs[0].shape[0]
             imgs = [
                 im if im.shape[0] == h else cv2.resize(
@@ -150,7 +185,7 @@ class LoadMedicalImage(LoadImageFromFile):
             ]
             img = np.concatenate(imgs, axis=1)
         else:
-            img = self._read(paths)
+            img = self._read(paths, results)
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img
@@ -161,4 +196,7 @@ class LoadMedicalImage(LoadImageFromFile):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(to_float32={self.to_float32}, '
                 f"high_bit_depth='{self.high_bit_depth}', "
+                f"slice_axis={self.medical['slice_axis']}, "
+                f"slice_index={self.medical['slice_index']!r}, "
+                f"dicom_voi={self.medical['voi']}, "
                 f'backend_args={self.backend_args})')

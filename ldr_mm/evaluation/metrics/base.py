@@ -9,6 +9,8 @@ from mmengine.logging import MMLogger
 
 from mmpretrain.structures import label_to_onehot
 
+from .label_mask import apply_gt_mask, masked_per_class
+
 
 def group_summary(values: np.ndarray,
                   classes: Optional[Sequence[str]],
@@ -126,6 +128,9 @@ class MultiLabelScoreMetric(BaseMetric):
     sharing that key are merged (max or mean) into one row before the
     metric: ODIR-5K's per-eye samples are scored per patient.
 
+    Entries masked by a sample's ``gt_mask`` (U-Ignore) are left out of
+    that class's value (:mod:`~ldr_mm.evaluation.metrics.label_mask`).
+
     Args:
         per_class (bool): Also report ``class/<name>`` values.
             Defaults to False.
@@ -165,7 +170,8 @@ class MultiLabelScoreMetric(BaseMetric):
             else:
                 target = label_to_onehot(sample['gt_label'], score.numel())
             result = (score.detach().float().cpu().numpy(),
-                      torch.as_tensor(target).cpu().numpy().astype(np.int64))
+                      apply_gt_mask(torch.as_tensor(target).cpu().numpy()
+                                    .astype(np.int64), sample))
             if self.aggregate_by is not None:
                 if self.aggregate_by not in sample:
                     raise ValueError(
@@ -201,7 +207,10 @@ class MultiLabelScoreMetric(BaseMetric):
     def compute_metrics(self, results: List[tuple]) -> Dict[str, float]:
         scores, targets = self.stack(results)
         classes, head, tail = self.groups
-        values = self.per_class_values(scores, targets)
+        if (targets < 0).any():  # U-Ignore masks: each class on known rows
+            values = masked_per_class(self.per_class_values, scores, targets)
+        else:
+            values = self.per_class_values(scores, targets)
         return group_summary(
             values, classes, head, tail, metric=type(self).__name__,
             per_class=self.per_class)

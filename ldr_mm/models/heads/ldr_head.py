@@ -9,6 +9,8 @@ from mmpretrain.models.heads import MultiLabelClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample, label_to_onehot
 
+from .label_mask import gt_mask_of, masked_loss
+
 
 @MODELS.register_module()
 class LDRHead(MultiLabelClsHead):
@@ -20,7 +22,9 @@ class LDRHead(MultiLabelClsHead):
 
     The loss is averaged over samples *and* classes, as in the paper's
     Eq. 7 (MMPretrain's multi-label heads divide the class-summed loss by
-    the batch size only).
+    the batch size only). Entries masked by a sample's ``gt_mask``
+    (U-Ignore, :mod:`ldr_mm.datasets.uncertain`) add no loss; the mean is
+    then over the unmasked entries.
 
     Args:
         num_classes (int): C.
@@ -109,6 +113,10 @@ class LDRHead(MultiLabelClsHead):
     def _get_loss(self, cls_score: torch.Tensor,
                   data_samples: List[DataSample], **kwargs) -> dict:
         target = self.targets(data_samples, cls_score.device)
+        mask = gt_mask_of(data_samples, self.num_classes, cls_score.device)
+        if mask is not None:
+            return dict(loss=masked_loss(self.loss_module, cls_score, target,
+                                         mask, **kwargs))
         return dict(loss=self.loss_by_logits(cls_score, target, **kwargs))
 
     def _get_predictions(self, cls_score: torch.Tensor,
