@@ -20,6 +20,10 @@ ODIR_PROMPT_NAMES = ('normal', 'diabetes', 'glaucoma', 'cataract',
                      'myopia', 'other diseases')
 ODIR_HEAD = ('N', 'D', 'O')
 ODIR_TAIL = ('G', 'C', 'A', 'H', 'M')
+#: Per-patient merge of the eyes' scores that differs from ``max`` (read
+#: by the metrics from the metainfo): a patient is normal only if both eyes
+#: are, so N takes the minimum; a disease in either eye is the patient's.
+ODIR_CLASS_AGGREGATE = {'N': 'min'}
 ODIR_ANN_FILES = ('ODIR-5K_Training_Annotations(Updated)_V2.xlsx',
                   'ODIR-5K_Training_Annotations(Updated).xlsx',
                   'ODIR-5K/data.xlsx', 'data.xlsx')
@@ -243,7 +247,8 @@ class ODIR5K(MedicalMultiLabelDataset):
     * ``mode='eye'`` (default): every fundus image is a sample carrying its
       patient's labels and ``patient_id``; the evaluation aggregates the
       two eyes' scores per patient (``aggregate_by='patient_id'`` of the
-      ldr_mm metrics, max by default) before the official patient-level
+      ldr_mm metrics: max for the diseases, min for N, see
+      :data:`ODIR_CLASS_AGGREGATE`) before the official patient-level
       ODIR score. Non-fundus images (:data:`ODIR_NON_FUNDUS`) are dropped.
     * ``mode='patient'``: one sample per patient whose image is the left
       and right fundus side by side (:class:`LoadMedicalImage` accepts the
@@ -270,7 +275,8 @@ class ODIR5K(MedicalMultiLabelDataset):
         classes=ODIR_CLASSES,
         head_classes=ODIR_HEAD,
         tail_classes=ODIR_TAIL,
-        prompt_names=ODIR_PROMPT_NAMES)
+        prompt_names=ODIR_PROMPT_NAMES,
+        class_aggregate=ODIR_CLASS_AGGREGATE)
 
     def __init__(self,
                  data_root: str = '',

@@ -10,9 +10,8 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from mmpretrain.registry import METRICS
-from mmpretrain.structures import label_to_onehot
-
 from ldr_mm.utils.fileio import atomic_write
+from .base import sample_targets
 
 
 @METRICS.register_module()
@@ -42,15 +41,12 @@ class MultiLabelScoreDump(BaseMetric):
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for s in data_samples:
             score = s['pred_score'].detach().float().cpu().numpy()
-            if 'gt_score' in s:
-                gt = np.asarray(s['gt_score'].cpu())
-            elif 'gt_label' in s:
-                gt = label_to_onehot(s['gt_label'], score.size).numpy()
+            if 'gt_score' in s or 'gt_label' in s:
+                gt = sample_targets(s, score.size)
             else:
-                gt = np.full(score.size, -1)
+                gt = np.full(score.size, -1, dtype=np.int64)
             self.results.append(
-                (s.get('img_path', str(s.get('sample_idx', ''))), score,
-                 gt.astype(np.int64)))
+                (s.get('img_path', str(s.get('sample_idx', ''))), score, gt))
 
     def compute_metrics(self, results: List[tuple]) -> dict:
         classes = list((self.dataset_meta or {}).get('classes') or [
