@@ -165,3 +165,24 @@ def test_data_preprocessor_num_classes_must_match(demo_root, tmp_path):
                        r'but the training dataset has 10'):
         train_tool.main([str(tmp_path / 'c.py')])
     assert no_checkpoint(work)
+
+
+def test_empty_demo_or_multilabel_dataset_is_named(demo_root, tmp_path):
+    root = tmp_path / 'demo'
+    shutil.copytree(demo_root, root)
+    ann = json.load(open(root / 'val.json'))
+    ann['data_list'] = []
+    json.dump(ann, open(root / 'val.json', 'w'))
+    with pytest.raises(AnnotationError, match='val.json" has no samples'):
+        LDRDemoDataset(data_root=str(root), split='val', generate=False)
+    # MMPretrain's own dataset (MMEngine's serialisation fails on an empty
+    # list before any hook, with serialize_data=False the hook names it)
+    cfg, work = multilabel_cfg(demo_root, tmp_path,
+                               val=str(root / 'val.json'))
+    from mmengine.config import Config
+    c = Config.fromfile(cfg)
+    c.val_dataloader.dataset.serialize_data = False
+    c.dump(cfg)
+    with pytest.raises(ValueError, match='validation dataset has no samples'):
+        train_tool.main([cfg])
+    assert no_checkpoint(work)
