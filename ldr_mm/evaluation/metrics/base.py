@@ -183,10 +183,11 @@ def sample_targets(sample: dict, num_classes: int) -> np.ndarray:
     soft = ~np.isin(target, (0, 1))
     if soft.any():
         c = int(np.flatnonzero(soft.ravel())[0])
+        value = str(target.ravel()[c])
         raise ValueError(
             f'The data sample of "{sample.get("img_path", "?")}" has a soft '
-            f'label gt_score[{c}]={str(target.ravel()[c])}; the ldr_mm metrics '
-            'need 0/1 labels (rounding would change them silently). '
+            f'label gt_score[{c}]={value}; the ldr_mm metrics need 0/1 '
+            'labels (rounding would change them silently). '
             'Evaluate without batch augments / label mixing, or binarise '
             'the labels in the dataset.')
     return target.astype(np.int64)
