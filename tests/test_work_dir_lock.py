@@ -109,6 +109,8 @@ def test_two_train_runs_in_one_work_dir(demo_root, tmp_path):
                 break
             time.sleep(0.1)
         assert first.poll() is None and osp.exists(lock_file)
+        # paused, not gone: still the owner (and no CPU taken from the rest)
+        first.send_signal(signal.SIGSTOP)
         second = subprocess.run(train, env=env, capture_output=True,
                                 text=True, timeout=300)
         assert second.returncode != 0

@@ -35,12 +35,13 @@ def check_model_classes(model, classes: Optional[Sequence[str]],
                         where: str = 'dataset') -> None:
     """Raise if ``model`` was built for other classes than ``classes``.
 
-    Checks ``head.num_classes`` against the number of classes and, for an
+    Checks ``head.num_classes`` and ``data_preprocessor.num_classes`` (the
+    width of the one-hot labels) against the number of classes and, for an
     :class:`~ldr_mm.models.LDRNeck` with a prompt, the class names the prompt
     cache was made for.
 
     Raises:
-        ValueError: The class count differs.
+        ValueError: A class count differs (naming the setting to change).
         PromptCacheError: The prompt cache names other classes.
     """
     if is_model_wrapper(model):
