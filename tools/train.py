@@ -2,7 +2,9 @@
 
 The arguments are MMPretrain's ``tools/train.py`` ones. Differences:
 ``--launcher pytorch`` also runs on CPU-only machines (gloo, DDP without
-``device_ids``), and ``--amp`` without a GPU is refused up front.
+``device_ids``), ``--amp`` without a GPU is refused up front, and a work dir
+that a live run holds is refused (``<work_dir>/.ldr_train.lock``, see
+``ldr_mm/utils/work_dir_lock.py``).
 """
 import argparse
 import pickle
@@ -139,11 +141,32 @@ def merge_args(cfg, args):
     return cfg
 
 
+def launch_rank(launcher: str) -> int:
+    """This process's global rank from the launcher's environment."""
+    if launcher == 'none':
+        return 0
+    for key in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK'):
+        if key in os.environ:
+            return int(os.environ[key])
+    return 0
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
 
+    from ldr_mm.utils.work_dir_lock import WorkDirLockedError, work_dir_lock
+    try:
+        # one run per work dir; under DDP rank 0 holds it for all ranks
+        with work_dir_lock(cfg.work_dir,
+                           enabled=launch_rank(args.launcher) == 0):
+            _train(cfg)
+    except WorkDirLockedError as e:
+        raise SystemExit(f'tools/train.py: {e}') from None
+
+
+def _train(cfg):
     from ldr_mm.utils import cleanup_distributed, setup_cpu_distributed
     setup_cpu_distributed(cfg)
     ok = False

@@ -186,7 +186,12 @@ class MultiLabelInferencer(BaseInferencer):
 
     def _batches(self, items: Sequence[InputItem], batch_size: int):
         """Yield (items, collated data) batches; unreadable skip items are
-        recorded in ``self.skipped`` and left out."""
+        recorded in ``self.skipped`` and left out.
+
+        A batch holds images of one input size, in input order: a test
+        pipeline without a resize (the demo's) keeps each image's size, and
+        a folder of mixed sizes would not stack.
+        """
         chunk_items, chunk = [], []
         for idx, item in enumerate(items):
             try:
@@ -199,6 +204,9 @@ class MultiLabelInferencer(BaseInferencer):
                 continue
             results['sample_idx'] = idx
             data = self.pipeline(results)
+            if chunk and data['inputs'].shape != chunk[0]['inputs'].shape:
+                yield chunk_items, default_collate(chunk)
+                chunk_items, chunk = [], []
             chunk_items.append(item)
             chunk.append(data)
             if len(chunk) == batch_size:

@@ -145,6 +145,12 @@ class MedicalMultiLabelDataset(MultiLabelDataset):
                 f'{type(self).__name__} reads the raw metadata "'
                 f'{self.ann_file}": set split= one of {SPLIT_CHOICES}')
         data_list = self.load_raw()
+        if not data_list:
+            raise AnnotationError(
+                f'{type(self).__name__}: split "{self.split}" of '
+                f'"{self.ann_file}" has no samples; check the split '
+                'column/ratios (split_ratios=, split_seed=) or choose '
+                "another split (e.g. 'trainval')")
         MMLogger.get_current_instance().info(
             f'{type(self).__name__}: {len(data_list)} images, '
             f'{len({d["patient_id"] for d in data_list})} patients in split '
@@ -156,6 +162,7 @@ class MedicalMultiLabelDataset(MultiLabelDataset):
         raise NotImplementedError
 
     def _load_json(self, ann: dict) -> List[dict]:
+        from .label_check import label_indices, sample_name
         if not isinstance(ann, dict) or 'data_list' not in ann:
             raise AnnotationError(
                 f'"{self.ann_file}" is not a MultiLabelDataset annotation '
@@ -182,26 +189,32 @@ class MedicalMultiLabelDataset(MultiLabelDataset):
         for k, v in meta.items():
             self._metainfo.setdefault(k, v)
         C = len(self._metainfo.get('classes') or [])
+        if not ann['data_list']:
+            raise AnnotationError(
+                f'"{self.ann_file}" has an empty data_list (no samples); '
+                're-run the converter or choose another split')
         out = []
         for i, raw in enumerate(ann['data_list']):
             if 'img_path' not in raw or 'gt_label' not in raw:
                 raise AnnotationError(
                     f'"{self.ann_file}" data_list[{i}] lacks img_path or '
                     'gt_label')
-            labels = raw['gt_label']
-            labels = [labels] if isinstance(labels, int) else list(labels)
-            if C and any(not 0 <= int(c) < C for c in labels):
-                raise AnnotationError(
-                    f'"{self.ann_file}" data_list[{i}] ({raw["img_path"]}) '
-                    f'has gt_label {labels} outside 0..{C - 1}')
             info = dict(raw)
-            info['gt_label'] = [int(c) for c in labels]
+            info['gt_label'] = label_indices(
+                raw['gt_label'], C,
+                f'"{self.ann_file}" {sample_name(raw, i)}')
             p = raw['img_path']
             info['img_path'] = [join_path(self.image_root, q) for q in p] \
                 if isinstance(p, (list, tuple)) else join_path(
                     self.image_root, p)
             out.append(info)
         return out
+
+    def full_init(self):
+        super().full_init()
+        # every gt_label was checked while loading (JSON) or made from
+        # checked metadata (raw): ClassConsistencyHook need not re-check
+        self._ldr_labels_checked = True
 
     # ------------------------------------------------------------ access
     def __getitem__(self, idx: int) -> dict:

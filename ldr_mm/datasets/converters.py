@@ -130,7 +130,8 @@ def write_split_annotations(out_dir: str,
 
 
 def _split_meta(dataset_cls, **extra) -> dict:
-    meta = {k: list(v) for k, v in dataset_cls.METAINFO.items()}
+    meta = {k: dict(v) if isinstance(v, dict) else list(v)
+            for k, v in dataset_cls.METAINFO.items()}
     meta['dataset'] = dataset_cls.__name__
     meta.update(extra)
     return meta

@@ -296,3 +296,17 @@ class LDRDemoDataset(MultiLabelDataset):
                 data_root, seed=seed, splits=sizes, size=image_size)
         super().__init__(
             ann_file=f'{split}.json', data_root=data_root, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """MultiLabelDataset's loading, with every ``gt_label`` checked."""
+        from .base import AnnotationError
+        from .label_check import check_data_list
+        data_list = super().load_data_list()
+        if not data_list:
+            raise AnnotationError(
+                f'Demo annotation file "{self.ann_file}" has no samples; '
+                'delete it to regenerate the split')
+        check_data_list(data_list, len(self.metainfo['classes']),
+                        self.ann_file)
+        self._ldr_labels_checked = True
+        return data_list

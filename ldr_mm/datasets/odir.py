@@ -20,6 +20,10 @@ ODIR_PROMPT_NAMES = ('normal', 'diabetes', 'glaucoma', 'cataract',
                      'myopia', 'other diseases')
 ODIR_HEAD = ('N', 'D', 'O')
 ODIR_TAIL = ('G', 'C', 'A', 'H', 'M')
+#: Per-patient merge of the eyes' scores that differs from ``max`` (read
+#: by the metrics from the metainfo): a patient is normal only if both eyes
+#: are, so N takes the minimum; a disease in either eye is the patient's.
+ODIR_CLASS_AGGREGATE = {'N': 'min'}
 ODIR_ANN_FILES = ('ODIR-5K_Training_Annotations(Updated)_V2.xlsx',
                   'ODIR-5K_Training_Annotations(Updated).xlsx',
                   'ODIR-5K/data.xlsx', 'data.xlsx')
@@ -67,19 +71,56 @@ def _norm_id(value) -> str:
     return str(int(s)) if s.isdigit() else s
 
 
-def _read_rows(path: str) -> Tuple[List[str], List[Tuple[int, tuple]]]:
-    if path.lower().endswith(('.xlsx', '.xlsm')):
-        import openpyxl  # optional dependency: only for the xlsx
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        try:
-            ws = wb.worksheets[0]
+def _header_cells(row) -> List[str]:
+    return [str(h).strip() if h is not None else '' for h in row or ()]
+
+
+def _read_sheet(path: str) -> Tuple[tuple, List[Tuple[int, tuple]]]:
+    """Header and rows of the worksheet that holds the ODIR table.
+
+    The first sheet whose first row has the ``ID`` and label columns is
+    used (saved copies sometimes put a notes or pivot sheet first); if none
+    has them, the first non-empty sheet (whose missing columns the caller
+    then names).
+
+    Raises:
+        AnnotationError: Every sheet is empty, or the data sheet has a
+            header but no rows (naming the sheets).
+    """
+    import openpyxl  # optional dependency: only for the xlsx
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        found, titles = None, []
+        for ws in wb.worksheets:
+            titles.append(ws.title)
             rows = ws.iter_rows(values_only=True)
             header = next(rows, None)
-            if header is None:
-                raise AnnotationError(f'"{path}" is empty')
-            body = [(n, r) for n, r in enumerate(rows, 2)]
-        finally:
-            wb.close()
+            cells = _header_cells(header)
+            if not any(cells):
+                continue
+            is_odir = 'ID' in cells and set(ODIR_CLASSES) <= set(cells)
+            if is_odir or found is None:
+                found = (ws.title, header, [(n, r)
+                                            for n, r in enumerate(rows, 2)])
+            if is_odir:
+                break
+    finally:
+        wb.close()
+    if found is None:
+        raise AnnotationError(
+            f'"{path}": every worksheet is empty (sheets: {titles}); expected '
+            'the ODIR-5K table with its header in the first row')
+    title, header, body = found
+    if not any(any(v not in (None, '') for v in r) for _, r in body):
+        raise AnnotationError(
+            f'"{path}": worksheet "{title}" has a header but no patient rows '
+            f'(sheets: {titles}); use the official training workbook')
+    return header, body
+
+
+def _read_rows(path: str) -> Tuple[List[str], List[Tuple[int, tuple]]]:
+    if path.lower().endswith(('.xlsx', '.xlsm')):
+        header, body = _read_sheet(path)
     else:
         with open(path, encoding='utf-8-sig', newline='') as f:
             reader = csv.reader(f)
@@ -87,8 +128,7 @@ def _read_rows(path: str) -> Tuple[List[str], List[Tuple[int, tuple]]]:
             if header is None:
                 raise AnnotationError(f'"{path}" is empty')
             body = [(reader.line_num, tuple(r)) for r in reader]
-    header = [str(h).strip() if h is not None else '' for h in header]
-    return header, body
+    return _header_cells(header), body
 
 
 def read_odir_annotations(path: str) -> List[ODIRPatient]:
@@ -243,7 +283,8 @@ class ODIR5K(MedicalMultiLabelDataset):
     * ``mode='eye'`` (default): every fundus image is a sample carrying its
       patient's labels and ``patient_id``; the evaluation aggregates the
       two eyes' scores per patient (``aggregate_by='patient_id'`` of the
-      ldr_mm metrics, max by default) before the official patient-level
+      ldr_mm metrics: max for the diseases, min for N, see
+      :data:`ODIR_CLASS_AGGREGATE`) before the official patient-level
       ODIR score. Non-fundus images (:data:`ODIR_NON_FUNDUS`) are dropped.
     * ``mode='patient'``: one sample per patient whose image is the left
       and right fundus side by side (:class:`LoadMedicalImage` accepts the
@@ -270,7 +311,8 @@ class ODIR5K(MedicalMultiLabelDataset):
         classes=ODIR_CLASSES,
         head_classes=ODIR_HEAD,
         tail_classes=ODIR_TAIL,
-        prompt_names=ODIR_PROMPT_NAMES)
+        prompt_names=ODIR_PROMPT_NAMES,
+        class_aggregate=ODIR_CLASS_AGGREGATE)
 
     def __init__(self,
                  data_root: str = '',

@@ -3,7 +3,8 @@
 # workbook and the fundus images under data_root, seeded patient-level
 # 7:1:2 split. mode='eye': every fundus image is a sample with its
 # patient's labels; the metrics merge the two eyes of a patient
-# (aggregate_by='patient_id', max) and report the official ODIR score per
+# (aggregate_by='patient_id': N by min, diseases by max; the rule is the
+# dataset's class_aggregate) and report the official ODIR score per
 # patient. mode='patient' shows both eyes side by side in one image
 # (docs/datasets.md).
 dataset_type = 'ODIR5K'

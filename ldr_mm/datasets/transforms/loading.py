@@ -1,4 +1,5 @@
 """Load a medical image as a 3-channel 8-bit array, or fail naming the file."""
+import warnings
 from typing import Optional, Sequence, Union
 
 import cv2
@@ -19,6 +20,43 @@ class ImageLoadError(OSError):
     """An image file is missing, empty or cannot be decoded."""
 
 
+def _finite_pixels(f: np.ndarray, path: str) -> np.ndarray:
+    """Bool mask of the finite pixels; warn naming ``path`` if some aren't.
+
+    One NaN would make ``min``/``max`` NaN and blank the whole image, so
+    scaling uses the finite pixels only; an image without any is refused.
+    """
+    finite = np.isfinite(f)
+    if finite.all():
+        return finite
+    if not finite.any():
+        raise ImageLoadError(
+            f'Image "{path}" has no finite pixel (all NaN/Inf); re-export it')
+    n = int((~finite).sum())
+    warnings.warn(
+        f'Image "{path}": {n} non-finite pixel(s) (NaN/Inf) of {f.size}; '
+        'scaled by its finite pixels, NaN and -Inf shown black, +Inf white. '
+        'Check the export that wrote it.')
+    return finite
+
+
+def _to_unit_range(img: np.ndarray, path: str,
+                   high_bit_depth: str) -> np.ndarray:
+    """A 16-bit / float image as float64 in [0, 1] (see to_three_channels)."""
+    if high_bit_depth not in ('minmax', 'scale'):
+        raise ValueError(f"high_bit_depth must be 'minmax' or 'scale', "
+                         f'got {high_bit_depth!r}')
+    f = img.astype(np.float64)
+    finite = _finite_pixels(f, path)
+    if high_bit_depth == 'minmax':
+        lo, hi = float(f[finite].min()), float(f[finite].max())
+        f = (f - lo) / (hi - lo) if hi > lo else np.where(finite, 0.0, f)
+    elif np.issubdtype(img.dtype, np.integer):
+        f = f / np.iinfo(img.dtype).max
+    # +Inf -> 1 (white); NaN and -Inf -> 0 (black)
+    return np.clip(np.nan_to_num(f, nan=0.0, posinf=1.0, neginf=0.0), 0, 1)
+
+
 def to_three_channels(img: np.ndarray, path: str = '<array>',
                       high_bit_depth: str = 'minmax') -> np.ndarray:
     """Convert a decoded image to ``uint8`` (H, W, 3) BGR.
@@ -31,6 +69,10 @@ def to_three_channels(img: np.ndarray, path: str = '<array>',
       and many DICOM exports use 12 of 16 bits, so a fixed scale would give
       a near-black image), ``'scale'`` divides by the dtype range
       (``65535 / 255`` for uint16; floats are clipped to [0, 1]).
+      NaN/Inf pixels of a float image are left out of the scaling (one NaN
+      would otherwise blank the image), shown black (NaN, -Inf) or white
+      (+Inf), and reported in a warning naming ``path``; an image with no
+      finite pixel raises :class:`ImageLoadError`.
 
     Args:
         img (np.ndarray): (H, W) or (H, W, C) with C in {1, 2, 3, 4}.
@@ -53,19 +95,8 @@ def to_three_channels(img: np.ndarray, path: str = '<array>',
     if img.size == 0:
         raise ImageLoadError(f'Image "{path}" has no pixels ({img.shape})')
     if img.dtype != np.uint8:
-        if high_bit_depth == 'minmax':
-            f = img.astype(np.float64)
-            lo, hi = float(f.min()), float(f.max())
-            f = (f - lo) / (hi - lo) if hi > lo else np.zeros_like(f)
-        elif high_bit_depth == 'scale':
-            if np.issubdtype(img.dtype, np.integer):
-                f = img.astype(np.float64) / np.iinfo(img.dtype).max
-            else:
-                f = np.clip(img.astype(np.float64), 0, 1)
-        else:
-            raise ValueError(f"high_bit_depth must be 'minmax' or 'scale', "
-                             f'got {high_bit_depth!r}')
-        img = np.round(f * 255).astype(np.uint8)
+        img = np.round(_to_unit_range(img, path, high_bit_depth) *
+                       255).astype(np.uint8)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     return np.ascontiguousarray(img)

@@ -6,19 +6,42 @@ from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS
 
+from ldr_mm.datasets.label_check import check_dataset_labels
 from ldr_mm.prompts import PromptCacheError, make_cache_command
+
+
+def check_batch_size(dataloader, where: str = 'dataset') -> None:
+    """Raise if the dataloader would yield no batch (an empty dataset, or
+    ``drop_last=True`` with ``batch_size`` larger than the dataset), which
+    MMEngine reports as a bare ``StopIteration``."""
+    n = len(dataloader.dataset)
+    if n == 0:
+        raise ValueError(f'The {where} has no samples; check its ann_file '
+                         'and split')
+    bs = getattr(dataloader, 'batch_size', None)
+    try:
+        per_rank = len(dataloader.sampler)
+    except (AttributeError, TypeError):  # a sampler without a length
+        per_rank = n
+    if getattr(dataloader, 'drop_last', False) and bs and bs > per_rank:
+        raise ValueError(
+            f'The {where} has {n} samples ({per_rank} per process) but '
+            f'batch_size={bs} with drop_last=True: no batch would ever be '
+            'drawn. Lower the batch_size or set drop_last=False in the '
+            'dataloader config.')
 
 
 def check_model_classes(model, classes: Optional[Sequence[str]],
                         where: str = 'dataset') -> None:
     """Raise if ``model`` was built for other classes than ``classes``.
 
-    Checks ``head.num_classes`` against the number of classes and, for an
+    Checks ``head.num_classes`` and ``data_preprocessor.num_classes`` (the
+    width of the one-hot labels) against the number of classes and, for an
     :class:`~ldr_mm.models.LDRNeck` with a prompt, the class names the prompt
     cache was made for.
 
     Raises:
-        ValueError: The class count differs.
+        ValueError: A class count differs (naming the setting to change).
         PromptCacheError: The prompt cache names other classes.
     """
     if is_model_wrapper(model):
@@ -33,6 +56,14 @@ def check_model_classes(model, classes: Optional[Sequence[str]],
             f'The model has num_classes={n} but the {where} has '
             f'{len(classes)} classes {classes}. Set model.head.num_classes='
             f'{len(classes)} in the config.')
+    pre = getattr(getattr(model, 'data_preprocessor', None), 'num_classes',
+                  None)
+    if pre is not None and pre != len(classes):
+        raise ValueError(
+            f'data_preprocessor.num_classes={pre} but the {where} has '
+            f'{len(classes)} classes (model.head.num_classes={n}): the '
+            'one-hot labels would have the wrong width. Set '
+            f'data_preprocessor.num_classes={len(classes)} in the config.')
     neck = getattr(model, 'neck', None)
     prompt_classes = getattr(neck, 'prompt_classes', None)
     if prompt_classes is not None and list(prompt_classes) != classes:
@@ -48,28 +79,33 @@ def check_model_classes(model, classes: Optional[Sequence[str]],
 class ClassConsistencyHook(Hook):
     """Check model vs dataset classes before training, validation and test.
 
-    Catches a config whose ``num_classes`` disagrees with the dataset, and a
-    prompt cache made for other class names, before any iteration runs.
+    Catches, before any iteration runs (the validation set too, at the
+    start of training): a config whose ``model.head.num_classes`` or
+    ``data_preprocessor.num_classes`` disagrees with the dataset, a prompt
+    cache made for other class names, a dataset with a label outside
+    ``0..C-1`` or not an integer (checked once per dataset; the ldr_mm
+    datasets check while loading), an empty dataset, and ``drop_last=True``
+    with a batch larger than the dataset (an epoch without a batch).
     """
     priority = 'VERY_HIGH'
 
     @staticmethod
-    def _classes(dataloader):
+    def _check(runner, dataloader, where: str) -> None:
         dataset = getattr(dataloader, 'dataset', None)
+        if dataset is not None:
+            check_dataset_labels(dataset)
+            check_batch_size(dataloader, where)
         meta = getattr(dataset, 'metainfo', None) or {}
-        return meta.get('classes')
+        check_model_classes(runner.model, meta.get('classes'), where)
 
     def before_train(self, runner) -> None:
-        check_model_classes(runner.model,
-                            self._classes(runner.train_dataloader),
-                            'training dataset')
+        self._check(runner, runner.train_dataloader, 'training dataset')
+        if runner.val_loop is not None:  # checked now, not after an epoch
+            self._check(runner, runner.val_loop.dataloader,
+                        'validation dataset')
 
     def before_val(self, runner) -> None:
-        check_model_classes(runner.model,
-                            self._classes(runner.val_loop.dataloader),
-                            'validation dataset')
+        self._check(runner, runner.val_loop.dataloader, 'validation dataset')
 
     def before_test(self, runner) -> None:
-        check_model_classes(runner.model,
-                            self._classes(runner.test_loop.dataloader),
-                            'test dataset')
+        self._check(runner, runner.test_loop.dataloader, 'test dataset')

@@ -1,6 +1,6 @@
 """Shared plumbing of the per-class multi-label metrics."""
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -67,16 +67,45 @@ def group_summary(values: np.ndarray,
     return out
 
 
+#: How the scores of a group's rows merge into one row.
+AGGREGATE_RULES = ('max', 'min', 'mean')
+
+
+def _check_rule(rule, what: str = 'aggregate') -> str:
+    if rule not in AGGREGATE_RULES:
+        raise ValueError(f'{what} must be one of {AGGREGATE_RULES}, got '
+                         f'{rule!r}')
+    return rule
+
+
+def _group_rows(keys: Sequence):
+    """(N,) group index of every row and the keys in order of appearance."""
+    order, index = [], {}
+    for k in keys:
+        if k not in index:
+            index[k] = len(order)
+            order.append(k)
+    inv = np.fromiter((index[k] for k in keys), dtype=np.int64,
+                      count=len(keys))
+    return inv, order
+
+
 def aggregate_scores(scores: np.ndarray, targets: np.ndarray,
-                     keys: Sequence, how: str = 'max',
+                     keys: Sequence, how: Union[str, Sequence[str]] = 'max',
                      key_name: str = 'patient_id'):
     """Merge the rows of samples that share a key (e.g. a patient's eyes).
+
+    The scores keep their dtype (a float32 score is compared with a
+    threshold in float32 afterwards, as without aggregation).
 
     Args:
         scores (np.ndarray): (N, C) scores.
         targets (np.ndarray): (N, C) 0/1 labels; rows of one key must agree.
         keys (Sequence): (N,) group key of every row.
-        how (str): ``'max'`` or ``'mean'`` of the scores.
+        how (str | Sequence[str]): ``'max'``, ``'min'`` or ``'mean'`` for
+            all columns, or one of them per column (C,). ODIR's ``N``
+            (normal) is a patient's only if *every* eye is normal, so it
+            takes ``'min'`` while the diseases take ``'max'``.
         key_name (str): Name of the key, for messages.
 
     Returns:
@@ -86,16 +115,14 @@ def aggregate_scores(scores: np.ndarray, targets: np.ndarray,
     Raises:
         ValueError: Two rows of one key have different labels.
     """
-    if how not in ('max', 'mean'):
-        raise ValueError(f"aggregate must be 'max' or 'mean', got {how!r}")
-    order, index = [], {}
-    for k in keys:
-        if k not in index:
-            index[k] = len(order)
-            order.append(k)
-    inv = np.fromiter((index[k] for k in keys), dtype=np.int64,
-                      count=len(keys))
-    G, C = len(order), scores.shape[1]
+    C = scores.shape[1]
+    rules = [how] * C if isinstance(how, str) else list(how)
+    if len(rules) != C:
+        raise ValueError(f'{len(rules)} aggregation rules for {C} columns')
+    for r in rules:
+        _check_rule(r)
+    inv, order = _group_rows(keys)
+    G = len(order)
     agg_t = np.full((G, C), -1, dtype=np.int64)
     agg_t[inv] = targets
     bad = np.flatnonzero((agg_t[inv] != targets).any(1))
@@ -105,14 +132,67 @@ def aggregate_scores(scores: np.ndarray, targets: np.ndarray,
             f'Samples with {key_name}={k!r} have different labels; '
             f'aggregating by {key_name} needs one label vector per '
             f'{key_name}')
-    if how == 'max':
-        agg_s = np.full((G, C), -np.inf)
-        np.maximum.at(agg_s, inv, scores)
-    else:
-        agg_s = np.zeros((G, C))
-        np.add.at(agg_s, inv, scores)
-        agg_s /= np.bincount(inv, minlength=G)[:, None]
+    dtype = scores.dtype if np.issubdtype(scores.dtype, np.floating) \
+        else np.float64
+    agg_s = np.empty((G, C), dtype=dtype)
+    for rule in set(rules):
+        cols = [c for c in range(C) if rules[c] == rule]
+        agg_s[:, cols] = _merge(scores[:, cols], inv, G, rule)
     return agg_s, agg_t, order
+
+
+def _merge(scores: np.ndarray, inv: np.ndarray, G: int, rule: str):
+    """(G, K) max / min / mean of the (N, K) rows of each group."""
+    if rule == 'mean':
+        out = np.zeros((G, scores.shape[1]), dtype=np.float64)
+        np.add.at(out, inv, scores)
+        return out / np.bincount(inv, minlength=G)[:, None]
+    fill = -np.inf if rule == 'max' else np.inf
+    out = np.full((G, scores.shape[1]), fill, dtype=scores.dtype)
+    (np.maximum if rule == 'max' else np.minimum).at(out, inv, scores)
+    return out
+
+
+def class_rules(classes: Sequence[str], default: str,
+                per_class: Optional[Dict[str, str]]) -> List[str]:
+    """(C,) aggregation rule of each class: ``per_class`` or ``default``.
+
+    Raises:
+        ValueError: ``per_class`` names a class that is not in ``classes``
+            or an unknown rule.
+    """
+    per_class = dict(per_class or {})
+    unknown = [c for c in per_class if c not in list(classes)]
+    if unknown:
+        raise ValueError(f'class_aggregate names {unknown}, which are not '
+                         f'among the dataset classes {list(classes)}')
+    return [_check_rule(per_class.get(c, default),
+                        f'class_aggregate[{c!r}]') for c in classes]
+
+
+def sample_targets(sample: dict, num_classes: int) -> np.ndarray:
+    """(C,) int64 0/1 labels of a data sample (``gt_score`` or
+    ``gt_label``).
+
+    Raises:
+        ValueError: ``gt_score`` holds values other than 0 and 1 (soft
+            labels), naming the sample.
+    """
+    if 'gt_score' not in sample:
+        return label_to_onehot(sample['gt_label'],
+                               num_classes).numpy().astype(np.int64)
+    target = torch.as_tensor(sample['gt_score']).detach().cpu().numpy()
+    soft = ~np.isin(target, (0, 1))
+    if soft.any():
+        c = int(np.flatnonzero(soft.ravel())[0])
+        value = str(target.ravel()[c])
+        raise ValueError(
+            f'The data sample of "{sample.get("img_path", "?")}" has a soft '
+            f'label gt_score[{c}]={value}; the ldr_mm metrics need 0/1 '
+            'labels (rounding would change them silently). '
+            'Evaluate without batch augments / label mixing, or binarise '
+            'the labels in the dataset.')
+    return target.astype(np.int64)
 
 
 class MultiLabelScoreMetric(BaseMetric):
@@ -125,8 +205,15 @@ class MultiLabelScoreMetric(BaseMetric):
 
     With ``aggregate_by`` (e.g. ``'patient_id'``, packed into the data
     samples by ``PackInputs(meta_keys=...)``), the scores of the samples
-    sharing that key are merged (max or mean) into one row before the
-    metric: ODIR-5K's per-eye samples are scored per patient.
+    sharing that key are merged into one row before the metric: ODIR-5K's
+    per-eye samples are scored per patient. The rule is per class:
+    ``class_aggregate`` (or, when None, the dataset metainfo's
+    ``class_aggregate``; ``ODIR5K`` declares ``{'N': 'min'}``: a patient is
+    normal only if every eye is), ``aggregate`` for the other classes.
+
+    Labels must be 0/1: a soft ``gt_score`` (e.g. 0.9) is refused naming
+    the sample, since AUC, AP and accuracy here are defined for binary
+    labels (casting would silently turn 0.9 into 0).
 
     Entries masked by a sample's ``gt_mask`` (U-Ignore) are left out of
     that class's value (:mod:`~ldr_mm.evaluation.metrics.label_mask`).
@@ -138,7 +225,11 @@ class MultiLabelScoreMetric(BaseMetric):
             dataset's groups.
         aggregate_by (str, optional): Data-sample key to group rows by.
             Defaults to None (every sample is a row).
-        aggregate (str): ``'max'`` (default) or ``'mean'`` of the scores.
+        aggregate (str): ``'max'`` (default), ``'min'`` or ``'mean'`` of
+            the scores.
+        class_aggregate (dict, optional): ``{class name: rule}`` overriding
+            ``aggregate`` for those classes; ``{}`` for none. Defaults to
+            the dataset metainfo's ``class_aggregate``.
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): Key prefix; defaults to the metric's own.
     """
@@ -150,28 +241,26 @@ class MultiLabelScoreMetric(BaseMetric):
                  tail_classes: Optional[Sequence[str]] = None,
                  aggregate_by: Optional[str] = None,
                  aggregate: str = 'max',
+                 class_aggregate: Optional[Dict[str, str]] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if aggregate not in ('max', 'mean'):
-            raise ValueError(f"aggregate must be 'max' or 'mean', got "
-                             f'{aggregate!r}')
+        _check_rule(aggregate)
+        for c, rule in (class_aggregate or {}).items():
+            _check_rule(rule, f'class_aggregate[{c!r}]')
         self.per_class = per_class
         self._head = head_classes
         self._tail = tail_classes
         self.aggregate_by = aggregate_by
         self.aggregate = aggregate
+        self.class_aggregate = class_aggregate
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
             score = sample['pred_score']
-            if 'gt_score' in sample:
-                target = sample['gt_score']
-            else:
-                target = label_to_onehot(sample['gt_label'], score.numel())
             result = (score.detach().float().cpu().numpy(),
-                      apply_gt_mask(torch.as_tensor(target).cpu().numpy()
-                                    .astype(np.int64), sample))
+                      apply_gt_mask(sample_targets(sample, score.numel()),
+                                    sample))
             if self.aggregate_by is not None:
                 if self.aggregate_by not in sample:
                     raise ValueError(
@@ -190,9 +279,19 @@ class MultiLabelScoreMetric(BaseMetric):
         targets = np.stack([r[1] for r in results])
         if self.aggregate_by is not None:
             scores, targets, _ = aggregate_scores(
-                scores, targets, [r[2] for r in results], self.aggregate,
-                self.aggregate_by)
+                scores, targets, [r[2] for r in results],
+                self.aggregate_rules(scores.shape[1]), self.aggregate_by)
         return scores, targets
+
+    def aggregate_rules(self, num_classes: int) -> List[str]:
+        """(C,) rule per class: ``class_aggregate`` or ``aggregate``."""
+        classes = self.groups[0]
+        if not classes or len(classes) != num_classes:
+            classes = [str(i) for i in range(num_classes)]
+        per_class = self.class_aggregate
+        if per_class is None:
+            per_class = (self.dataset_meta or {}).get('class_aggregate')
+        return class_rules(classes, self.aggregate, per_class)
 
     def per_class_values(self, scores: np.ndarray,
                          targets: np.ndarray) -> np.ndarray:

@@ -10,9 +10,27 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from mmpretrain.registry import METRICS
-from mmpretrain.structures import label_to_onehot
-
 from ldr_mm.utils.fileio import atomic_write
+from .base import sample_targets
+
+
+def score_text(scores: np.ndarray) -> List[List[str]]:
+    """The shortest decimal text of each float32 score that reads back as
+    the same float32 (``repr`` of ``np.float32``).
+
+    Six significant digits (``%g``) merged distinct scores into ties and
+    changed the AP recomputed from the file; ``%.17g`` of the float64 value
+    (JSON's default) reads back as 0.69999998 for a float32 0.7, which flips
+    a ``score >= 0.7`` decision. The shortest round-trip text has neither
+    problem: ``float(text)`` compares with a threshold like the run did.
+
+    Args:
+        scores (np.ndarray): (N, C) scores (float32 as the model gives).
+
+    Returns:
+        list[list[str]]: (N, C) texts.
+    """
+    return [[str(v) for v in row] for row in scores.astype(np.float32)]
 
 
 @METRICS.register_module()
@@ -23,8 +41,11 @@ class MultiLabelScoreDump(BaseMetric):
     plain table a spreadsheet or pandas reads: one row per image with
     ``img_path``, ``score/<class>`` and ``gt/<class>`` columns (``.csv``), or
     the same as a JSON dict with ``classes``, ``img_path``, ``scores`` and
-    ``gt`` lists (``.json``). Written atomically by rank 0 only, after
-    MMEngine gathered the results of all ranks (no duplicates).
+    ``gt`` lists (``.json``). Scores are written as the shortest text that
+    reads back as the same float32 (:func:`score_text`), so metrics
+    recomputed from the file equal the printed ones. Written atomically by
+    rank 0 only, after MMEngine gathered the results of all ranks (no
+    duplicates).
 
     Args:
         out_file (str): ``*.csv`` or ``*.json``.
@@ -42,15 +63,12 @@ class MultiLabelScoreDump(BaseMetric):
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for s in data_samples:
             score = s['pred_score'].detach().float().cpu().numpy()
-            if 'gt_score' in s:
-                gt = np.asarray(s['gt_score'].cpu())
-            elif 'gt_label' in s:
-                gt = label_to_onehot(s['gt_label'], score.size).numpy()
+            if 'gt_score' in s or 'gt_label' in s:
+                gt = sample_targets(s, score.size)
             else:
-                gt = np.full(score.size, -1)
+                gt = np.full(score.size, -1, dtype=np.int64)
             self.results.append(
-                (s.get('img_path', str(s.get('sample_idx', ''))), score,
-                 gt.astype(np.int64)))
+                (s.get('img_path', str(s.get('sample_idx', ''))), score, gt))
 
     def compute_metrics(self, results: List[tuple]) -> dict:
         classes = list((self.dataset_meta or {}).get('classes') or [
@@ -59,19 +77,20 @@ class MultiLabelScoreDump(BaseMetric):
         paths = [r[0] for r in results]
         scores = np.stack([r[1] for r in results])
         gts = np.stack([r[2] for r in results])
+        text = score_text(scores)
         if self.out_file.endswith('.json'):
             with atomic_write(self.out_file) as f:
                 json.dump(
                     dict(classes=classes, img_path=paths,
-                         scores=scores.tolist(), gt=gts.tolist()), f)
+                         scores=[[float(v) for v in r] for r in text],
+                         gt=gts.tolist()), f)
         else:
             buf = io.StringIO()
             w = csv.writer(buf)
             w.writerow(['img_path'] + [f'score/{c}' for c in classes] +
                        [f'gt/{c}' for c in classes])
-            for p, s, g in zip(paths, scores, gts):
-                w.writerow([p] + [f'{v:.6g}' for v in s] +
-                           [int(v) for v in g])
+            for p, s, g in zip(paths, text, gts):
+                w.writerow([p] + s + [int(v) for v in g])
             with atomic_write(self.out_file, newline='') as f:
                 f.write(buf.getvalue())
         MMLogger.get_current_instance().info(

@@ -68,9 +68,12 @@ class ODIRMetric(MultiLabelScoreMetric):
     The ODIR labels are per patient, so the score is computed on one row
     per patient: with ``aggregate_by='patient_id'`` (default) the scores of
     a patient's samples (the two eyes in ``ODIR5K(mode='eye')``) are merged
-    by ``aggregate`` (max by default: a disease seen in either eye is the
-    patient's). Samples already per patient (``mode='patient'``) pass
-    through unchanged. See :func:`odir_score` for the formula.
+    per class: the dataset's ``class_aggregate`` (``ODIR5K``: ``N`` takes
+    the minimum, since a patient is normal only if both eyes are) and
+    ``aggregate`` (max by default: a disease seen in either eye is the
+    patient's) for the others. Samples already per patient
+    (``mode='patient'``) pass through unchanged. See :func:`odir_score` for
+    the formula.
 
     Keys: ``odir/kappa``, ``odir/f1``, ``odir/auc``, ``odir/final``,
     ``odir/f1_pos``; the same on the head / tail classes' columns only as
