@@ -7,8 +7,9 @@ classes exported from ``mmpretrain.apis``, as ours are from here).
 from .attention import attention_panels, overlay_attention, upsample_map
 from .inputs import (IMAGE_EXTENSIONS, UnreadableImageError, collect_inputs,
                      read_list_file)
-from .model_loading import (CheckpointMismatchError, config_classes,
-                            init_multilabel_model, model_classes)
+from ldr_mm.utils import CheckpointMismatchError, config_classes
+
+from .model_loading import init_multilabel_model, model_classes
 from .multilabel_inferencer import (MultiLabelInferencer,
                                     inference_multilabel_model)
 from .score_file import ScoreFile, ScoreFileError, read_score_file

@@ -22,8 +22,9 @@ from .attention import (attention_panels, display_scale, overlay_attention,
                         to_rgb_uint8, write_png)
 from .inputs import (IMAGE_EXTENSIONS, InputItem, UnreadableImageError,
                      collect_inputs)
-from .model_loading import (checkpoint_state_dict, compare_state_dicts,
-                            dataset_config, init_multilabel_model)
+from ldr_mm.utils import load_strict, split_dataset_cfg
+
+from .model_loading import init_multilabel_model
 from .thresholds import resolve_thresholds
 
 
@@ -97,15 +98,10 @@ class MultiLabelInferencer(BaseInferencer):
                     'init_multilabel_model (it records its config); or pass '
                     'the config path and the checkpoint instead.')
             if isinstance(pretrained, str):
-                from ldr_mm.utils import safe_load_checkpoint
-                sd = checkpoint_state_dict(safe_load_checkpoint(pretrained))
-                problems = compare_state_dicts(model.state_dict(), sd)
-                if problems:
-                    from .model_loading import CheckpointMismatchError
-                    raise CheckpointMismatchError(
-                        f'Checkpoint "{pretrained}" does not fit the given '
-                        'model:\n  - ' + '\n  - '.join(problems))
-                model.load_state_dict(sd, strict=True)
+                load_strict(model, pretrained, what='Checkpoint',
+                            classes=(getattr(model, '_dataset_meta', None)
+                                     or {}).get('classes'),
+                            classes_of='the given model')
             if device is not None:
                 model.to(device)
         else:
@@ -139,7 +135,7 @@ class MultiLabelInferencer(BaseInferencer):
 
     # ------------------------------------------------------------------ setup
     def _init_pipeline(self, cfg: Config) -> Callable:
-        ds = dataset_config(cfg)
+        ds = split_dataset_cfg(cfg)
         pipeline = list((ds or {}).get('pipeline') or [])
         if not pipeline:
             raise ValueError('The config has no test (or val) dataset '

@@ -7,6 +7,7 @@ from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
 from ldr_mm.prompts import PromptCacheError, make_cache_command
+from ldr_mm.utils import check_same_classes
 
 
 def check_model_classes(model, classes: Optional[Sequence[str]],
@@ -34,14 +35,12 @@ def check_model_classes(model, classes: Optional[Sequence[str]],
             f'{len(classes)} classes {classes}. Set model.head.num_classes='
             f'{len(classes)} in the config.')
     neck = getattr(model, 'neck', None)
-    prompt_classes = getattr(neck, 'prompt_classes', None)
-    if prompt_classes is not None and list(prompt_classes) != classes:
-        path = getattr(neck, 'prompt_cache', None) or 'PROMPT_CACHE'
-        raise PromptCacheError(
-            f'The prompt cache "{path}" was made for the classes '
-            f'{list(prompt_classes)}, but the {where} has {classes}. Make a '
-            f'matching cache with:\n  '
-            f'{make_cache_command(path, classes=classes)}')
+    path = getattr(neck, 'prompt_cache', None) or 'PROMPT_CACHE'
+    check_same_classes(
+        classes, getattr(neck, 'prompt_classes', None),
+        f'the prompt cache "{path}" vs the {where}',
+        'Make a matching cache with:\n  ' +
+        make_cache_command(path, classes=classes), error=PromptCacheError)
 
 
 @HOOKS.register_module()
