@@ -33,7 +33,7 @@ def inner_dataset_cfg(ds_cfg: Optional[dict]) -> Optional[dict]:
                 ds_cfg['datasets']:
             ds_cfg = ds_cfg['datasets'][0]
         else:
-            return ds_cfg
+            return ds_cfg or None
         seen += 1
         if seen > 100:
             raise ValueError('Dataset wrappers nested more than 100 deep: '
