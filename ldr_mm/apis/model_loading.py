@@ -80,6 +80,20 @@ def _prompt_cache_stand_in(cfg: Config, ckpt_sd: dict, classes, tmpdir: str,
     return True
 
 
+def _read_checkpoint(checkpoint: Optional[str]) -> tuple:
+    """(checkpoint, its state dict, its dataset_meta); Nones without one."""
+    if checkpoint is None:
+        warnings.warn('No checkpoint given: the model keeps its random '
+                      'initialisation; its scores mean nothing.')
+        return None, None, {}
+    ckpt = safe_load_checkpoint(checkpoint, map_location='cpu')
+    try:
+        ckpt_sd = checkpoint_state_dict(ckpt)
+    except CheckpointMismatchError as e:
+        raise CheckpointMismatchError(f'"{checkpoint}": {e}') from None
+    return ckpt, ckpt_sd, checkpoint_dataset_meta(ckpt)
+
+
 def _check_model_classes(model, classes, where: str) -> None:
     """The prompt cache and the head agree with the class list."""
     prompt_classes = getattr(getattr(model, 'neck', None), 'prompt_classes',
@@ -133,18 +147,7 @@ def init_multilabel_model(config: ConfigType,
     cfg_classes = config_classes(cfg)
     where = f'config "{config}"' if isinstance(config, str) else 'the config'
 
-    ckpt, ckpt_sd, ckpt_meta = None, None, {}
-    if checkpoint is not None:
-        ckpt = safe_load_checkpoint(checkpoint, map_location='cpu')
-        try:
-            ckpt_sd = checkpoint_state_dict(ckpt)
-        except CheckpointMismatchError as e:
-            raise CheckpointMismatchError(f'"{checkpoint}": {e}') from None
-        ckpt_meta = checkpoint_dataset_meta(ckpt)
-    else:
-        warnings.warn('No checkpoint given: the model keeps its random '
-                      'initialisation; its scores mean nothing.')
-
+    ckpt, ckpt_sd, ckpt_meta = _read_checkpoint(checkpoint)
     classes = ckpt_meta.get('classes') or cfg_classes
     from mmpretrain.apis import get_model
     with tempfile.TemporaryDirectory(prefix='ldr_mm_prompt_') as tmpdir:
@@ -158,6 +161,14 @@ def init_multilabel_model(config: ConfigType,
             'widths or classes). Use the config it was trained with.',
             classes=cfg_classes, classes_of=where)
     _check_model_classes(model, classes, where)
+    _record_meta(model, classes, ckpt_meta, checkpoint)
+    model.to(device)
+    model.eval()
+    return model
+
+
+def _record_meta(model, classes, ckpt_meta: dict, checkpoint) -> None:
+    """Set ``_dataset_meta`` (class names always) and ``_checkpoint``."""
     num_classes = getattr(getattr(model, 'head', None), 'num_classes', None)
     meta = dict(model._dataset_meta or {})
     meta.update(ckpt_meta)
@@ -167,9 +178,6 @@ def init_multilabel_model(config: ConfigType,
         meta['classes'] = [str(i) for i in range(num_classes)]
     model._dataset_meta = meta
     model._checkpoint = checkpoint
-    model.to(device)
-    model.eval()
-    return model
 
 
 def model_classes(model) -> Tuple[List[str], List[str], List[str]]:

@@ -1,4 +1,5 @@
 """Multi-label inference with per-class thresholds and attention maps."""
+import contextlib
 import os.path as osp
 import warnings
 from typing import Callable, List, Optional, Sequence, Union
@@ -36,6 +37,18 @@ def _display_view(img: torch.Tensor) -> np.ndarray:
     """(H, W, C) view of a (C, H, W) pipeline output; BGR -> RGB."""
     view = img.numpy().transpose(1, 2, 0)
     return view[..., ::-1] if view.shape[2] == 3 else view
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool):
+    """Switch MMPretrain's progress bar (``track``) off inside, if asked."""
+    from mmpretrain.utils import progress
+    before = progress.disable_progress_bar
+    progress.disable_progress_bar = before or not enabled
+    try:
+        yield
+    finally:
+        progress.disable_progress_bar = before
 
 
 def _unique_name(name: str, used: dict) -> str:
@@ -265,7 +278,7 @@ class MultiLabelInferencer(BaseInferencer):
         """Run images through the model.
 
         The inputs are expanded (folders, list files) and checked here; the
-        run itself is :class:`~mmpretrain.apis.BaseInferencer`'s flow:
+        run is :class:`~mmpretrain.apis.BaseInferencer`'s flow:
         :meth:`preprocess`, :meth:`forward`, :meth:`visualize`,
         :meth:`postprocess`.
 
@@ -273,14 +286,12 @@ class MultiLabelInferencer(BaseInferencer):
             inputs: An image path, a folder, a ``.txt`` list of paths, a BGR
                 array, or a list of these.
             return_datasamples (bool): Return :obj:`DataSample` s (with
-                ``pred_label`` at this inferencer's thresholds) instead of
-                dicts.
+                ``pred_label`` at this inferencer's thresholds), not dicts.
             batch_size (int): Images per forward pass. Defaults to 1.
             return_attention (bool): Also return each class's attention map
                 (C, h, w) over the image tokens (sums to one per class).
             show_dir (str, optional): Save, per image, the model's view of
-                the image and the attention map of each predicted class
-                (``<show_dir>/<name>.png``).
+                the image and attention maps (see :meth:`visualize`).
             recursive (bool): Descend into sub-folders.
             extensions (Sequence[str]): Image file endings in folders.
             skip_unreadable (bool, optional): Override the error policy (by
@@ -291,44 +302,36 @@ class MultiLabelInferencer(BaseInferencer):
                 ``attention_classes``, ``per_class_files``).
 
         Returns:
-            MultiLabelResults: One entry per readable image: a dict with
-            ``img_path`` (``None`` for arrays), ``name``, ``pred_scores``
-            (C,) float32, ``pred_label`` (indices of the positive classes),
-            ``pred_class`` (their names) and, with ``return_attention``,
-            ``attention`` (C, h, w); or the data samples. Its ``skipped``
-            lists the unreadable images skipped as (path, reason),
-            ``ignored`` the files of folders without an image extension,
-            ``written`` the files saved for ``show_dir``.
+            MultiLabelResults: Per readable image a dict (``img_path``,
+            ``name``, ``pred_scores`` (C,) float32, ``pred_label``,
+            ``pred_class``, with ``return_attention`` ``attention``
+            (C, h, w)) or the data sample; and ``skipped``, ``ignored``,
+            ``written``.
         """
-        if batch_size < 1:
-            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-        self._check_attention_classes(kwargs.get('attention_classes',
-                                                 'predicted'))
         with_attention = return_attention or show_dir is not None
-        if with_attention:
-            self._check_attention_support()
+        self._check_call(batch_size, with_attention,
+                         kwargs.get('attention_classes', 'predicted'))
         collected = collect_inputs(inputs, recursive=recursive,
                                    extensions=extensions,
                                    skip_unreadable=skip_unreadable)
         items = _Inputs(collected.items)
-        if show_dir is not None:
-            kwargs['show_dir'] = show_dir
-        from mmpretrain.utils import progress as mm_progress
-        disabled = mm_progress.disable_progress_bar
-        mm_progress.disable_progress_bar = disabled or not progress
-        try:
+        with _progress_bar(progress):
             results = super().__call__(
                 items, return_datasamples, batch_size,
                 with_attention=with_attention,
-                keep_inputs=show_dir is not None,
+                keep_inputs=show_dir is not None, show_dir=show_dir,
                 return_attention=return_attention, **kwargs)
-        finally:
-            mm_progress.disable_progress_bar = disabled
         results.skipped = list(items.skipped)
         results.ignored = list(collected.ignored)
         return results
 
-    def _check_attention_classes(self, attention_classes) -> None:
+    def _check_call(self, batch_size: int, with_attention: bool,
+                    attention_classes) -> None:
+        """Refuse bad arguments before any image is read."""
+        if batch_size < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        if with_attention:
+            self._check_attention_support()
         if not isinstance(attention_classes, str):
             unknown = [c for c in attention_classes if c not in self.classes]
             if unknown:
