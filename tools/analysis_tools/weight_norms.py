@@ -59,9 +59,8 @@ def classifier_weight(path: str):
     Raises:
         KeyError: No supported classifier weight in the checkpoint.
     """
-    from ldr_mm.apis.model_loading import (checkpoint_dataset_meta,
-                                           checkpoint_state_dict)
-    from ldr_mm.utils import safe_load_checkpoint
+    from ldr_mm.utils import (checkpoint_dataset_meta, checkpoint_state_dict,
+                              safe_load_checkpoint)
     ckpt = safe_load_checkpoint(path)
     sd = checkpoint_state_dict(ckpt)
     for key in HEAD_KEYS:
