@@ -75,7 +75,8 @@ def test_check_same_classes_names_the_difference():
     check_same_classes(None, ['a'], 'x vs y')  # not recorded: not checked
     check_same_classes(['a'], None, 'x vs y')
     with pytest.raises(ClassMismatchError,
-                       match=r"x vs y: different classes, \['b', 'a'\] vs \['a', 'b'\] \(same "
+                       match=r"x vs y: the classes \['b', 'a'\] differ from "
+                       r"\['a', 'b'\] \(same "
                        r"names in another order; #0: 'b' vs 'a'.*Fix it"):
         check_same_classes(['a', 'b'], ['b', 'a'], 'x vs y', 'Fix it.')
     assert class_difference(['a', 'b', 'c'], ['a', 'b']) == (
@@ -239,8 +240,8 @@ def _apply(state, classes, change):
         n = min(len(arg), len(classes))
         classes = [classes[i] for i in arg if i < n] + classes[n:]
     elif kind == 'rename':
-        classes = list(classes)
-        classes[arg] = classes[arg] + '_x'
+        classes, i = list(classes), arg % len(classes)
+        classes[i] = classes[i] + '_x'
     elif kind == 'count':
         classes = classes[:arg] if arg < 0 else classes + [
             f'extra{i}' for i in range(arg)]

@@ -65,6 +65,6 @@ def check_same_classes(expected: Optional[Sequence[str]],
         return
     diff = class_difference(got, expected)
     if diff:
-        raise error(f'{where}: different classes, {list(map(str, got))} vs '
-                    f'{list(map(str, expected))} ({diff}).' +
+        raise error(f'{where}: the classes {list(map(str, got))} differ '
+                    f'from {list(map(str, expected))} ({diff}).' +
                     (f' {hint}' if hint else ''))
