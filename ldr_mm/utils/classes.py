@@ -1,5 +1,5 @@
 """Compare two class lists and say exactly how they differ."""
-from typing import Optional, Sequence, Type
+from typing import Optional, Sequence, Tuple, Type
 
 
 class ClassMismatchError(ValueError):
@@ -8,8 +8,17 @@ class ClassMismatchError(ValueError):
 
 
 def class_difference(got: Sequence[str], expected: Sequence[str],
-                     limit: int = 6) -> str:
+                     limit: int = 6,
+                     names: Tuple[str, str] = ('the first', 'the second')
+                     ) -> str:
     """How ``got`` differs from ``expected``, in a few words.
+
+    Args:
+        got (Sequence[str]): One class list.
+        expected (Sequence[str]): The other.
+        limit (int): Positions listed at most.
+        names (tuple[str, str]): What the two lists are, for the
+            ``only in ...`` parts, e.g. ``('the file', 'the model')``.
 
     Returns:
         str: ``''`` if equal; else the counts and the names only in one of
@@ -25,7 +34,7 @@ def class_difference(got: Sequence[str], expected: Sequence[str],
     only_got = [c for c in got if c not in expected]
     only_exp = [c for c in expected if c not in got]
     if only_got or only_exp:
-        parts.append(f'only in the first: {only_got}; only in the second: '
+        parts.append(f'only in {names[0]}: {only_got}; only in {names[1]}: '
                      f'{only_exp}')
     elif sorted(got) == sorted(expected):
         parts.append('same names in another order')

@@ -85,6 +85,7 @@ def main(argv=None):
                                       mark_groups, new_figure, save_figure,
                                       set_class_ticks)
     from ldr_mm.evaluation.report import format_table
+    from ldr_mm.utils import class_difference
 
     loaded = [classifier_weight(p) for p in args.checkpoints]
     labels = args.labels or [osp.splitext(osp.basename(p))[0]
@@ -99,8 +100,10 @@ def main(argv=None):
              if m.get('classes')]
     for p, cls in named[1:]:
         if list(cls) != list(named[0][1]):
-            raise ValueError(f'"{p}" was trained on the classes {list(cls)}, '
-                             f'"{named[0][0]}" on {list(named[0][1])}')
+            raise ValueError(
+                f'"{p}" was trained on the classes {list(cls)}, '
+                f'"{named[0][0]}" on {list(named[0][1])} '
+                f'({class_difference(cls, named[0][1])})')
     classes = [str(c) for c in named[0][1]] if named else None
     head, tail = dataset_groups(next((m for m in metas if m.get('classes')),
                                      None))
