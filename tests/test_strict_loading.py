@@ -170,8 +170,12 @@ def strict_case(stage2_root, tmp_path_factory):
     order = [CLASSES[1], CLASSES[0]] + CLASSES[2:]
     torch.save(dict(meta=dict(dataset_meta=dict(classes=order)),
                     state_dict=ckpt['state_dict']), swapped)
+    other = str(base / 'other.pth')  # same model, the classifier negated
+    torch.save(dict(meta=ckpt['meta'], state_dict={
+        k: -v if k.startswith('head.') else v
+        for k, v in ckpt['state_dict'].items()}), other)
     return dict(cfg=cfg_path, good=good, nine=nine, headless=headless,
-                swapped=swapped, work=str(base / 'work'))
+                swapped=swapped, other=other, work=str(base / 'work'))
 
 
 def test_tools_test_refuses_other_models_and_classes(strict_case):
@@ -191,6 +195,19 @@ def test_tools_test_refuses_other_models_and_classes(strict_case):
     metrics = tool.main([cfg, strict_case['good'], '--work-dir',
                          strict_case['work']])
     assert 0.0 <= metrics['auc/mean'] <= 1.0
+
+
+def test_tools_test_ignores_load_from(strict_case):
+    """Nothing loads over CHECKPOINT through MMEngine's non-strict
+    load_from, not even one given with --cfg-options."""
+    tool = load_tool('test.py')
+    cfg, work = strict_case['cfg'], strict_case['work']
+    metrics = tool.main([cfg, strict_case['good'], '--work-dir', work])
+    again = tool.main([cfg, strict_case['good'], '--work-dir', work,
+                       '--cfg-options', f'load_from={strict_case["other"]}'])
+    assert again == metrics
+    assert tool.main([cfg, strict_case['other'], '--work-dir', work]) != \
+        metrics
 
 
 @pytest.mark.slow

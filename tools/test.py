@@ -82,9 +82,6 @@ def merge_args(cfg, args):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    # loaded strictly by load_checkpoint(); MMEngine's load_from is not
-    cfg.load_from = None
-    cfg.resume = False
     if args.split == 'val':
         cfg.test_dataloader = cfg.val_dataloader
         cfg.test_evaluator = cfg.val_evaluator
@@ -100,6 +97,10 @@ def merge_args(cfg, args):
             cfg[field]['persistent_workers'] = False
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    # CHECKPOINT is loaded strictly by load_checkpoint(); nothing may load
+    # over it through MMEngine's non-strict load_from (not even cfg-options)
+    cfg.load_from = None
+    cfg.resume = False
     return cfg
 
 
