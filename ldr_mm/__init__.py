@@ -4,7 +4,11 @@ MMPretrain.
 Importing the package registers its components in MMPretrain's registries
 (configs load it with ``custom_imports = dict(imports=['ldr_mm'])``), adds
 the globals of MMEngine checkpoints to torch's weights-only allow-list, and
-makes MMEngine's local file writes (checkpoints, logs) atomic.
+makes MMEngine's local file writes (checkpoints, logs) atomic. Both are
+process-wide on purpose: MMEngine loads and writes those files in its own
+code, whatever the config says (see :func:`ldr_mm.utils.
+register_atomic_local_backend` for why the backend must be replaced
+globally; the allow-list only adds MMEngine's own message-hub types).
 """
 try:
     import mmcv  # noqa: F401

@@ -125,7 +125,7 @@ def test_show_dir_writes_overlays(run, inferencer, tmp_path):
             H, W, std, colours = png_stats(str(out / stem / f'{c}.png'))
             assert (H, W) == (SIZE * k, SIZE * k)
             assert std > 10 and colours > 200
-    assert len(inferencer.written) == 2 * 11
+    assert len(res.written) == 2 * 11
 
 
 def test_arrays_and_registry(run, inferencer):
@@ -164,9 +164,9 @@ def test_unreadable_images(run, inferencer, tmp_path):
     assert 'broken.png' in messages
     assert 'empty.jpg": empty file (0 bytes)' in messages
     assert len(res) == 3
-    assert sorted(osp.basename(p) for p, _ in inferencer.skipped) == [
+    assert sorted(osp.basename(p) for p, _ in res.skipped) == [
         'broken.png', 'empty.jpg']
-    assert [osp.basename(p) for p in inferencer.ignored] == ['notes.txt']
+    assert [osp.basename(p) for p in res.ignored] == ['notes.txt']
     # given by itself, an unreadable image is an error naming it
     with pytest.raises(UnreadableImageError, match='broken.png'):
         inferencer(str(folder / 'broken.png'), progress=False)
@@ -177,7 +177,7 @@ def test_unreadable_images(run, inferencer, tmp_path):
         osp.basename(p) for p in good[:2]) + '\nbroken.png\n')
     with pytest.warns(UserWarning, match='broken.png'):
         res = inferencer(str(folder / 'list.txt'), progress=False)
-    assert len(res) == 2 and len(inferencer.skipped) == 1
+    assert len(res) == 2 and len(res.skipped) == 1
 
 
 def test_checkpoint_from_another_config_is_refused(run, tmp_path):

@@ -78,7 +78,7 @@ def test_stage1_checkpoint_errors(stage2_root, tmp_path):
         'classes': (Stage1CheckpointError, "'C': 9.*'C': 10"),
         'prompt': (Stage1CheckpointError, "'M': 5.*'M': 7"),
         'keys': (Stage1CheckpointError,
-                 'missing in the checkpoint.*neck.label_embed'),
+                 'missing from the checkpoint.*neck.label_embed'),
     }
     for name, path in cases.items():
         model = build_model(stage2_cfg(stage2_root, str(tmp_path)))

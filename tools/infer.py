@@ -160,7 +160,7 @@ def main(argv=None):
             show_dir=args.show_dir, recursive=args.recursive,
             extensions=tuple(args.ext) if args.ext else IMAGE_EXTENSIONS,
             progress=not args.no_progress)
-    skipped, ignored = inferencer.skipped, inferencer.ignored
+    skipped, ignored = results.skipped, results.ignored
 
     print('\n' + screen_table(results, classes, args.max_rows))
     thr = inferencer.thresholds

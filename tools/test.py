@@ -5,9 +5,14 @@ switched on and printed as a table (class, group, positives, AUC, AP, and
 mACC / balanced accuracy when the config evaluates them), with a summary of
 all / head / tail means and, for ODIR-5K, the official score table; and
 ``--out scores.csv|scores.json`` writes per-image scores and labels.
+
+The checkpoint is loaded strictly (:func:`load_checkpoint`), not through
+MMEngine's non-strict ``load_from``: other keys or shapes, or class names
+(``meta.dataset_meta.classes``) that differ from the evaluated dataset's, in
+names or order, stop the run with a message naming the file and the
+difference, before anything is evaluated.
 """
 import argparse
-import pickle
 import os
 import os.path as osp
 import sys
@@ -77,7 +82,6 @@ def merge_args(cfg, args):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
     if args.split == 'val':
         cfg.test_dataloader = cfg.val_dataloader
         cfg.test_evaluator = cfg.val_evaluator
@@ -93,6 +97,10 @@ def merge_args(cfg, args):
             cfg[field]['persistent_workers'] = False
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    # CHECKPOINT is loaded strictly by load_checkpoint(); nothing may load
+    # over it through MMEngine's non-strict load_from (not even cfg-options)
+    cfg.load_from = None
+    cfg.resume = False
     return cfg
 
 
@@ -123,6 +131,45 @@ def aggregation_key(evaluator):
     return keys.pop() if len(keys) == 1 else None
 
 
+def load_checkpoint(model, checkpoint, classes, classes_of):
+    """Load ``checkpoint`` into ``model`` strictly, or exit with the reason.
+
+    Args:
+        model (nn.Module): The runner's model (a DDP wrapper is unwrapped).
+        checkpoint (str): The checkpoint file.
+        classes (Sequence[str]): The evaluated dataset's class names; the
+            checkpoint's recorded ones must equal them, in order.
+        classes_of (str): Where ``classes`` come from, for messages.
+
+    Returns:
+        dict: The checkpoint's ``meta``.
+
+    Raises:
+        SystemExit: A missing, empty, truncated or code-running file, other
+            weights (keys, shapes) or other class names; nothing is loaded.
+    """
+    import warnings
+    from ldr_mm.utils import (CheckpointMismatchError, CorruptCheckpointError,
+                              UnsafeCheckpointError, load_strict)
+    from ldr_mm.utils.checkpoint import refuse_unsafe_checkpoint
+    try:
+        meta = load_strict(
+            model, checkpoint, what='Checkpoint', classes=classes,
+            classes_of=classes_of,
+            hint='Evaluate it with the config it was trained with (same '
+            'model, same dataset classes in the same order).')
+    except UnsafeCheckpointError as e:
+        raise refuse_unsafe_checkpoint(e, checkpoint) from None
+    except (FileNotFoundError, CorruptCheckpointError,
+            CheckpointMismatchError) as e:
+        raise SystemExit(str(e)) from None
+    if not (meta.get('dataset_meta') or {}).get('classes'):
+        warnings.warn(f'Checkpoint "{checkpoint}" records no class names '
+                      '(meta.dataset_meta.classes): only its weights were '
+                      'checked against the model, not its classes.')
+    return meta
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
@@ -136,14 +183,12 @@ def main(argv=None):
     try:
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
             else RUNNERS.build(cfg)
-        try:
-            metrics = runner.test()
-        except pickle.UnpicklingError as e:
-            from ldr_mm.utils.checkpoint import refuse_unsafe_checkpoint
-            raise refuse_unsafe_checkpoint(e, cfg.get('load_from')) from None
+        dataset = runner.test_dataloader.dataset
+        meta = dataset.metainfo
+        load_checkpoint(runner.model, args.checkpoint, meta.get('classes'),
+                        f'the {args.split} dataset of "{args.config}"')
+        metrics = runner.test()
         if runner.rank == 0:
-            dataset = runner.test_dataloader.dataset
-            meta = dataset.metainfo
             classes = list(meta['classes'])
             group_by = aggregation_key(cfg.test_evaluator)
             positives = class_positives(dataset, group_by)

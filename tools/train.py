@@ -168,6 +168,13 @@ def main(argv=None):
 
 def _train(cfg):
     from ldr_mm.utils import cleanup_distributed, setup_cpu_distributed
+    from ldr_mm.utils.checkpoint import (CorruptCheckpointError,
+                                         check_checkpoint_file,
+                                         checkpoint_to_load)
+    try:  # MMEngine loads --resume / load_from; say clearly if it is broken
+        check_checkpoint_file(checkpoint_to_load(cfg))
+    except CorruptCheckpointError as e:
+        raise SystemExit(str(e)) from None
     setup_cpu_distributed(cfg)
     ok = False
     try:

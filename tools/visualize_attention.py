@@ -103,15 +103,15 @@ def main(argv=None):
         pos = ', '.join(f'{c} ({r["pred_scores"][i]:.3f})'
                         for i, c in zip(r['pred_label'], r['pred_class']))
         print(f'{r["name"]}: {pos or "no class above its threshold"}')
-    print(f'Wrote {len(inferencer.written)} PNG file(s) to {args.out_dir}; '
-          f'{len(results)} image(s) read, {len(inferencer.skipped)} '
+    print(f'Wrote {len(results.written)} PNG file(s) to {args.out_dir}; '
+          f'{len(results)} image(s) read, {len(results.skipped)} '
           'unreadable skipped.')
-    for path, why in inferencer.skipped:
+    for path, why in results.skipped:
         print(f'  skipped {path}: {why}')
     if not results:
         raise SystemExit('No readable image among the inputs.')
-    return dict(results=results, written=list(inferencer.written),
-                skipped=list(inferencer.skipped))
+    return dict(results=results, written=list(results.written),
+                skipped=list(results.skipped))
 
 
 if __name__ == '__main__':

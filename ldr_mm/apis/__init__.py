@@ -8,8 +8,9 @@ from .attention import attention_panels, overlay_attention, upsample_map
 from .cam import class_activation_maps, supports_cam
 from .inputs import (IMAGE_EXTENSIONS, UnreadableImageError, collect_inputs,
                      read_list_file)
-from .model_loading import (CheckpointMismatchError, config_classes,
-                            init_multilabel_model, model_classes)
+from ldr_mm.utils import CheckpointMismatchError, config_classes
+
+from .model_loading import init_multilabel_model, model_classes
 from .multilabel_inferencer import (MultiLabelInferencer,
                                     inference_multilabel_model)
 from .score_file import ScoreFile, ScoreFileError, read_score_file

@@ -3,12 +3,11 @@
 MMPretrain's :func:`~mmpretrain.apis.get_model` loads weights with
 MMEngine's ``load_checkpoint``, which is *non-strict*: a checkpoint from
 another config is half-loaded with a warning that is easy to miss, and
-inference then runs on partly random weights. Here the checkpoint is read
-with ``torch.load(weights_only=True)`` (:func:`ldr_mm.utils.
-safe_load_checkpoint`), compared key by key and shape by shape with the model
-built from the config, and its class names (``meta.dataset_meta.classes``)
-with the classes the config names; any difference is refused with a message
-that names it.
+inference then runs on partly random weights. Here the checkpoint is
+loaded by :func:`ldr_mm.utils.load_strict` (weights-only reading, every key
+and shape compared with the model built from the config, its class names
+``meta.dataset_meta.classes`` with the classes the config names); any
+difference is refused with a message that names it.
 
 A checkpoint of an :class:`~ldr_mm.models.LDRNeck` model carries its prompt
 embeddings (the ``neck.word_embeddings`` buffer), so inference does not need
@@ -19,19 +18,16 @@ import copy
 import os.path as osp
 import tempfile
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
-from ldr_mm.utils import safe_load_checkpoint
+from ldr_mm.utils import (CheckpointMismatchError, check_same_classes,
+                          checkpoint_dataset_meta, checkpoint_state_dict,
+                          config_classes, load_strict, safe_load_checkpoint)
 
 ConfigType = Union[str, Config]
-
-
-class CheckpointMismatchError(RuntimeError):
-    """A checkpoint does not fit the model built from the given config."""
 
 
 def _as_config(config: ConfigType) -> Config:
@@ -42,114 +38,6 @@ def _as_config(config: ConfigType) -> Config:
             raise FileNotFoundError(f'Config "{config}" does not exist')
         return Config.fromfile(config)
     raise TypeError(f'config must be a path or a Config, got {type(config)}')
-
-
-def dataset_config(cfg: Config) -> Optional[dict]:
-    """The test (else val, else train) dataset config, unwrapped from
-    dataset wrappers; ``None`` if the config has no dataloader."""
-    for key in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
-        loader = cfg.get(key)
-        if loader and loader.get('dataset'):
-            ds = loader['dataset']
-            # wrappers (ClassBalancedDataset, ...) keep the real one inside
-            while isinstance(ds, dict) and 'dataset' in ds and \
-                    'classes' not in ds and 'metainfo' not in ds:
-                ds = ds['dataset']
-            return ds
-    return None
-
-
-def config_classes(cfg: Config) -> Optional[List[str]]:
-    """Class names a config declares, without reading any annotation file.
-
-    Looked up in the test (else val, else train) dataset config: its
-    ``metainfo.classes``, then its ``classes`` argument, then the registered
-    dataset class's ``METAINFO['classes']``. ``None`` if none is given (a
-    plain ``MultiLabelDataset`` reads its classes from the annotation file).
-    """
-    ds = dataset_config(cfg)
-    if not isinstance(ds, dict):
-        return None
-    meta = ds.get('metainfo') or {}
-    if isinstance(meta, dict) and meta.get('classes'):
-        return [str(c) for c in meta['classes']]
-    if ds.get('classes') and not isinstance(ds['classes'], str):
-        return [str(c) for c in ds['classes']]
-    from mmpretrain.registry import DATASETS
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        try:
-            cls = DATASETS.get(ds.get('type'))
-        except Exception:  # noqa: BLE001 - unknown type: no class list
-            cls = None
-    classes = getattr(cls, 'METAINFO', {}).get('classes') if cls else None
-    return [str(c) for c in classes] if classes else None
-
-
-def checkpoint_state_dict(ckpt) -> Dict[str, torch.Tensor]:
-    """The model weights of an MMEngine checkpoint (or a bare state dict)."""
-    if isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict):
-        sd = ckpt['state_dict']
-    elif isinstance(ckpt, dict) and ckpt and all(
-            isinstance(v, torch.Tensor) for v in ckpt.values()):
-        sd = ckpt
-    else:
-        raise CheckpointMismatchError(
-            'The checkpoint holds no model weights (no `state_dict` entry '
-            'and not a bare state dict).')
-    if sd and all(k.startswith('module.') for k in sd):  # saved from DDP
-        sd = {k[len('module.'):]: v for k, v in sd.items()}
-    return sd
-
-
-def checkpoint_dataset_meta(ckpt) -> dict:
-    """``meta.dataset_meta`` of an MMEngine checkpoint, ``{}`` if absent."""
-    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
-    if isinstance(meta, dict):
-        if isinstance(meta.get('dataset_meta'), dict):
-            return dict(meta['dataset_meta'])
-        if meta.get('CLASSES'):  # mmcls 0.x
-            return dict(classes=list(meta['CLASSES']))
-    return {}
-
-
-def compare_state_dicts(model_sd: Dict[str, torch.Tensor],
-                        ckpt_sd: Dict[str, torch.Tensor],
-                        limit: int = 8) -> List[str]:
-    """Human-readable differences between two state dicts (empty: none)."""
-    problems = []
-    missing = [k for k in model_sd if k not in ckpt_sd]
-    unexpected = [k for k in ckpt_sd if k not in model_sd]
-    shapes = [(k, tuple(ckpt_sd[k].shape), tuple(model_sd[k].shape))
-              for k in model_sd
-              if k in ckpt_sd and tuple(ckpt_sd[k].shape) != tuple(
-                  model_sd[k].shape)]
-
-    def few(items):
-        more = len(items) - limit
-        return ', '.join(items[:limit]) + (f' (and {more} more)'
-                                           if more > 0 else '')
-
-    if shapes:
-        problems.append(f'{len(shapes)} weight(s) of different shape: ' + few(
-            [f'{k} checkpoint {a} vs model {b}' for k, a, b in shapes]))
-    if missing:
-        problems.append(f'{len(missing)} weight(s) of the model missing from '
-                        f'the checkpoint: {few(missing)}')
-    if unexpected:
-        problems.append(f'{len(unexpected)} weight(s) in the checkpoint that '
-                        f'the model does not have: {few(unexpected)}')
-    return problems
-
-
-def _class_difference(a: Sequence[str], b: Sequence[str]) -> str:
-    a, b = list(a), list(b)
-    if len(a) != len(b):
-        return f'{len(a)} vs {len(b)} classes'
-    if sorted(a) == sorted(b):
-        return 'same names in another order'
-    diff = [f'#{i}: {x!r} vs {y!r}' for i, (x, y) in enumerate(zip(a, b))
-            if x != y]
-    return ', '.join(diff[:6]) + (' ...' if len(diff) > 6 else '')
 
 
 def _neck_cfg(cfg: Config) -> Optional[dict]:
@@ -192,6 +80,35 @@ def _prompt_cache_stand_in(cfg: Config, ckpt_sd: dict, classes, tmpdir: str,
     return True
 
 
+def _read_checkpoint(checkpoint: Optional[str]) -> tuple:
+    """(checkpoint, its state dict, its dataset_meta); Nones without one."""
+    if checkpoint is None:
+        warnings.warn('No checkpoint given: the model keeps its random '
+                      'initialisation; its scores mean nothing.')
+        return None, None, {}
+    ckpt = safe_load_checkpoint(checkpoint, map_location='cpu')
+    try:
+        ckpt_sd = checkpoint_state_dict(ckpt)
+    except CheckpointMismatchError as e:
+        raise CheckpointMismatchError(f'"{checkpoint}": {e}') from None
+    return ckpt, ckpt_sd, checkpoint_dataset_meta(ckpt)
+
+
+def _check_model_classes(model, classes, where: str) -> None:
+    """The prompt cache and the head agree with the class list."""
+    prompt_classes = getattr(getattr(model, 'neck', None), 'prompt_classes',
+                             None)
+    check_same_classes(classes, prompt_classes,
+                       f'the prompt cache of {where} vs the checkpoint/config',
+                       error=CheckpointMismatchError)
+    num_classes = getattr(getattr(model, 'head', None), 'num_classes', None)
+    if classes is not None and num_classes is not None and \
+            len(classes) != num_classes:
+        raise CheckpointMismatchError(
+            f'The model has num_classes={num_classes} but the class list has '
+            f'{len(classes)} names ({list(classes)}).')
+
+
 def init_multilabel_model(config: ConfigType,
                           checkpoint: Optional[str],
                           device: Union[str, torch.device, None] = None,
@@ -215,6 +132,8 @@ def init_multilabel_model(config: ConfigType,
 
     Raises:
         FileNotFoundError: The config or checkpoint does not exist.
+        ldr_mm.utils.CorruptCheckpointError: The checkpoint file is empty
+            or truncated.
         ldr_mm.utils.UnsafeCheckpointError: The checkpoint holds objects
             outside the weights-only allow-list.
         CheckpointMismatchError: The checkpoint's weights (names or shapes)
@@ -228,59 +147,29 @@ def init_multilabel_model(config: ConfigType,
     cfg_classes = config_classes(cfg)
     where = f'config "{config}"' if isinstance(config, str) else 'the config'
 
-    ckpt, ckpt_sd, ckpt_meta = None, None, {}
-    if checkpoint is not None:
-        ckpt = safe_load_checkpoint(checkpoint, map_location='cpu')
-        try:
-            ckpt_sd = checkpoint_state_dict(ckpt)
-        except CheckpointMismatchError as e:
-            raise CheckpointMismatchError(f'"{checkpoint}": {e}') from None
-        ckpt_meta = checkpoint_dataset_meta(ckpt)
-        ckpt_classes = ckpt_meta.get('classes')
-        if ckpt_classes is not None and cfg_classes is not None and list(
-                ckpt_classes) != list(cfg_classes):
-            raise CheckpointMismatchError(
-                f'Checkpoint "{checkpoint}" was trained on the classes '
-                f'{list(ckpt_classes)}, but {where} names {cfg_classes} '
-                f'({_class_difference(ckpt_classes, cfg_classes)}). Use the '
-                'config the checkpoint was trained with.')
-    else:
-        warnings.warn('No checkpoint given: the model keeps its random '
-                      'initialisation; its scores mean nothing.')
-
+    ckpt, ckpt_sd, ckpt_meta = _read_checkpoint(checkpoint)
     classes = ckpt_meta.get('classes') or cfg_classes
     from mmpretrain.apis import get_model
     with tempfile.TemporaryDirectory(prefix='ldr_mm_prompt_') as tmpdir:
         if ckpt_sd is not None:
             _prompt_cache_stand_in(cfg, ckpt_sd, classes, tmpdir, checkpoint)
         model = get_model(cfg, pretrained=False, device=None)
+    if ckpt is not None:
+        load_strict(
+            model, ckpt, what=f'Checkpoint "{checkpoint}"',
+            hint='It was probably trained with another config (backbone, '
+            'widths or classes). Use the config it was trained with.',
+            classes=cfg_classes, classes_of=where)
+    _check_model_classes(model, classes, where)
+    _record_meta(model, classes, ckpt_meta, checkpoint)
+    model.to(device)
+    model.eval()
+    return model
 
-    if ckpt_sd is not None:
-        problems = compare_state_dicts(model.state_dict(), ckpt_sd)
-        if problems:
-            raise CheckpointMismatchError(
-                f'Checkpoint "{checkpoint}" does not fit the model built from '
-                f'{where}:\n  - ' + '\n  - '.join(problems) +
-                '\nIt was probably trained with another config (backbone, '
-                'widths or number of classes). Use the config it was trained '
-                'with.')
-        model.load_state_dict(ckpt_sd, strict=True)
 
-    prompt_classes = getattr(getattr(model, 'neck', None), 'prompt_classes',
-                             None)
-    if classes is not None and prompt_classes is not None and list(
-            prompt_classes) != list(classes):
-        raise CheckpointMismatchError(
-            f'The prompt cache of {where} was made for the classes '
-            f'{list(prompt_classes)}, but the checkpoint/config classes are '
-            f'{list(classes)} ({_class_difference(prompt_classes, classes)}).')
+def _record_meta(model, classes, ckpt_meta: dict, checkpoint) -> None:
+    """Set ``_dataset_meta`` (class names always) and ``_checkpoint``."""
     num_classes = getattr(getattr(model, 'head', None), 'num_classes', None)
-    if classes is not None and num_classes is not None and \
-            len(classes) != num_classes:
-        raise CheckpointMismatchError(
-            f'The model has num_classes={num_classes} but the class list has '
-            f'{len(classes)} names ({list(classes)}).')
-
     meta = dict(model._dataset_meta or {})
     meta.update(ckpt_meta)
     if classes is not None:
@@ -289,9 +178,6 @@ def init_multilabel_model(config: ConfigType,
         meta['classes'] = [str(i) for i in range(num_classes)]
     model._dataset_meta = meta
     model._checkpoint = checkpoint
-    model.to(device)
-    model.eval()
-    return model
 
 
 def model_classes(model) -> Tuple[List[str], List[str], List[str]]:

@@ -1,7 +1,7 @@
 """Multi-label inference with per-class thresholds and attention maps."""
+import contextlib
 import os.path as osp
 import warnings
-from math import ceil
 from typing import Callable, List, Optional, Sequence, Union
 
 import cv2
@@ -16,15 +16,15 @@ from mmpretrain.apis import BaseInferencer
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import TRANSFORMS
 from mmpretrain.structures import DataSample
-from mmpretrain.utils import track
 
 from .attention import (attention_panels, display_scale, overlay_attention,
                         to_rgb_uint8, write_png)
 from .cam import class_activation_maps, supports_cam
 from .inputs import (IMAGE_EXTENSIONS, InputItem, UnreadableImageError,
                      collect_inputs)
-from .model_loading import (checkpoint_state_dict, compare_state_dicts,
-                            dataset_config, init_multilabel_model)
+from ldr_mm.utils import load_strict, split_dataset_cfg
+
+from .model_loading import init_multilabel_model
 from .thresholds import resolve_thresholds
 
 
@@ -32,6 +32,61 @@ def _is_loader(t) -> bool:
     name = t.get('type') if isinstance(t, dict) else type(t).__name__
     name = name if isinstance(name, str) else getattr(name, '__name__', '')
     return name.split('.')[-1].startswith('Load')
+
+
+def _display_view(img: torch.Tensor) -> np.ndarray:
+    """(H, W, C) view of a (C, H, W) pipeline output; BGR -> RGB."""
+    view = img.numpy().transpose(1, 2, 0)
+    return view[..., ::-1] if view.shape[2] == 3 else view
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool):
+    """Switch MMPretrain's progress bar (``track``) off inside, if asked."""
+    from mmpretrain.utils import progress
+    before = progress.disable_progress_bar
+    progress.disable_progress_bar = before or not enabled
+    try:
+        yield
+    finally:
+        progress.disable_progress_bar = before
+
+
+def _unique_name(name: str, used: dict) -> str:
+    """The file stem of ``name``, numbered if ``used`` has it already."""
+    stem = osp.splitext(osp.basename(name))[0] or 'image'
+    n = used.get(stem, 0)
+    used[stem] = n + 1
+    return stem if n == 0 else f'{stem}_{n}'
+
+
+class MultiLabelResults(list):
+    """The results of one :class:`MultiLabelInferencer` call.
+
+    A list (one entry per readable image) that also says what happened to
+    the other inputs.
+
+    Attributes:
+        skipped (list[tuple[str, str]]): Unreadable images that were skipped,
+            as (path, reason).
+        ignored (list[str]): Files in folders without an image extension.
+        written (list[str]): Files saved for ``show_dir``.
+    """
+
+    def __init__(self, items=(), skipped=(), ignored=(), written=()):
+        super().__init__(items)
+        self.skipped = list(skipped)
+        self.ignored = list(ignored)
+        self.written = list(written or [])
+
+
+class _Inputs(list):
+    """The :class:`InputItem` s of a call; :meth:`MultiLabelInferencer.
+    preprocess` records the skipped ones in ``skipped``."""
+
+    def __init__(self, items):
+        super().__init__(items)
+        self.skipped = []
 
 
 @INFERENCERS.register_module()
@@ -84,7 +139,7 @@ class MultiLabelInferencer(BaseInferencer):
         'show_dir', 'alpha', 'min_size', 'attention_classes',
         'per_class_files'
     }
-    forward_kwargs: set = {'return_attention'}
+    forward_kwargs: set = {'with_attention', 'keep_inputs'}
     postprocess_kwargs: set = {'return_attention'}
 
     def __init__(self,
@@ -100,15 +155,10 @@ class MultiLabelInferencer(BaseInferencer):
                     'init_multilabel_model (it records its config); or pass '
                     'the config path and the checkpoint instead.')
             if isinstance(pretrained, str):
-                from ldr_mm.utils import safe_load_checkpoint
-                sd = checkpoint_state_dict(safe_load_checkpoint(pretrained))
-                problems = compare_state_dicts(model.state_dict(), sd)
-                if problems:
-                    from .model_loading import CheckpointMismatchError
-                    raise CheckpointMismatchError(
-                        f'Checkpoint "{pretrained}" does not fit the given '
-                        'model:\n  - ' + '\n  - '.join(problems))
-                model.load_state_dict(sd, strict=True)
+                load_strict(model, pretrained, what='Checkpoint',
+                            classes=(getattr(model, '_dataset_meta', None)
+                                     or {}).get('classes'),
+                            classes_of='the given model')
             if device is not None:
                 model.to(device)
         else:
@@ -136,13 +186,10 @@ class MultiLabelInferencer(BaseInferencer):
         head_thr = getattr(getattr(self.model, 'head', None), 'thr', None)
         self.thresholds = resolve_thresholds(thresholds, self.classes,
                                              fallback=head_thr)
-        self.skipped: List[tuple] = []
-        self.ignored: List[str] = []
-        self.written: List[str] = []
 
     # ------------------------------------------------------------------ setup
     def _init_pipeline(self, cfg: Config) -> Callable:
-        ds = dataset_config(cfg)
+        ds = split_dataset_cfg(cfg)
         pipeline = list((ds or {}).get('pipeline') or [])
         if not pipeline:
             raise ValueError('The config has no test (or val) dataset '
@@ -184,36 +231,55 @@ class MultiLabelInferencer(BaseInferencer):
             raise UnreadableImageError(src, 'not a decodable image')
         return results
 
-    def _batches(self, items: Sequence[InputItem], batch_size: int):
-        """Yield (items, collated data) batches; unreadable skip items are
-        recorded in ``self.skipped`` and left out.
+    def _inputs_to_list(self, inputs: '_Inputs') -> '_Inputs':
+        """The inputs as :meth:`__call__` expanded them (folders and list
+        files already read by :func:`collect_inputs`)."""
+        return inputs
 
-        A batch holds images of one input size, in input order: a test
-        pipeline without a resize (the demo's) keeps each image's size, and
-        a folder of mixed sizes would not stack.
+    def preprocess(self, inputs: '_Inputs', batch_size: int = 1):
+        """Read, transform and collate the inputs in batches.
+
+        An unreadable item that may be skipped (see :class:`InputItem`) is
+        named in a warning and recorded in ``inputs.skipped``; the index of
+        each item is kept in its data sample (``sample_idx``). A batch holds
+        images of one input size, in input order: a test pipeline without a
+        resize (the demo's) keeps each image's size, and a folder of mixed
+        sizes would not stack.
+
+        Yields:
+            dict: Collated ``inputs`` and ``data_samples`` of a batch.
         """
-        chunk_items, chunk = [], []
-        for idx, item in enumerate(items):
-            try:
-                results = self.load_image(item)
-            except UnreadableImageError as e:
-                if not item.skip_on_error:
-                    raise
-                warnings.warn(f'Skipped: {e}')
-                self.skipped.append((item.name, e.reason))
-                continue
-            results['sample_idx'] = idx
-            data = self.pipeline(results)
-            if chunk and data['inputs'].shape != chunk[0]['inputs'].shape:
-                yield chunk_items, default_collate(chunk)
-                chunk_items, chunk = [], []
-            chunk_items.append(item)
-            chunk.append(data)
-            if len(chunk) == batch_size:
-                yield chunk_items, default_collate(chunk)
-                chunk_items, chunk = [], []
-        if chunk:
-            yield chunk_items, default_collate(chunk)
+
+        def readable():
+            for idx, item in enumerate(inputs):
+                try:
+                    results = self.load_image(item)
+                except UnreadableImageError as e:
+                    if not item.skip_on_error:
+                        raise
+                    warnings.warn(f'Skipped: {e}')
+                    inputs.skipped.append((item.name, e.reason))
+                    continue
+                results['sample_idx'] = idx
+                data = self.pipeline(results)
+                data['data_samples'].set_metainfo(
+                    dict(sample_idx=idx, name=item.name))
+                yield data
+
+        def same_size_chunks():
+            chunk = []
+            for data in readable():
+                if chunk and data['inputs'].shape != chunk[0]['inputs'].shape:
+                    yield chunk
+                    chunk = []
+                chunk.append(data)
+                if len(chunk) == batch_size:
+                    yield chunk
+                    chunk = []
+            if chunk:
+                yield chunk
+
+        yield from map(default_collate, same_size_chunks())
 
     # ------------------------------------------------------------------- run
     def __call__(self,
@@ -222,62 +288,68 @@ class MultiLabelInferencer(BaseInferencer):
                  batch_size: int = 1,
                  return_attention: bool = False,
                  show_dir: Optional[str] = None,
-                 alpha: float = 0.5,
-                 min_size: int = 192,
-                 attention_classes: Union[str, Sequence[str]] = 'predicted',
-                 per_class_files: bool = False,
                  recursive: bool = False,
                  extensions: Sequence[str] = IMAGE_EXTENSIONS,
                  skip_unreadable: Optional[bool] = None,
-                 progress: bool = True) -> list:
+                 progress: bool = True,
+                 **kwargs) -> 'MultiLabelResults':
         """Run images through the model.
+
+        The inputs are expanded (folders, list files) and checked here; the
+        run is :class:`~mmpretrain.apis.BaseInferencer`'s flow:
+        :meth:`preprocess`, :meth:`forward`, :meth:`visualize`,
+        :meth:`postprocess`.
 
         Args:
             inputs: An image path, a folder, a ``.txt`` list of paths, a BGR
                 array, or a list of these.
             return_datasamples (bool): Return :obj:`DataSample` s (with
-                ``pred_label`` at this inferencer's thresholds) instead of
-                dicts.
+                ``pred_label`` at this inferencer's thresholds), not dicts.
             batch_size (int): Images per forward pass. Defaults to 1.
             return_attention (bool): Also return each class's attention map
                 (C, h, w) over the image tokens (sums to one per class); the
                 CAM for a baseline model.
             show_dir (str, optional): Save, per image, the model's view of
-                the image and the attention map of each predicted class
-                (``<show_dir>/<name>.png``).
-            alpha (float): Heat-map weight of the overlays.
-            min_size (int): Small images are shown upscaled by an integer
-                factor so their short side is at least this. Defaults to 192.
-            attention_classes (str | Sequence[str]): Whose maps ``show_dir``
-                gets: ``'predicted'`` (the positive classes; the top-1 class,
-                marked "below thr", if none), ``'all'``, or class names.
-            per_class_files (bool): Also save each overlay alone, without
-                caption, as ``<show_dir>/<name>/<class>.png``.
+                the image and attention maps (see :meth:`visualize`).
             recursive (bool): Descend into sub-folders.
             extensions (Sequence[str]): Image file endings in folders.
             skip_unreadable (bool, optional): Override the error policy (by
                 default files from folders and list files are skipped with a
                 warning when unreadable, single images raise).
             progress (bool): Show a progress bar.
+            **kwargs: :meth:`visualize` options (``alpha``, ``min_size``,
+                ``attention_classes``, ``per_class_files``).
 
         Returns:
-            list[dict]: One per readable image: ``img_path`` (``None`` for
-            arrays), ``name``, ``pred_scores`` (C,) float32, ``pred_label``
-            (indices of the positive classes), ``pred_class`` (their names)
-            and, with ``return_attention``, ``attention`` (C, h, w). Skipped
-            images are listed in ``self.skipped`` as (path, reason), files
-            of folders without an image extension in ``self.ignored``, files
-            written for ``show_dir`` in ``self.written``.
+            MultiLabelResults: Per readable image a dict (``img_path``,
+            ``name``, ``pred_scores`` (C,) float32, ``pred_label``,
+            ``pred_class``, with ``return_attention`` ``attention``
+            (C, h, w)) or the data sample; and ``skipped``, ``ignored``,
+            ``written``.
         """
-        if batch_size < 1:
-            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        with_attention = return_attention or show_dir is not None
+        self._check_call(batch_size, with_attention,
+                         kwargs.get('attention_classes', 'predicted'))
         collected = collect_inputs(inputs, recursive=recursive,
                                    extensions=extensions,
                                    skip_unreadable=skip_unreadable)
-        self.skipped, self.ignored = [], list(collected.ignored)
-        self.written = []
-        need_attention = return_attention or show_dir is not None
-        if need_attention:
+        items = _Inputs(collected.items)
+        with _progress_bar(progress):
+            results = super().__call__(
+                items, return_datasamples, batch_size,
+                with_attention=with_attention,
+                keep_inputs=show_dir is not None, show_dir=show_dir,
+                return_attention=return_attention, **kwargs)
+        results.skipped = list(items.skipped)
+        results.ignored = list(collected.ignored)
+        return results
+
+    def _check_call(self, batch_size: int, with_attention: bool,
+                    attention_classes) -> None:
+        """Refuse bad arguments before any image is read."""
+        if batch_size < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        if with_attention:
             self._check_attention_support()
         if not isinstance(attention_classes, str):
             unknown = [c for c in attention_classes if c not in self.classes]
@@ -288,24 +360,6 @@ class MultiLabelInferencer(BaseInferencer):
             raise ValueError("attention_classes must be 'predicted', 'all' "
                              f'or a list of class names, got '
                              f'{attention_classes!r}')
-        self._names_used = {}
-        results = []
-        batches = self._batches(collected.items, batch_size)
-        if progress and collected.items:
-            batches = track(batches, 'Inference',
-                            total=ceil(len(collected.items) / batch_size))
-        for items, data in batches:
-            preds = self.forward(data, return_attention=need_attention)
-            self._apply_thresholds(preds)
-            if show_dir is not None:
-                self.written += self.visualize(items, preds, data['inputs'],
-                    show_dir=show_dir, alpha=alpha, min_size=min_size,
-                    attention_classes=attention_classes,
-                    per_class_files=per_class_files)
-            results.extend(
-                self.postprocess(preds, items, return_datasamples,
-                                 return_attention=return_attention))
-        return results
 
     def _check_attention_support(self):
         neck = getattr(self.model, 'neck', None)
@@ -318,18 +372,38 @@ class MultiLabelInferencer(BaseInferencer):
                 'GlobalAveragePooling and a linear head.')
 
     @torch.no_grad()
-    def forward(self, data: dict, return_attention: bool = False
-                ) -> List[DataSample]:
-        """Predict a collated batch; optionally attach ``attention``.
+    def forward(self, data: dict, with_attention: bool = False,
+                keep_inputs: bool = False) -> List[DataSample]:
+        """Predict a collated batch at this inferencer's thresholds.
 
-        With attention the backbone runs once: the predictions are computed
-        exactly as :meth:`ImageClassifier.predict` (backbone, neck, head) and
-        the neck's :meth:`forward_attention` reuses the backbone features.
-        A model that overrides ``predict`` or ``extract_feat`` is run through
-        ``test_step`` and its backbone again for the maps.
+        Args:
+            data (dict): A batch of :meth:`preprocess`.
+            with_attention (bool): Attach each class's attention map (C, h, w)
+                as ``attention`` (see :meth:`_predict_with_attention`).
+            keep_inputs (bool): Attach the model's input view of the image
+                (3, H, W) as ``input_view``, for :meth:`visualize`.
+
+        Returns:
+            list[DataSample]: ``pred_score`` (C,) and ``pred_label`` (the
+            classes whose score is ``>=`` their threshold).
         """
-        if not return_attention:
-            return self.model.test_step(data)
+        preds = self._predict_with_attention(data) if with_attention else \
+            self.model.test_step(data)
+        self._apply_thresholds(preds)
+        if keep_inputs:
+            for pred, img in zip(preds, data['inputs']):
+                pred.set_field(img.detach().cpu(), 'input_view')
+        return preds
+
+    def _predict_with_attention(self, data: dict) -> List[DataSample]:
+        """Predictions plus ``attention`` with one backbone pass.
+
+        The predictions are computed exactly as
+        :meth:`ImageClassifier.predict` (backbone, neck, head) and the neck's
+        :meth:`forward_attention` reuses the backbone features. A model that
+        overrides ``predict`` or ``extract_feat`` is run through its own
+        predict and its backbone again for the maps.
+        """
         model = self.model
         data = model.data_preprocessor(data, False)
         inputs, samples = data['inputs'], data['data_samples']
@@ -359,81 +433,94 @@ class MultiLabelInferencer(BaseInferencer):
             p.set_pred_label(torch.where(score >= thr)[0])
 
     # ------------------------------------------------------------ outputs
-    def _unique_name(self, name: str) -> str:
-        stem = osp.splitext(osp.basename(name))[0] or 'image'
-        n = self._names_used.get(stem, 0)
-        self._names_used[stem] = n + 1
-        return stem if n == 0 else f'{stem}_{n}'
-
-    def visualize(self, items: Sequence[InputItem], preds: List[DataSample],
-                  images: Sequence[torch.Tensor], show_dir: str,
+    def visualize(self, inputs: Sequence[InputItem],
+                  preds: List[DataSample],
+                  show_dir: Optional[str] = None,
                   alpha: float = 0.5, min_size: int = 192,
                   attention_classes: Union[str, Sequence[str]] = 'predicted',
                   per_class_files: bool = False) -> List[str]:
-        """Save the image and the attention maps of the chosen classes.
+        """Save each image with the attention maps of the chosen classes.
 
         The maps are drawn over the model's input view of the image (after
-        the test pipeline), where they are aligned. See :meth:`__call__`
-        for the arguments.
+        the test pipeline, kept by :meth:`forward` as ``input_view`` and
+        dropped here), where they are aligned.
+
+        Args:
+            inputs (Sequence[InputItem]): The inputs of the call.
+            preds (list[DataSample]): Predictions with ``attention``.
+            show_dir (str, optional): Where to save; nothing is done without.
+            alpha (float): Heat-map weight of the overlays.
+            min_size (int): Small images are shown upscaled by an integer
+                factor so their short side is at least this. Defaults to 192.
+            attention_classes (str | Sequence[str]): Whose maps are drawn:
+                ``'predicted'`` (the positive classes; the top-1 class,
+                marked "below thr", if none), ``'all'``, or class names.
+            per_class_files (bool): Also save each overlay alone, without
+                caption, as ``<show_dir>/<name>/<class>.png``.
 
         Returns:
             list[str]: The written files.
         """
-        written = []
-        for item, pred, img in zip(items, preds, images):
-            view = img.detach().cpu().numpy().transpose(1, 2, 0)
-            if view.shape[2] == 3:
-                view = view[..., ::-1]  # BGR (OpenCV loading) -> RGB
-            view = to_rgb_uint8(view)
-            k = display_scale(view.shape[:2], min_size)
+        if show_dir is None:
+            return []
+        names, written = {}, []
+        for pred in preds:
+            view = to_rgb_uint8(_display_view(pred.pop('input_view')))
             scores = pred.pred_score.float().cpu().numpy()
+            chosen, note = self._chosen_classes(pred, scores,
+                                                attention_classes)
             attn = pred.get('attention').numpy()
-            note = ''
-            if attention_classes == 'predicted':
-                chosen = pred.pred_label.cpu().tolist()
-                if not chosen:
-                    chosen, note = [int(scores.argmax())], ' (below thr)'
-            elif attention_classes == 'all':
-                chosen = list(range(len(self.classes)))
-            else:
-                chosen = [self.classes.index(c) for c in attention_classes]
-            titles = [f'{self.classes[c]} {scores[c]:.2f}{note}'
-                      for c in chosen]
-            name = self._unique_name(item.name)
-            panel = attention_panels(view, [attn[c] for c in chosen],
-                                     titles, alpha=alpha, min_size=min_size)
-            path = osp.join(show_dir, name + '.png')
-            write_png(path, panel)
-            written.append(path)
+            name = _unique_name(pred.metainfo['name'], names)
+            panel = attention_panels(
+                view, [attn[c] for c in chosen],
+                [f'{self.classes[c]} {scores[c]:.2f}{note}' for c in chosen],
+                alpha=alpha, min_size=min_size)
+            written.append(osp.join(show_dir, name + '.png'))
+            write_png(written[-1], panel)
             if per_class_files:
+                k = display_scale(view.shape[:2], min_size)
                 big = view if k == 1 else cv2.resize(
                     view, (view.shape[1] * k, view.shape[0] * k),
                     interpolation=cv2.INTER_CUBIC)
                 for c in chosen:
-                    p = osp.join(show_dir, name, f'{self.classes[c]}.png')
-                    write_png(p, overlay_attention(big, attn[c], alpha))
-                    written.append(p)
+                    written.append(
+                        osp.join(show_dir, name, f'{self.classes[c]}.png'))
+                    write_png(written[-1],
+                              overlay_attention(big, attn[c], alpha))
         return written
 
-    def postprocess(self, preds: List[DataSample], items: Sequence[InputItem],
+    def _chosen_classes(self, pred: DataSample, scores: np.ndarray,
+                        attention_classes) -> tuple:
+        """(class indices to draw, caption note) of one prediction."""
+        if attention_classes == 'all':
+            return list(range(len(self.classes))), ''
+        if attention_classes != 'predicted':
+            return [self.classes.index(c) for c in attention_classes], ''
+        chosen = pred.pred_label.cpu().tolist()
+        if not chosen:
+            return [int(scores.argmax())], ' (below thr)'
+        return chosen, ''
+
+    def postprocess(self, preds: List[DataSample], visualization: List[str],
                     return_datasamples: bool = False,
-                    return_attention: bool = False) -> list:
+                    return_attention: bool = False) -> 'MultiLabelResults':
+        """Results of a call (see :meth:`__call__`); ``visualization`` is the
+        list of files :meth:`visualize` wrote."""
         if return_datasamples:
-            return preds
+            return MultiLabelResults(preds, written=visualization)
         out = []
-        for pred, item in zip(preds, items):
+        for pred in preds:
             labels = pred.pred_label.cpu().tolist()
             res = dict(
-                img_path=item.source if isinstance(item.source, str) else
-                None,
-                name=item.name,
+                img_path=pred.metainfo.get('img_path'),
+                name=pred.metainfo['name'],
                 pred_scores=pred.pred_score.float().cpu().numpy(),
                 pred_label=labels,
                 pred_class=[self.classes[c] for c in labels])
             if return_attention:
                 res['attention'] = pred.get('attention').numpy()
             out.append(res)
-        return out
+        return MultiLabelResults(out, written=visualization)
 
     @staticmethod
     def list_models(pattern: Optional[str] = None) -> list:

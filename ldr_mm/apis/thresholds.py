@@ -38,7 +38,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ldr_mm.utils import atomic_write
+from ldr_mm.utils import atomic_write, class_difference
 
 FORMAT = 'ldr_mm.thresholds'
 VERSION = 1
@@ -212,20 +212,11 @@ def load_thresholds(path: str,
             f'Thresholds file "{path}": thresholds of {bad} are not in '
             '[0, 1]')
     if classes is not None and list(classes) != file_classes:
-        classes = list(classes)
-        only_file = [c for c in file_classes if c not in classes]
-        only_model = [c for c in classes if c not in file_classes]
-        detail = []
-        if only_file:
-            detail.append(f'only in the file: {only_file}')
-        if only_model:
-            detail.append(f'only in the model: {only_model}')
-        if not detail:
-            detail.append('same names in another order')
+        detail = class_difference(file_classes, classes,
+                                  names=('the file', 'the model'))
         raise ThresholdFileError(
             f'Thresholds file "{path}" was made for the classes '
-            f'{file_classes}, but the model has {classes} ('
-            + '; '.join(detail) + ').')
+            f'{file_classes}, but the model has {list(classes)} ({detail}).')
     return thr
 
 

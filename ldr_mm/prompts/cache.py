@@ -39,6 +39,7 @@ from typing import List, Optional, Sequence
 
 import torch
 
+from ldr_mm.utils.classes import class_difference
 from ldr_mm.utils.fileio import atomic_torch_save
 
 DEFAULT_TEMPLATE = 'The Categories of the image are {}.'
@@ -178,8 +179,9 @@ def load_prompt_cache(path: str,
     if classes is not None and list(data['classes']) != list(classes):
         raise PromptCacheError(
             f'Prompt cache "{path}" was made for the classes '
-            f'{data["classes"]}, but the model/dataset uses {list(classes)}. '
-            f'Make a matching cache with:\n  {cmd}')
+            f'{data["classes"]}, but the model/dataset uses {list(classes)} '
+            f'({class_difference(data["classes"], classes)}). Make a '
+            f'matching cache with:\n  {cmd}')
     if num_classes is not None and len(data['classes']) != num_classes:
         raise PromptCacheError(
             f'Prompt cache "{path}" holds {len(data["classes"])} classes '

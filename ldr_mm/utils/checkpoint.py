@@ -13,7 +13,9 @@ builtin itself; the name resolves to :func:`_history_buffer_getattr`, which
 only returns the registered statistics methods of ``HistoryBuffer`` and
 refuses everything else.
 """
+import os.path as osp
 import pickle
+import zipfile
 from typing import List, Optional
 
 import numpy as np
@@ -79,26 +81,121 @@ class UnsafeCheckpointError(RuntimeError):
     """The checkpoint holds objects outside the allow-list (maybe code)."""
 
 
+class CorruptCheckpointError(RuntimeError):
+    """The checkpoint file is empty, truncated or not a PyTorch file."""
+
+
+_ZIP_MAGIC = b'PK\x03\x04'
+_PICKLE_MAGIC = b'\x80'  # legacy (pre-zip) torch.save files are pickles
+
+
+def checkpoint_file_problem(path: str) -> Optional[str]:
+    """What is structurally wrong with a checkpoint file, cheaply.
+
+    Reads the first bytes and, for zip checkpoints (``torch.save``'s format
+    since torch 1.6), the archive's central directory at the end of the file,
+    which a truncated copy lacks. The tensor data are not read.
+
+    Returns:
+        str | None: ``None`` if the file looks complete, else the problem in
+        words (``'empty (0 bytes)'``, ``'truncated ...'``, ...).
+    """
+    size = osp.getsize(path)
+    if size == 0:
+        return 'empty (0 bytes)'
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    if head == _ZIP_MAGIC:
+        if not zipfile.is_zipfile(path):
+            return (f'truncated or corrupt ({size} bytes; its zip archive '
+                    'has no end record, as after an interrupted copy, '
+                    'download or save)')
+        return None
+    if head.startswith(_PICKLE_MAGIC):
+        return None
+    return (f'not a PyTorch checkpoint (it starts with {head!r}, neither a '
+            'zip archive nor a pickle)')
+
+
+def corrupt_checkpoint_message(path: str, problem: str) -> str:
+    """The message of :class:`CorruptCheckpointError` for ``path``."""
+    return (f'Checkpoint "{path}" is {problem}. It cannot be loaded: copy or '
+            'download it again, or use another checkpoint (e.g. an earlier '
+            'iter_*.pth / epoch_*.pth of the same work dir).')
+
+
+def check_checkpoint_file(path: Optional[str]) -> None:
+    """Raise :class:`CorruptCheckpointError` if ``path`` is empty, truncated
+    or not a PyTorch file (see :func:`checkpoint_file_problem`); ``None``
+    (nothing to load) passes.
+
+    For tools that hand the file to MMEngine's own loader (``--resume``,
+    ``load_from``), so the error is clear before the runner starts.
+    """
+    problem = checkpoint_file_problem(path) if path else None
+    if problem:
+        raise CorruptCheckpointError(corrupt_checkpoint_message(path, problem))
+
+
+def checkpoint_to_load(cfg) -> Optional[str]:
+    """The local file MMEngine's runner of ``cfg`` will load when it starts.
+
+    ``cfg.load_from`` (also what ``--resume CKPT`` sets), or with
+    ``resume=True`` and no ``load_from`` the latest checkpoint of the work
+    dir (``last_checkpoint``, as :meth:`Runner.load_or_resume` finds it).
+
+    Returns:
+        str | None: The path if it is a local file, else ``None``.
+    """
+    path = cfg.get('load_from')
+    if not path and cfg.get('resume') and cfg.get('work_dir'):
+        from mmengine.runner.checkpoint import find_latest_checkpoint
+        if osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
+            path = find_latest_checkpoint(cfg.work_dir)
+    return path if path and osp.isfile(path) else None
+
+
+def _is_refusal(error: pickle.UnpicklingError) -> bool:
+    text = str(error)
+    return 'Weights only load failed' in text or 'Unsupported global' in \
+        text or 'Refused' in text
+
+
 def safe_load_checkpoint(path: str, map_location: Optional[str] = 'cpu'):
-    """``torch.load(path, weights_only=True)`` with a clear refusal message.
+    """``torch.load(path, weights_only=True)`` with clear refusal messages.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        CorruptCheckpointError: The file is empty, truncated or otherwise
+            unreadable; the message names it and says so.
         UnsafeCheckpointError: The pickle references a global that is not on
             the allow-list (a checkpoint that would run code is refused
             before anything in it runs).
     """
-    import os.path as osp
     if not osp.isfile(path):
         raise FileNotFoundError(f'Checkpoint "{path}" does not exist')
+    check_checkpoint_file(path)
     register_safe_globals()
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        if not _is_refusal(e):
+            raise CorruptCheckpointError(corrupt_checkpoint_message(
+                path, f'corrupt (unpickling failed: {e})')) from e
         raise UnsafeCheckpointError(
             f'Refused to load "{path}": it contains objects outside the '
             f'allow-list of weights-only loading, and loading it could run '
             f'code. Only load checkpoints you trust. Details: {e}') from e
+    except (EOFError, zipfile.BadZipFile) as e:
+        raise CorruptCheckpointError(corrupt_checkpoint_message(
+            path, 'truncated or corrupt (' + type(e).__name__ +
+            (f': {e}' if str(e) else '') + ')')) from e
+    except RuntimeError as e:
+        if 'PytorchStreamReader' not in str(e) and 'zip' not in str(e):
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ''
+        raise CorruptCheckpointError(corrupt_checkpoint_message(
+            path, f'truncated or corrupt ({first})')) from e
 
 
 def refuse_unsafe_checkpoint(error: pickle.UnpicklingError,

@@ -97,6 +97,19 @@ def register_atomic_local_backend() -> None:
     so a checkpoint either exists whole or not at all. Registered for the
     ``local`` backend and the empty prefix when ldr_mm is imported; reads
     are unchanged.
+
+    Why globally (``force=True``) and not per hook: MMEngine picks the
+    backend of a write by path (``get_file_backend``) inside its own code --
+    ``save_checkpoint`` of the runner and of :class:`CheckpointHook` (best
+    and periodic checkpoints), :class:`LoggerHook`'s copies of the logs --
+    and only some of those take ``backend_args`` from the config. A named
+    backend set per hook would cover ldr_mm's ``default_runtime.py`` but not
+    a user config that inherits MMPretrain's runtime, or a hook added later,
+    and crash safety of ``--resume`` must not depend on a config line. The
+    replacement is a subclass of :class:`LocalBackend` that changes only how
+    ``put``/``put_text`` land (temporary file + rename, the same bytes), so
+    other code that writes through the ``local`` backend in the same process
+    gets the same files, only never half-written ones.
     """
     from mmengine.fileio.backends import LocalBackend, register_backend
     from mmengine.fileio.backends.registry_utils import backends

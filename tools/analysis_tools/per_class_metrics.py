@@ -66,6 +66,7 @@ def check_compatible(files) -> None:
     """
     from ldr_mm.apis import ScoreFileError
     from ldr_mm.apis.score_file import labelled
+    from ldr_mm.utils import class_difference
     ref = files[0]
     for f in files:
         if not labelled(f):
@@ -73,14 +74,11 @@ def check_compatible(files) -> None:
                 f'"{f.path}" has images without labels (gt = -1); per-class '
                 'AUC/AP need a labelled split.')
         if f.classes != ref.classes:
-            only_a = [c for c in ref.classes if c not in f.classes]
-            only_b = [c for c in f.classes if c not in ref.classes]
+            detail = class_difference(ref.classes, f.classes,
+                                      names=('the first', 'this one'))
             raise ScoreFileError(
                 f'"{f.path}" has the classes {f.classes}, but "{ref.path}" '
-                f'has {ref.classes} (only in the first: {only_a}; only in '
-                f'this one: {only_b}' + ('; same names in another order'
-                                         if not only_a and not only_b else
-                                         '') + ')')
+                f'has {ref.classes} ({detail})')
     for f in files[1:]:
         if set(f.img_paths) != set(ref.img_paths):
             warnings.warn(

@@ -59,9 +59,8 @@ def classifier_weight(path: str):
     Raises:
         KeyError: No supported classifier weight in the checkpoint.
     """
-    from ldr_mm.apis.model_loading import (checkpoint_dataset_meta,
-                                           checkpoint_state_dict)
-    from ldr_mm.utils import safe_load_checkpoint
+    from ldr_mm.utils import (checkpoint_dataset_meta, checkpoint_state_dict,
+                              safe_load_checkpoint)
     ckpt = safe_load_checkpoint(path)
     sd = checkpoint_state_dict(ckpt)
     for key in HEAD_KEYS:
@@ -86,6 +85,7 @@ def main(argv=None):
                                       mark_groups, new_figure, save_figure,
                                       set_class_ticks)
     from ldr_mm.evaluation.report import format_table
+    from ldr_mm.utils import class_difference
 
     loaded = [classifier_weight(p) for p in args.checkpoints]
     labels = args.labels or [osp.splitext(osp.basename(p))[0]
@@ -100,8 +100,10 @@ def main(argv=None):
              if m.get('classes')]
     for p, cls in named[1:]:
         if list(cls) != list(named[0][1]):
-            raise ValueError(f'"{p}" was trained on the classes {list(cls)}, '
-                             f'"{named[0][0]}" on {list(named[0][1])}')
+            raise ValueError(
+                f'"{p}" was trained on the classes {list(cls)}, '
+                f'"{named[0][0]}" on {list(named[0][1])} '
+                f'({class_difference(cls, named[0][1])})')
     classes = [str(c) for c in named[0][1]] if named else None
     head, tail = dataset_groups(next((m for m in metas if m.get('classes')),
                                      None))

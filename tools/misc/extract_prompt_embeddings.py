@@ -35,26 +35,11 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 
 def classes_from_config(cfg):
-    """Class names (and optional prompt names) of the config's train set."""
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import DATASETS
-    import ldr_mm  # noqa: F401  (registers the datasets)
-
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    ds_cfg = cfg.train_dataloader.dataset
-    while 'dataset' in ds_cfg and 'type' in ds_cfg and ds_cfg.type in (
-            'RepeatDataset', 'ClassBalancedDataset'):
-        ds_cfg = ds_cfg.dataset
-    meta = dict(ds_cfg.get('metainfo') or {})
-    if ds_cfg.get('classes'):
-        meta['classes'] = ds_cfg['classes']
-    if not meta.get('classes'):
-        cls = DATASETS.get(ds_cfg.type)
-        meta = {**dict(getattr(cls, 'METAINFO', {}) or {}), **meta}
-    if not meta.get('classes'):
-        dataset = DATASETS.build(ds_cfg)  # classes only known from the data
-        meta = dataset.metainfo
-    return list(meta['classes']), meta.get('prompt_names')
+    """Class names (and optional prompt names) of the config's train set;
+    the dataset is built only if the config names no class list."""
+    from ldr_mm.utils import config_metainfo
+    meta = config_metainfo(cfg, splits=('train', ), build=True)
+    return [str(c) for c in meta['classes']], meta.get('prompt_names')
 
 
 def main(argv=None):

@@ -21,7 +21,7 @@ model = dict(
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='MultiLabelLinearClsHead',
-        num_classes=None,  # set by the dataset config
+        num_classes=None,  # set by the leaf config, e.g. 14 for NIH
         in_channels=2048,
         loss=dict(type='CrossEntropyLoss', use_sigmoid=True)),
 )

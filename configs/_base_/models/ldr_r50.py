@@ -19,12 +19,12 @@ model = dict(
         type='LDRNeck',
         in_channels=2048,
         # embed_dims defaults to in_channels (the paper)
-        prompt_cache=None,  # set by the dataset config
+        prompt_cache=None,  # set by the leaf config (configs/ldrnet/)
         num_layers=1,
         num_heads=8,
         dropout=0.1),
     head=dict(
         type='LDRHead',
-        num_classes=None,  # set by the dataset config
+        num_classes=None,  # set by the leaf config, e.g. 14 for NIH
         loss=dict(type='CrossEntropyLoss', use_sigmoid=True)),
 )

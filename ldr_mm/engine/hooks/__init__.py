@@ -1,14 +1,11 @@
 from .class_check_hook import ClassConsistencyHook, check_model_classes
+from .class_frequency_hook import ClassFrequencyHook, dataset_class_frequencies
+from .finite_check_hook import FiniteLossCheckHook, NonFiniteLossError
+from .gaussian_reconstruction_hook import GaussianReconstructionHook
 from .rng_state_hook import TrainRNGStateHook
 
-__all__ = ['ClassConsistencyHook', 'check_model_classes', 'TrainRNGStateHook']
-from .finite_check_hook import FiniteLossCheckHook, NonFiniteLossError  # noqa
-
-__all__ += ['FiniteLossCheckHook', 'NonFiniteLossError']
-from .gaussian_reconstruction_hook import GaussianReconstructionHook  # noqa
-
-__all__ += ['GaussianReconstructionHook']
-from .class_frequency_hook import (ClassFrequencyHook,  # noqa: E402
-                                   dataset_class_frequencies)
-
-__all__ += ['ClassFrequencyHook', 'dataset_class_frequencies']
+__all__ = [
+    'ClassConsistencyHook', 'check_model_classes', 'ClassFrequencyHook',
+    'dataset_class_frequencies', 'FiniteLossCheckHook', 'NonFiniteLossError',
+    'GaussianReconstructionHook', 'TrainRNGStateHook'
+]

@@ -8,6 +8,7 @@ from mmpretrain.registry import HOOKS
 
 from ldr_mm.datasets.label_check import check_dataset_labels
 from ldr_mm.prompts import PromptCacheError, make_cache_command
+from ldr_mm.utils import check_same_classes
 
 
 def check_batch_size(dataloader, where: str = 'dataset') -> None:
@@ -65,14 +66,12 @@ def check_model_classes(model, classes: Optional[Sequence[str]],
             'one-hot labels would have the wrong width. Set '
             f'data_preprocessor.num_classes={len(classes)} in the config.')
     neck = getattr(model, 'neck', None)
-    prompt_classes = getattr(neck, 'prompt_classes', None)
-    if prompt_classes is not None and list(prompt_classes) != classes:
-        path = getattr(neck, 'prompt_cache', None) or 'PROMPT_CACHE'
-        raise PromptCacheError(
-            f'The prompt cache "{path}" was made for the classes '
-            f'{list(prompt_classes)}, but the {where} has {classes}. Make a '
-            f'matching cache with:\n  '
-            f'{make_cache_command(path, classes=classes)}')
+    path = getattr(neck, 'prompt_cache', None) or 'PROMPT_CACHE'
+    check_same_classes(
+        classes, getattr(neck, 'prompt_classes', None),
+        f'the prompt cache "{path}" vs the {where}',
+        'Make a matching cache with:\n  ' +
+        make_cache_command(path, classes=classes), error=PromptCacheError)
 
 
 @HOOKS.register_module()

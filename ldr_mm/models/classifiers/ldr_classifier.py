@@ -2,8 +2,6 @@
 import copy
 from typing import Optional
 
-import torch.nn as nn
-
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import MODELS
 
@@ -64,7 +62,3 @@ class LDRClassifier(ImageClassifier):
     @property
     def num_classes(self) -> int:
         return self.head.num_classes
-
-    def encoder_modules(self) -> nn.ModuleList:
-        """Backbone and neck: the "encoder" that stage 2's E-step trains."""
-        return nn.ModuleList([self.backbone, self.neck])

@@ -1,7 +1,6 @@
 """The LDRNet stage-2 classifier: stage-1 weights in, head frozen for DDP."""
 import contextlib
 import os.path as osp
-import re
 from typing import Iterator, Optional
 
 import torch
@@ -10,10 +9,13 @@ from mmengine.logging import print_log
 
 from mmpretrain.registry import MODELS
 
+from ldr_mm.utils import (CheckpointMismatchError, checkpoint_state_dict,
+                          load_strict, safe_load_checkpoint)
+
 from .ldr_classifier import LDRClassifier
 
 
-class Stage1CheckpointError(ValueError):
+class Stage1CheckpointError(CheckpointMismatchError, ValueError):
     """The stage-1 checkpoint does not fit the stage-2 model."""
 
 
@@ -31,9 +33,10 @@ def _shape_summary(state: dict) -> dict:
 def load_stage1_checkpoint(model: nn.Module, path: str) -> dict:
     """Load a stage-1 checkpoint into ``model`` strictly, or say why not.
 
-    Every key must be present with the same shape in both (no silent
-    partial load): a checkpoint of another class count C, width D or prompt
-    length M is refused before any training.
+    :func:`~ldr_mm.utils.load_strict`: every key must be present with the
+    same shape in both (no silent partial load), so a checkpoint of another
+    class count C, width D or prompt length M is refused before any
+    training; the message shows C, D and M of both.
 
     Args:
         model (nn.Module): The stage-2 model.
@@ -45,9 +48,9 @@ def load_stage1_checkpoint(model: nn.Module, path: str) -> dict:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        ldr_mm.utils.CorruptCheckpointError: The file is empty or truncated.
         Stage1CheckpointError: Keys or shapes differ.
     """
-    from ldr_mm.utils.checkpoint import safe_load_checkpoint
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'The stage-1 checkpoint model.stage1_checkpoint="{path}" does '
@@ -55,44 +58,16 @@ def load_stage1_checkpoint(model: nn.Module, path: str) -> dict:
             '<the stage-1 config>) or point stage 2 at it with '
             '--cfg-options model.stage1_checkpoint=PATH.')
     ckpt = safe_load_checkpoint(path)
-    if not isinstance(ckpt, dict):
-        raise Stage1CheckpointError(f'"{path}" is not a checkpoint dict')
-    state = ckpt.get('state_dict', ckpt)
-    state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [(k, tuple(state[k].shape), tuple(own[k].shape))
-                  for k in own
-                  if k in state and tuple(state[k].shape) != tuple(
-                      own[k].shape)]
-    if missing or unexpected or mismatched:
-        lines = [f'The stage-1 checkpoint "{path}" does not fit the stage-2 '
-                 'model:']
-        if mismatched:
-            lines.append(
-                '  shape mismatch (checkpoint vs model): ' +
-                ', '.join(f'{k} {a} vs {b}' for k, a, b in mismatched[:8]) +
-                (' ...' if len(mismatched) > 8 else ''))
-        if missing:
-            lines.append(f'  missing in the checkpoint ({len(missing)}): ' +
-                         ', '.join(missing[:8]) +
-                         (' ...' if len(missing) > 8 else ''))
-        if unexpected:
-            lines.append(f'  not in the model ({len(unexpected)}): ' +
-                         ', '.join(unexpected[:8]) +
-                         (' ...' if len(unexpected) > 8 else ''))
-        ck, md = _shape_summary(state), _shape_summary(own)
-        if ck and md:
-            lines.append(
-                f'  checkpoint: {ck}; model: {md} (C classes, D feature '
-                'width, M prompt tokens).')
-        lines.append('  Stage 2 must build the same model as stage 1: inherit '
-                     'the stage-1 config and keep num_classes, the backbone, '
-                     'neck width and prompt cache.')
-        raise Stage1CheckpointError('\n'.join(lines))
-    model.load_state_dict(state, strict=True)
-    return dict(ckpt.get('meta') or {})
+    try:
+        ck = _shape_summary(checkpoint_state_dict(ckpt))
+    except CheckpointMismatchError as e:
+        raise Stage1CheckpointError(f'"{path}": {e}') from None
+    hint = (f'  checkpoint: {ck}; model: {_shape_summary(model.state_dict())}'
+            ' (C classes, D feature width, M prompt tokens).\n  Stage 2 must '
+            'build the same model as stage 1: inherit the stage-1 config and '
+            'keep num_classes, the backbone, neck width and prompt cache.')
+    return load_strict(model, ckpt, what=f'The stage-1 checkpoint "{path}"',
+                       hint=hint, error=Stage1CheckpointError)
 
 
 @MODELS.register_module()

@@ -1,10 +1,9 @@
+from .db_loss import DistributionBalancedLoss
 from .gce_loss import MultiLabelGCELoss, multilabel_gce
+from .ral_loss import RobustAsymmetricLoss
+from .twoway_loss import TwoWayMultiLabelLoss
 
-__all__ = ['MultiLabelGCELoss', 'multilabel_gce']
-from .db_loss import DistributionBalancedLoss  # noqa: E402
-from .ral_loss import RobustAsymmetricLoss  # noqa: E402
-from .twoway_loss import TwoWayMultiLabelLoss  # noqa: E402
-
-__all__ += [
-    'DistributionBalancedLoss', 'RobustAsymmetricLoss', 'TwoWayMultiLabelLoss'
+__all__ = [
+    'MultiLabelGCELoss', 'multilabel_gce', 'DistributionBalancedLoss',
+    'RobustAsymmetricLoss', 'TwoWayMultiLabelLoss'
 ]
