@@ -73,7 +73,7 @@ def test_tools_train_resume_and_load_from(broken):
         tool.main([broken['cfg'], '--work-dir', work, '--cfg-options',
                    f'load_from={broken["empty"]}'])
     # --resume without a path: the work dir's last checkpoint
-    os.makedirs(work)
+    os.makedirs(work, exist_ok=True)  # the work-dir lock made it
     with open(osp.join(work, 'last_checkpoint'), 'w') as f:
         f.write(broken['trunc'])
     with _expect(broken['trunc'], TRUNCATED):
