@@ -1,11 +1,11 @@
-"""tools/benchmark_suite.py: every baseline and ablation config end to end.
+"""ldr_mm.benchmark (tools/benchmark_suite.py): every baseline and ablation
+config end to end.
 
 The suite's smoke mode (tiny backbone, images and data; 2 training
 iterations, validation, best checkpoint, test) runs every config of
 configs/baselines and configs/ablations plus the LDR demo configs, on the
 demo data and on tiny fixtures in the medical datasets' real formats.
 """
-import importlib.util
 import json
 import os.path as osp
 import pathlib
@@ -16,20 +16,12 @@ import tempfile
 import pytest
 from mmengine.config import Config
 
+from ldr_mm import benchmark as suite
+
 from medical_helpers import make_axspa, make_nih, make_odir
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-
-def load_suite():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_suite', osp.join(REPO, 'tools', 'benchmark_suite.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-suite = load_suite()
 #: Smoke mode in this process, one CPU thread (much faster on a busy box).
 SMOKE = ['--smoke', '--in-process', '--threads', '1']
 
@@ -76,7 +68,7 @@ def check_results(work, names):
         assert any(k.startswith('mAP/class/') for k in m)
         run_dir = osp.join(work, name, 'seed0')
         for f in (f'{name}.py', 'run.json', 'test_metrics.json',
-                  'test_scores.csv'):
+                  'test_scores.json'):
             assert osp.isfile(osp.join(run_dir, f)), (name, f)
     assert osp.getsize(osp.join(work, 'per_class.png')) > 1000
     return md, res
@@ -156,6 +148,38 @@ def test_subprocess_runs_seeds_and_settings(short_tmp):
     assert 'Seeds: 0, 1' in md
 
 
+def test_reference_comparison_paired_bootstrap(short_tmp):
+    """--reference: every other config's seed-mean difference to it, from
+    the per-image score files, equals the difference of the metrics
+    tools/test.py reported, with an interval around it."""
+    work = str(short_tmp / 'w')
+    rc = suite.main(['configs/baselines/bce_r18_demo.py',
+                     'configs/baselines/focal_r18_demo.py', '--seeds', '0',
+                     '1', '--reference', 'bce_r18_demo', '--bootstrap',
+                     '200', '--confidence', '0.9', '--work-dir', work] +
+                    SMOKE)
+    assert rc == 0
+    res = json.load(open(osp.join(work, 'results.json')))
+    comp = res['comparison']
+    assert comp['reference'] == 'bce_r18_demo' and comp['resamples'] == 200
+    assert list(comp['diffs']) == ['focal_r18_demo'] and not comp['skipped']
+    metrics = {n: res['results'][n]['metrics'] for n in res['results']}
+    for key, _ in suite.BOOTSTRAP_COLUMNS:
+        d = comp['diffs']['focal_r18_demo'][key]
+        want = (sum(m[key] for m in metrics['focal_r18_demo']) / 2 -
+                sum(m[key] for m in metrics['bce_r18_demo']) / 2)
+        assert d['diff'] == pytest.approx(want, abs=1e-9), key
+        assert d['low'] <= d['diff'] <= d['high'], (key, d)
+        assert d['resamples'] > 150
+    md = open(osp.join(work, 'results.md')).read()
+    assert 'Difference to `bce_r18_demo`' in md and '90% paired-bootstrap' \
+        in md
+    row = [line for line in md.splitlines()
+           if line.startswith('| `focal_r18_demo` |') and '[' in line]
+    assert len(row) == 1 and row[0].count('[') == len(
+        suite.BOOTSTRAP_COLUMNS)
+
+
 def test_resume_refuses_other_settings_and_force_retrains(short_tmp):
     work = str(short_tmp / 'w')
     args = ['configs/baselines/bce_r18_demo.py', '--work-dir', work] + SMOKE
@@ -232,6 +256,10 @@ def test_one_dataset_only_and_bad_input(tmp_path):
     with pytest.raises(suite.SuiteError, match='not found'):
         suite.main(['configs/baselines/nope.py', '--work-dir',
                     str(tmp_path)])
+    with pytest.raises(suite.SuiteError,
+                       match='--reference dbloss_r18_demo is not one of'):
+        suite.main(['configs/baselines/bce_r18_demo.py', '--reference',
+                    'dbloss_r18_demo', '--work-dir', str(tmp_path)])
 
 
 def test_markdown_table_formatting():
