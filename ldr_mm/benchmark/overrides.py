@@ -1,7 +1,8 @@
 """Changes the suite makes to a config before a run.
 
-Every function edits an MMEngine ``Config`` in place; :func:`resolve_run_config`
-applies them in order and gives the exact config of one run.
+Every function edits an MMEngine ``Config`` in place;
+:func:`resolve_run_config` applies them in order and gives the exact config
+of one run.
 """
 import copy
 import hashlib

@@ -120,28 +120,35 @@ def config_fingerprint(cfg) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def reuse(run: Run, fingerprint: str, log: Callable[[str], None]) -> bool:
+    """Take a finished run's results if they exist; refuse other settings."""
+    if not all(osp.isfile(f) for f in (run.record_file, run.metrics_file,
+                                       run.scores_file)):
+        return False
+    with open(run.record_file) as f:
+        record = json.load(f)
+    if record.get('fingerprint') != fingerprint:
+        raise SuiteError(
+            f'{run.dir} holds results made with other settings than this '
+            'command would use; pass --force to retrain, or use another '
+            '--work-dir')
+    run.record = record
+    run.status = 'reused'
+    log(f'{run.name} seed {run.seed}: reusing {run.metrics_file}')
+    return True
+
+
 def do_run(run: Run, settings: SuiteSettings, smoke_root: str,
            log: Callable[[str], None]) -> None:
     """Train and test one run, or reuse its results (see module doc)."""
     cfg = resolve_run_config(run, settings, smoke_root)
     fingerprint = config_fingerprint(cfg)
-    if osp.isfile(run.record_file) and osp.isfile(run.metrics_file) and \
-            not settings.force:
-        with open(run.record_file) as f:
-            record = json.load(f)
-        if record.get('fingerprint') != fingerprint:
-            raise SuiteError(
-                f'{run.dir} holds results made with other settings than '
-                'this command would use; pass --force to retrain, or use '
-                'another --work-dir')
-        run.record = record
-        run.status = 'reused'
-        log(f'{run.name} seed {run.seed}: reusing {run.metrics_file}')
+    if not settings.force and reuse(run, fingerprint, log):
         return
     if not settings.smoke:
         check_prompt_cache(cfg, run.config, log)
     os.makedirs(run.dir, exist_ok=True)
-    for stale in (run.record_file, run.metrics_file):
+    for stale in (run.record_file, run.metrics_file, run.scores_file):
         if osp.isfile(stale):
             os.remove(stale)
     for old in glob.glob(osp.join(run.dir, 'best_*.pth')):
@@ -153,7 +160,8 @@ def do_run(run: Run, settings: SuiteSettings, smoke_root: str,
     log(f'{run.name} seed {run.seed}: training -> {run.dir}')
     execute('train', [cfg_file, '--work-dir', run.dir, '--cfg-options',
                       f'experiment_name={stamp}_train'],
-            osp.join(run.dir, 'train.log'), settings.in_process, settings.threads)
+            osp.join(run.dir, 'train.log'), settings.in_process,
+            settings.threads)
     t_train = time.time() - t0
     ckpt = best_checkpoint(run.dir)
     log(f'{run.name} seed {run.seed}: testing {osp.basename(ckpt)}')
@@ -163,7 +171,8 @@ def do_run(run: Run, settings: SuiteSettings, smoke_root: str,
                      run.metrics_file, '--out',
                      run.scores_file, '--cfg-options',
                      f'experiment_name={stamp}_test'],
-            osp.join(run.dir, 'test.log'), settings.in_process, settings.threads)
+            osp.join(run.dir, 'test.log'), settings.in_process,
+            settings.threads)
     t_test = time.time() - t1
     if not osp.isfile(run.metrics_file):
         raise RuntimeError(f'tools/test.py wrote no {run.metrics_file}')

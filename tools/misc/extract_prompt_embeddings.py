@@ -18,10 +18,7 @@ Examples::
         --out prompts.pth --weights none
 """
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 
 def classes_from_config(cfg):

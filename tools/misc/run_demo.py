@@ -20,7 +20,6 @@ import sys
 import time
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-sys.path.insert(0, REPO)
 
 STAGE1 = 'configs/ldrnet/ldr_r18_demo_stage1.py'
 STAGE2 = 'configs/ldrnet/ldr_r18_demo_stage2.py'
