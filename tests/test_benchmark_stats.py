@@ -137,3 +137,23 @@ def test_group_metrics_match_group_summary_and_name_bad_groups():
         pytest.approx([ref[k] for k in ('mean', 'head', 'tail')])
     with pytest.raises(ValueError, match=r"tail_classes \['z'\]"):
         group_metrics(values, 'auc', ['a', 'b', 'c'], ['a'], ['z'])
+
+
+def test_weighted_metrics_equal_the_metrics_of_resampled_rows():
+    """The one-sort weighted form equals tools/test.py's functions on the
+    explicitly resampled rows (ties included: quantised scores)."""
+    from ldr_mm.benchmark.stats import resample_counts, weighted_auc_ap
+    from ldr_mm.evaluation.functional import (average_precision_per_class,
+                                              roc_auc_per_class)
+    rng = np.random.default_rng(1)
+    targets = (rng.random((40, 4)) < 0.25).astype(int)
+    scores = np.round(rng.random((40, 4)) + 0.4 * targets, 1)
+    idx = bootstrap_indices(40, 30, seed=2)
+    auc, ap = weighted_auc_ap(scores, targets, resample_counts(idx, 40))
+    for b, rows in enumerate(idx):
+        np.testing.assert_allclose(
+            auc[b], roc_auc_per_class(scores[rows], targets[rows]),
+            rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            ap[b], average_precision_per_class(scores[rows], targets[rows]),
+            rtol=0, atol=1e-12)

@@ -12,13 +12,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ldr_mm.evaluation.functional import (average_precision_per_class,
-                                          roc_auc_per_class)
 
-#: Metric prefix -> per-class function, as MultiLabelAUC / MultiLabelAP.
-PER_CLASS = {'auc': roc_auc_per_class, 'mAP': average_precision_per_class}
-#: Resamples per vectorised metric call (columns = resamples x classes).
-_CHUNK = 64
 
 
 def mean_sd(values: Sequence[Optional[float]]) -> Tuple[float, float, int]:
@@ -73,6 +67,59 @@ def group_metrics(values: np.ndarray, prefix: str, classes: Sequence[str],
     return out
 
 
+def resample_counts(indices: np.ndarray, num_images: int) -> np.ndarray:
+    """(B, N) multiplicity of every image in every resample."""
+    B = indices.shape[0]
+    flat = (indices + num_images * np.arange(B)[:, None]).ravel()
+    return np.bincount(flat, minlength=B * num_images).reshape(
+        B, num_images).astype(np.float64)
+
+
+def weighted_auc_ap(scores: np.ndarray, targets: np.ndarray,
+                    counts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-class ROC AUC and AP of every resample, from image multiplicities.
+
+    A resample with replacement is the test set with image i counted
+    ``counts[b, i]`` times, so the metrics of :mod:`ldr_mm.evaluation.
+    functional` on the resampled rows (copies of an image tie) are sums
+    over the tie groups of the sorted scores, weighted by the counts: one
+    sort per class for all resamples instead of one per resample. The tests
+    check both agree on explicitly resampled data.
+
+    Args:
+        scores (np.ndarray): (N, C) scores.
+        targets (np.ndarray): (N, C) 0/1 labels.
+        counts (np.ndarray): (B, N) multiplicities (:func:`resample_counts`).
+
+    Returns:
+        tuple: (B, C) AUC and (B, C) AP; NaN where a resample holds only
+        positives or only negatives of the class.
+    """
+    B, C = counts.shape[0], scores.shape[1]
+    auc, ap = np.empty((B, C)), np.empty((B, C))
+    for c in range(C):
+        order = np.argsort(scores[:, c], kind='mergesort')  # ascending
+        s = scores[order, c]
+        y = targets[order, c].astype(bool)
+        w = counts[:, order]
+        starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # tie groups
+        pos = np.add.reduceat(w * y, starts, axis=1)  # (B, G)
+        neg = np.add.reduceat(w * ~y, starts, axis=1)
+        n_pos, n_neg = pos.sum(1), neg.sum(1)
+        below = np.cumsum(neg, axis=1) - neg  # negatives scored lower
+        with np.errstate(invalid='ignore', divide='ignore'):
+            auc[:, c] = (pos * (below + 0.5 * neg)).sum(1) / (n_pos * n_neg)
+            # AP: thresholds from the highest group down, precision at each
+            tp = np.cumsum(pos[:, ::-1], axis=1)
+            seen = tp + np.cumsum(neg[:, ::-1], axis=1)
+            prec = np.divide(tp, seen, out=np.zeros_like(tp), where=seen > 0)
+            ap[:, c] = (pos[:, ::-1] * prec).sum(1) / n_pos
+        missing = (n_pos == 0) | (n_neg == 0)
+        auc[missing, c] = np.nan
+        ap[missing, c] = np.nan
+    return auc, ap
+
+
 def resampled_metrics(scores: np.ndarray, targets: np.ndarray,
                       indices: np.ndarray, classes: Sequence[str],
                       head: Sequence[str] = (),
@@ -90,18 +137,12 @@ def resampled_metrics(scores: np.ndarray, targets: np.ndarray,
         dict: ``'auc/mean'``, ``'mAP/tail'``, ... -> (B,) values; NaN where a
         resample has no class of the group with both label values.
     """
-    B, C = indices.shape[0], scores.shape[1]
-    per_class = {p: np.empty((B, C)) for p in PER_CLASS}
-    for lo in range(0, B, _CHUNK):
-        idx = indices[lo:lo + _CHUNK]  # (b, N)
-        # resamples side by side as columns: (N, b * C)
-        s = scores[idx].transpose(1, 0, 2).reshape(idx.shape[1], -1)
-        t = targets[idx].transpose(1, 0, 2).reshape(idx.shape[1], -1)
-        for p, fn in PER_CLASS.items():
-            per_class[p][lo:lo + len(idx)] = fn(s, t).reshape(len(idx), C)
-    out = {}
-    for p, values in per_class.items():
-        out.update(group_metrics(values, p, classes, head, tail))
+    scores = np.asarray(scores, dtype=np.float64)
+    targets = np.asarray(targets)
+    auc, ap = weighted_auc_ap(scores, targets,
+                              resample_counts(indices, scores.shape[0]))
+    out = group_metrics(auc, 'auc', classes, head, tail)
+    out.update(group_metrics(ap, 'mAP', classes, head, tail))
     return out
 
 
