@@ -74,6 +74,7 @@ def check_results(work, names):
     return md, res
 
 
+@pytest.mark.slow
 def test_smoke_every_demo_config(short_tmp):
     """Demo baselines, LDR stage 1 / 2 and every ablation config."""
     work = str(short_tmp / 'demo')
@@ -100,6 +101,7 @@ def test_smoke_every_demo_config(short_tmp):
         res['results'][names[0]]['metrics']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('key', ['nih', 'odir', 'spa'])
 def test_smoke_medical_baselines(key, short_tmp):
     """The 6 baselines of each medical dataset on real-format fixtures; on
@@ -128,6 +130,7 @@ def test_smoke_medical_baselines(key, short_tmp):
         assert 'odir/final' in res['results']['bce_r50_odir']['metrics'][0]
 
 
+@pytest.mark.slow
 def test_subprocess_runs_seeds_and_settings(short_tmp):
     """The default (subprocess) executor, two seeds, --epochs/--width."""
     work = str(short_tmp / 'w')
@@ -148,6 +151,7 @@ def test_subprocess_runs_seeds_and_settings(short_tmp):
     assert 'Seeds: 0, 1' in md
 
 
+@pytest.mark.slow
 def test_reference_comparison_paired_bootstrap(short_tmp):
     """--reference: every other config's seed-mean difference to it, from
     the per-image score files, equals the difference of the metrics
@@ -180,6 +184,7 @@ def test_reference_comparison_paired_bootstrap(short_tmp):
         suite.BOOTSTRAP_COLUMNS)
 
 
+@pytest.mark.slow
 def test_resume_refuses_other_settings_and_force_retrains(short_tmp):
     work = str(short_tmp / 'w')
     args = ['configs/baselines/bce_r18_demo.py', '--work-dir', work] + SMOKE
@@ -196,6 +201,7 @@ def test_resume_refuses_other_settings_and_force_retrains(short_tmp):
     assert second['fingerprint'] != first['fingerprint']
 
 
+@pytest.mark.slow
 def test_failed_run_is_reported_and_dependants_skipped(short_tmp):
     """A broken stage 1: its row says failed, its stage 2 is skipped, the
     other configs still run, the exit status is 1."""
