@@ -13,8 +13,6 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 
-
-
 def mean_sd(values: Sequence[Optional[float]]) -> Tuple[float, float, int]:
     """Mean, sample standard deviation (ddof 1) and count of the values.
 
