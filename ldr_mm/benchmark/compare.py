@@ -7,6 +7,7 @@ configs is evaluated on the same images in every resample (paired). Configs
 scored per group (``aggregate_by``, e.g. ODIR-5K per patient) are left out:
 their score files are per image, their metrics are not.
 """
+import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -80,7 +81,7 @@ def compare_to_reference(configs: Sequence[str], runs: List,
     keys = [k for k, _ in BOOTSTRAP_COLUMNS]
     metrics, indices, paths = {}, None, None
     for name in [ref] + [n for n in done if n != ref]:
-        key = aggregated(done[name][0].dir + f'/{name}.py')
+        key = aggregated(osp.join(done[name][0].dir, f'{name}.py'))
         if key:
             out['skipped'][name] = f'scored per {key}'
             continue
