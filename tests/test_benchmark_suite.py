@@ -116,10 +116,18 @@ def test_smoke_medical_baselines(key, short_tmp):
     work = str(short_tmp / 'work')
     preset = 'all-spa' if key == 'spa' else f'{key}-baselines'
     rc = suite.main(['--preset', preset, '--data-root', root,
+                     '--reference', f'bce_r50_{key}', '--bootstrap', '20',
                      '--work-dir', work] + SMOKE)
     assert rc == 0
     names = [suite.run_name(c) for c in suite.PRESETS[preset]]
     md, res = check_results(work, names)
+    comp = res['comparison']
+    if key == 'odir':  # per-patient metrics, per-eye score files
+        assert set(comp['skipped']) == set(names) and not comp['diffs']
+        assert set(comp['skipped'].values()) == {'scored per patient_id'}
+        assert 'no interval (scored per patient_id)' in md
+    else:
+        assert set(comp['diffs']) == set(names) - {f'bce_r50_{key}'}
     if key == 'odir':  # scored per patient, as the ODIR configs
         cfg = Config.fromfile(osp.join(work, 'bce_r50_odir', 'seed0',
                                        'bce_r50_odir.py'))
