@@ -40,13 +40,15 @@ def short_tmp():
 
 
 def table_rows(md):
-    """{config name: [cells]} of the markdown results table."""
+    """{config name: [cells]} of the markdown results table (the first)."""
     rows = {}
     for line in md.splitlines():
         m = re.match(r'\| `([^`]+)` \|(.*)\|$', line)
         if m:
             rows[m.group(1)] = [c.strip().strip('*') for c in
                                 m.group(2).split('|')]
+        elif rows and not line.startswith('|'):
+            break  # the table ended
     return rows
 
 
