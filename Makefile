@@ -17,13 +17,21 @@ $(STAMP): setup.py requirements/lock.txt requirements/runtime.txt requirements/t
 
 install: $(STAMP)
 
-# Default test run (the CI command): everything but tests marked `slow`.
+# Fast run after every change: everything but the tests marked `slow`
+# (end-to-end trainings through the runner, subprocess and gloo runs, fault
+# injection, the benchmark suite's smoke runs). Pytest's exit status 5 (no
+# test selected, e.g. PYTEST_ARGS naming only slow tests) is not an error.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS) tests; \
+	    rc=$$?; if [ $$rc -eq 5 ]; then echo "no fast test selected"; rc=0; fi; \
+	    exit $$rc
 
-# Everything, including the slow end-to-end tests.
+# Everything, including the slow end-to-end tests (what .ci/run runs). Here
+# exit status 5 (nothing collected) is a broken suite and fails, named.
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests; \
+	    rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; \
+	    exit $$rc
 
 # Generate the demo data, train stage 1 (and stage 2 when available) on CPU
 # and print the metrics.
@@ -34,9 +42,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_stage1.py
 	$(BIN)/python benchmarks/bench_reconstruction.py
 
-# Baselines, LDR and ablations on the demo data: one markdown table (~25 min).
+# Baselines, LDR and ablations on the demo data: one markdown table with
+# mean +- sd over BENCH_SEEDS and paired-bootstrap intervals of every
+# config's difference to DB loss (about 25 min per seed on 2 CPU cores).
+BENCH_SEEDS ?= 0 1 2
 bench-demo: $(STAMP)
-	$(BIN)/python tools/benchmark_suite.py --preset all-demo --seeds 0 \
+	$(BIN)/python tools/benchmark_suite.py --preset all-demo \
+	    --seeds $(BENCH_SEEDS) --reference dbloss_r18_demo \
 	    --backbone-width 16 --threads 1 --work-dir work_dirs/bench_demo
 
 clean-demo:

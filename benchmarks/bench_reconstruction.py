@@ -30,8 +30,6 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
-
 import torch  # noqa: E402
 
 
@@ -156,8 +154,7 @@ def bench_statistics_pass(args, model, batches):
 
 
 MEM_CHILD = r'''
-import sys, torch
-sys.path.insert(0, {repo!r})
+import torch
 from ldr_mm.reconstruction import GaussianAccumulator
 dev, C, D, N, B = {device!r}, {C}, {D}, {N}, {B}
 
@@ -199,8 +196,7 @@ def bench_memory(args):
           '(sums + buffer; compute() adds one copy of the sums)')
     peaks = []
     for N in args.mem_n:
-        code = MEM_CHILD.format(repo=osp.join(osp.dirname(__file__), '..'),
-                                device=args.device, C=C, D=D, N=N, B=32)
+        code = MEM_CHILD.format(device=args.device, C=C, D=D, N=N, B=32)
         # fixed mmap threshold: freed buffers go back to the OS, so RSS
         # tracks live memory rather than heap fragmentation
         out = subprocess.run([sys.executable, '-c', code],

@@ -15,11 +15,8 @@ Goal (issue 2): LDR / plain <= 1.3.
 import argparse
 import os.path as osp
 import statistics
-import sys
 import tempfile
 import time
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import torch  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402

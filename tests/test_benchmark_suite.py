@@ -1,11 +1,11 @@
-"""tools/benchmark_suite.py: every baseline and ablation config end to end.
+"""ldr_mm.benchmark (tools/benchmark_suite.py): every baseline and ablation
+config end to end.
 
 The suite's smoke mode (tiny backbone, images and data; 2 training
 iterations, validation, best checkpoint, test) runs every config of
 configs/baselines and configs/ablations plus the LDR demo configs, on the
 demo data and on tiny fixtures in the medical datasets' real formats.
 """
-import importlib.util
 import json
 import os.path as osp
 import pathlib
@@ -16,20 +16,12 @@ import tempfile
 import pytest
 from mmengine.config import Config
 
+from ldr_mm import benchmark as suite
+
 from medical_helpers import make_axspa, make_nih, make_odir
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-
-def load_suite():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_suite', osp.join(REPO, 'tools', 'benchmark_suite.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-suite = load_suite()
 #: Smoke mode in this process, one CPU thread (much faster on a busy box).
 SMOKE = ['--smoke', '--in-process', '--threads', '1']
 
@@ -48,13 +40,15 @@ def short_tmp():
 
 
 def table_rows(md):
-    """{config name: [cells]} of the markdown results table."""
+    """{config name: [cells]} of the markdown results table (the first)."""
     rows = {}
     for line in md.splitlines():
         m = re.match(r'\| `([^`]+)` \|(.*)\|$', line)
         if m:
             rows[m.group(1)] = [c.strip().strip('*') for c in
                                 m.group(2).split('|')]
+        elif rows and not line.startswith('|'):
+            break  # the table ended
     return rows
 
 
@@ -76,12 +70,13 @@ def check_results(work, names):
         assert any(k.startswith('mAP/class/') for k in m)
         run_dir = osp.join(work, name, 'seed0')
         for f in (f'{name}.py', 'run.json', 'test_metrics.json',
-                  'test_scores.csv'):
+                  'test_scores.json'):
             assert osp.isfile(osp.join(run_dir, f)), (name, f)
     assert osp.getsize(osp.join(work, 'per_class.png')) > 1000
     return md, res
 
 
+@pytest.mark.slow
 def test_smoke_every_demo_config(short_tmp):
     """Demo baselines, LDR stage 1 / 2 and every ablation config."""
     work = str(short_tmp / 'demo')
@@ -108,6 +103,7 @@ def test_smoke_every_demo_config(short_tmp):
         res['results'][names[0]]['metrics']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('key', ['nih', 'odir', 'spa'])
 def test_smoke_medical_baselines(key, short_tmp):
     """The 6 baselines of each medical dataset on real-format fixtures; on
@@ -122,10 +118,18 @@ def test_smoke_medical_baselines(key, short_tmp):
     work = str(short_tmp / 'work')
     preset = 'all-spa' if key == 'spa' else f'{key}-baselines'
     rc = suite.main(['--preset', preset, '--data-root', root,
+                     '--reference', f'bce_r50_{key}', '--bootstrap', '20',
                      '--work-dir', work] + SMOKE)
     assert rc == 0
     names = [suite.run_name(c) for c in suite.PRESETS[preset]]
     md, res = check_results(work, names)
+    comp = res['comparison']
+    if key == 'odir':  # per-patient metrics, per-eye score files
+        assert set(comp['skipped']) == set(names) and not comp['diffs']
+        assert set(comp['skipped'].values()) == {'scored per patient_id'}
+        assert 'no interval (scored per patient_id)' in md
+    else:
+        assert set(comp['diffs']) == set(names) - {f'bce_r50_{key}'}
     if key == 'odir':  # scored per patient, as the ODIR configs
         cfg = Config.fromfile(osp.join(work, 'bce_r50_odir', 'seed0',
                                        'bce_r50_odir.py'))
@@ -136,6 +140,7 @@ def test_smoke_medical_baselines(key, short_tmp):
         assert 'odir/final' in res['results']['bce_r50_odir']['metrics'][0]
 
 
+@pytest.mark.slow
 def test_subprocess_runs_seeds_and_settings(short_tmp):
     """The default (subprocess) executor, two seeds, --epochs/--width."""
     work = str(short_tmp / 'w')
@@ -156,6 +161,40 @@ def test_subprocess_runs_seeds_and_settings(short_tmp):
     assert 'Seeds: 0, 1' in md
 
 
+@pytest.mark.slow
+def test_reference_comparison_paired_bootstrap(short_tmp):
+    """--reference: every other config's seed-mean difference to it, from
+    the per-image score files, equals the difference of the metrics
+    tools/test.py reported, with an interval around it."""
+    work = str(short_tmp / 'w')
+    rc = suite.main(['configs/baselines/bce_r18_demo.py',
+                     'configs/baselines/focal_r18_demo.py', '--seeds', '0',
+                     '1', '--reference', 'bce_r18_demo', '--bootstrap',
+                     '200', '--confidence', '0.9', '--work-dir', work] +
+                    SMOKE)
+    assert rc == 0
+    res = json.load(open(osp.join(work, 'results.json')))
+    comp = res['comparison']
+    assert comp['reference'] == 'bce_r18_demo' and comp['resamples'] == 200
+    assert list(comp['diffs']) == ['focal_r18_demo'] and not comp['skipped']
+    metrics = {n: res['results'][n]['metrics'] for n in res['results']}
+    for key, _ in suite.BOOTSTRAP_COLUMNS:
+        d = comp['diffs']['focal_r18_demo'][key]
+        want = (sum(m[key] for m in metrics['focal_r18_demo']) / 2 -
+                sum(m[key] for m in metrics['bce_r18_demo']) / 2)
+        assert d['diff'] == pytest.approx(want, abs=1e-9), key
+        assert d['low'] <= d['diff'] <= d['high'], (key, d)
+        assert d['resamples'] > 150
+    md = open(osp.join(work, 'results.md')).read()
+    assert 'Difference to `bce_r18_demo`' in md and '90% paired-bootstrap' \
+        in md
+    row = [line for line in md.splitlines()
+           if line.startswith('| `focal_r18_demo` |') and '[' in line]
+    assert len(row) == 1 and row[0].count('[') == len(
+        suite.BOOTSTRAP_COLUMNS)
+
+
+@pytest.mark.slow
 def test_resume_refuses_other_settings_and_force_retrains(short_tmp):
     work = str(short_tmp / 'w')
     args = ['configs/baselines/bce_r18_demo.py', '--work-dir', work] + SMOKE
@@ -172,6 +211,7 @@ def test_resume_refuses_other_settings_and_force_retrains(short_tmp):
     assert second['fingerprint'] != first['fingerprint']
 
 
+@pytest.mark.slow
 def test_failed_run_is_reported_and_dependants_skipped(short_tmp):
     """A broken stage 1: its row says failed, its stage 2 is skipped, the
     other configs still run, the exit status is 1."""
@@ -232,6 +272,10 @@ def test_one_dataset_only_and_bad_input(tmp_path):
     with pytest.raises(suite.SuiteError, match='not found'):
         suite.main(['configs/baselines/nope.py', '--work-dir',
                     str(tmp_path)])
+    with pytest.raises(suite.SuiteError,
+                       match='--reference dbloss_r18_demo is not one of'):
+        suite.main(['configs/baselines/bce_r18_demo.py', '--reference',
+                    'dbloss_r18_demo', '--work-dir', str(tmp_path)])
 
 
 def test_markdown_table_formatting():

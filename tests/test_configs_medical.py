@@ -133,6 +133,7 @@ def test_prompt_classes_come_from_the_config(name):
         assert prompt_names[0] == 'normal'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', CONFIGS)
 def test_two_iterations_and_validation(name, data, tmp_path):
     torch.manual_seed(0)
@@ -170,6 +171,7 @@ test_dataloader = dict(dataset=dict(
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', CONFIGS)
 def test_multilabeldataset_json_by_inheritance(name, data, tmp_path,
                                                capsys):

@@ -40,6 +40,7 @@ def test_stage2_configs_follow_the_paper():
             [h.type for h in cfg.custom_hooks][:len(stage1.custom_hooks)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', STAGE2)
 def test_stage2_config_runs(name, data, tmp_path):  # noqa: F811
     torch.manual_seed(0)

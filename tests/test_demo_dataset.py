@@ -81,3 +81,57 @@ def test_missing_split_without_generation(tmp_path):
     with pytest.raises(FileNotFoundError, match='make_demo_dataset.py'):
         DATASETS.build(dict(type='LDRDemoDataset', data_root=str(tmp_path),
                             split='train', generate=False))
+
+
+def test_split_sizes():
+    """Train / val as in version 1 (same training cost); the test split is
+    5x version 1's 800 images, so tail differences can be measured."""
+    assert (DEMO_SPLITS['train'], DEMO_SPLITS['val']) == (1600, 400)
+    assert DEMO_SPLITS['test'] >= 5 * 800
+    tail = demo_class_counts(DEMO_SPLITS['test'], 8)[len(DEMO_CLASSES) // 2:]
+    assert min(tail) >= 25
+
+
+def _make_version1(root, split, n):
+    """A split as version 1 wrote it (no image_size, demo_version 1)."""
+    ann = generate_demo_dataset(root, splits={split: n}, size=32)[split]
+    data = json.load(open(ann))
+    data['metainfo']['demo_version'] = 1
+    del data['metainfo']['image_size']
+    json.dump(data, open(ann, 'w'))
+    return ann
+
+
+def test_outdated_split_is_regenerated_not_reused(tmp_path):
+    root = str(tmp_path)
+    ann = _make_version1(root, 'test', 5)
+    with pytest.warns(UserWarning, match=r'demo_version 1 \(wanted 2\)'):
+        generate_demo_dataset(root, splits=dict(test=7), size=32)
+    data = json.load(open(ann))
+    assert len(data['data_list']) == 7
+    assert data['metainfo']['demo_version'] == 2
+    # same request again: reused, no warning, byte-identical
+    before = open(ann).read()
+    generate_demo_dataset(root, splits=dict(test=7), size=32)
+    assert open(ann).read() == before
+    with pytest.warns(UserWarning, match=r'images 7 \(wanted 9\)'):
+        generate_demo_dataset(root, splits=dict(test=9), size=32)
+
+
+def test_dataset_regenerates_or_refuses_an_outdated_split(tmp_path):
+    root = str(tmp_path)
+    _make_version1(root, 'val', 5)
+    with pytest.raises(ValueError, match='make_demo_dataset.py .* --overwrite'):
+        DATASETS.build(dict(type='LDRDemoDataset', data_root=root,
+                            split='val', generate=False))
+    with pytest.warns(UserWarning, match='regenerating'):
+        ds = DATASETS.build(dict(type='LDRDemoDataset', data_root=root,
+                                 split='val', splits=dict(val=6),
+                                 image_size=32, pipeline=[]))
+    assert len(ds) == 6
+    # a current split made with another seed or size is read as it is
+    generate_demo_dataset(str(tmp_path / 'b'), seed=3, splits=dict(val=4),
+                          size=32)
+    ds = DATASETS.build(dict(type='LDRDemoDataset', data_root=str(
+        tmp_path / 'b'), split='val', generate=False, pipeline=[]))
+    assert len(ds) == 4

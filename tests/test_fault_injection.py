@@ -123,6 +123,7 @@ def uninterrupted(demo_root, tmp_path_factory):
     ('mid_checkpoint_write', 4),  # while the best checkpoint is written
     ('validating', 4),         # in the middle of validation
 ])
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_the_same_weights(demo_root, tmp_path,
                                                     uninterrupted, point,
                                                     iteration):
@@ -145,6 +146,7 @@ def test_sigkill_then_resume_gives_the_same_weights(demo_root, tmp_path,
         assert torch.equal(v, resumed[k]), k
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_the_iteration(demo_root, tmp_path):
     work = str(tmp_path / 'work')
     cfg = write_cfg(tmp_path, demo_root, work, extra_hooks=[

@@ -14,13 +14,22 @@ def samples(labels):
 
 
 def test_logits_are_groupwise_linear():
+    """logit[b, c] = w_c . x[b, c] + b_c, with values worked out by hand:
+    x[b, c] = (b + 1) * ones, w_c = (c, 0, 0, 1), b_c = 10 c, so
+    logit[b, c] = (b + 1)(c + 1) + 10 c."""
     head = LDRHead(num_classes=3, in_channels=4)
-    x = torch.randn(5, 3, 4)
-    expected = torch.stack([
-        torch.stack([x[b, c] @ head.weight[c] + head.bias[c]
-                     for c in range(3)]) for b in range(5)
-    ])
-    torch.testing.assert_close(head((x, )), expected)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[0., 0, 0, 1], [1, 0, 0, 1],
+                                        [2, 0, 0, 1]]))
+        head.bias.copy_(torch.tensor([0., 10, 20]))
+    x = torch.tensor([1., 2.])[:, None, None].expand(2, 3, 4)
+    torch.testing.assert_close(
+        head((x, )), torch.tensor([[1., 12, 23], [2, 14, 26]]))
+    # each class reads only its own feature
+    x2 = x.clone()
+    x2[:, 1] = 0
+    torch.testing.assert_close(
+        head((x2, )), torch.tensor([[1., 10, 23], [2, 10, 26]]))
 
 
 def test_bce_loss_is_mean_over_samples_and_classes():

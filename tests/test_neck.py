@@ -1,4 +1,5 @@
 """LDRNeck: shapes, label-position selection, prompt handling, backbones."""
+import math
 import os.path as osp
 
 import pytest
@@ -67,13 +68,34 @@ def test_selects_the_label_positions(cache, num_layers):
 
 
 def test_query_is_eq2(cache):
+    """Q = [MLP(E_w) + I_w ; E_l + I_l] + P (Eq. 2), with parameters set to
+    values whose result is worked out by hand: the MLP's first layer copies
+    word dimension 0 into every hidden unit (x -> GELU(x) = x Phi(x)), its
+    second layer is the identity; indicators 1 (words) and 0.5 (labels);
+    label embedding c = c; position p = 0.25 p."""
     neck = make_neck(cache)
+    D = 16
+    first, second = neck.word_mlp[0], neck.word_mlp[2]
+    with torch.no_grad():
+        first.weight.zero_()
+        first.weight[:, 0] = 1.0
+        first.bias.zero_()
+        second.weight.copy_(torch.eye(D))
+        second.bias.zero_()
+        neck.word_indicator.fill_(1.0)
+        neck.label_embed.copy_(torch.arange(3.0)[:, None].expand(3, D))
+        neck.label_indicator.fill_(0.5)
+        neck.query_pos.copy_(0.25 * torch.arange(8.0)[:, None].expand(8, D))
     q = neck.build_query()
-    words = neck.word_mlp(neck.word_embeddings) + neck.word_indicator
-    labels = neck.label_embed + neck.label_indicator
-    expected = torch.cat([words, labels]) + neck.query_pos
-    torch.testing.assert_close(q, expected)
-    assert q.shape == (5 + 3, 16)
+    assert q.shape == (5 + 3, D)
+    x = torch.load(cache, weights_only=True)['embeddings'][:, 0].tolist()
+    for p in range(5):  # prompt tokens
+        gelu = 0.5 * x[p] * (1 + math.erf(x[p] / math.sqrt(2)))
+        assert q[p].tolist() == pytest.approx([gelu + 1 + 0.25 * p] * D,
+                                              abs=1e-6)
+    # labels c = 0, 1, 2 at positions 5, 6, 7: c + 0.5 + 0.25 (5 + c)
+    for c, want in enumerate([1.75, 3.0, 4.25]):
+        assert q[5 + c].tolist() == pytest.approx([want] * D)
 
 
 def test_class_feature_follows_its_label_embedding(cache):

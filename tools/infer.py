@@ -21,11 +21,7 @@ import argparse
 import csv
 import io
 import json
-import os.path as osp
-import sys
 import warnings
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from mmengine.config import DictAction  # noqa: E402
 

@@ -15,9 +15,6 @@ difference, before anything is evaluated.
 import argparse
 import os
 import os.path as osp
-import sys
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import numpy as np  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402

@@ -10,10 +10,7 @@ import argparse
 import pickle
 import os
 import os.path as osp
-import sys
 from copy import deepcopy
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import torch  # noqa: E402
 from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402

@@ -23,11 +23,7 @@ they are aligned; small images are upscaled for display (``--min-size``).
 INPUT is as for tools/infer.py: images, folders or .txt lists.
 """
 import argparse
-import os.path as osp
-import sys
 import warnings
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from mmengine.config import DictAction  # noqa: E402
 

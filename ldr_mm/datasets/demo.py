@@ -15,6 +15,7 @@ Files (MMPretrain ``MultiLabelDataset`` JSON, so any MMPretrain tool reads it)::
 import json
 import os
 import os.path as osp
+import warnings
 import zlib
 from typing import Dict, List, Optional, Sequence
 
@@ -34,11 +35,14 @@ DEMO_TAIL = DEMO_CLASSES[4:]
 # images that carry the parent finding.
 DEMO_COOCCURRENCE = (('cavity', 'opacity', 0.7), ('speckle', 'nodule', 0.6),
                      ('stripes', 'streak', 0.5), ('triangle', 'ring', 0.4))
-DEMO_SPLITS = dict(train=1600, val=400, test=800)
+# The test split is 5x the first release's 800 images so that differences
+# between configs of about 0.01-0.02 tail mAP can be told from test noise
+# (the tail classes have 25-160 test positives); train / val are unchanged.
+DEMO_SPLITS = dict(train=1600, val=400, test=4000)
 DEMO_IMBALANCE = 64.0
 DEMO_HEAD_FRACTION = 0.4  # positives of the most frequent class / images
 DEMO_MIN_POSITIVES = 8  # in val / test, so every class can be evaluated
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: test split 800 -> 4000 images
 
 
 def demo_class_counts(num_images: int, min_count: int = 1) -> List[int]:
@@ -197,6 +201,31 @@ def render_demo_image(labels: Sequence[int], seed: int,
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 
 
+def _stale_split(ann: str, seed: Optional[int] = None,
+                 num_images: Optional[int] = None,
+                 size: Optional[int] = None) -> Optional[str]:
+    """Why an existing split file does not match the request, or None.
+
+    The demo version is always checked; seed, number of images and image
+    side when given.
+    """
+    try:
+        with open(ann) as f:
+            data = json.load(f)
+        meta, n = data['metainfo'], len(data['data_list'])
+    except (ValueError, KeyError, TypeError) as e:
+        return f'cannot be read ({e})'
+    want = dict(demo_version=DEMO_VERSION, seed=seed, images=num_images,
+                image_size=size)
+    have = dict(demo_version=meta.get('demo_version'), seed=meta.get('seed'),
+                images=n, image_size=meta.get('image_size', 96))
+    if have['demo_version'] is None:  # not written by this generator
+        want['demo_version'] = None
+    diff = [f'{k} {have[k]} (wanted {v})' for k, v in want.items()
+            if v is not None and have[k] != v]
+    return ('has ' + ', '.join(diff)) if diff else None
+
+
 def generate_demo_dataset(root: str,
                           seed: int = 0,
                           splits: Optional[Dict[str, int]] = None,
@@ -206,13 +235,15 @@ def generate_demo_dataset(root: str,
 
     Deterministic: the same seed and sizes give byte-identical files. Each
     annotation file is written last and atomically, so its presence means
-    its split is complete.
+    its split is complete. An existing split made with another version,
+    seed, size or number of images is regenerated (and said so), never
+    silently reused.
 
     Args:
         root (str): Output directory.
         seed (int): Random seed. Defaults to 0.
         splits (dict, optional): ``{split: num_images}``. Defaults to
-            ``DEMO_SPLITS`` (1600 / 400 / 800).
+            ``DEMO_SPLITS`` (1600 / 400 / 4000).
         size (int): Image side in pixels. Defaults to 96.
         overwrite (bool): Regenerate existing splits.
 
@@ -225,7 +256,10 @@ def generate_demo_dataset(root: str,
         ann = osp.join(root, f'{split}.json')
         out[split] = ann
         if osp.isfile(ann) and not overwrite:
-            continue
+            stale = _stale_split(ann, seed, n, size)
+            if not stale:
+                continue
+            warnings.warn(f'Demo split "{ann}" {stale}; regenerating it.')
         rng = np.random.default_rng([seed, zlib.crc32(split.encode())])
         min_count = 1 if split == 'train' else DEMO_MIN_POSITIVES
         labels = _sample_labels(n, demo_class_counts(n, min_count), rng)
@@ -246,10 +280,41 @@ def generate_demo_dataset(root: str,
             head_classes=list(DEMO_HEAD),
             tail_classes=list(DEMO_TAIL),
             demo_version=DEMO_VERSION,
-            seed=seed)
+            seed=seed,
+            image_size=size)
         with atomic_write(ann) as f:
             json.dump(dict(metainfo=meta, data_list=data_list), f)
     return out
+
+
+def _ensure_split(data_root: str, split: str, generate: bool, seed: int,
+                  splits: Optional[Dict[str, int]], image_size: int) -> None:
+    """Generate a missing split, or one of another demo version (e.g. the
+    800-image test split of version 1); without ``generate``, refuse it."""
+    ann = osp.join(data_root, f'{split}.json')
+    exists = osp.isfile(ann)
+    stale = _stale_split(ann, seed=None) if exists else None
+    make = f'`python tools/misc/make_demo_dataset.py {data_root} --overwrite`'
+    if not generate:
+        if not exists:
+            raise FileNotFoundError(
+                f'Demo annotation file "{ann}" is missing; make it with '
+                f'`python tools/misc/make_demo_dataset.py {data_root}`')
+        if stale:
+            raise ValueError(f'Demo split "{ann}" {stale}; regenerate it '
+                             f'with {make}')
+        return
+    if exists and not stale:
+        return
+    sizes = dict(DEMO_SPLITS if splits is None else splits)
+    if split not in sizes:
+        raise KeyError(f'Unknown demo split {split!r}; known: '
+                       f'{sorted(sizes)}')
+    if stale:
+        warnings.warn(f'Demo split "{ann}" {stale}; regenerating it.')
+        sizes = {split: sizes[split]}
+    generate_demo_dataset(data_root, seed=seed, splits=sizes,
+                          size=image_size, overwrite=bool(stale))
 
 
 @DATASETS.register_module()
@@ -257,9 +322,11 @@ class LDRDemoDataset(MultiLabelDataset):
     """The built-in long-tailed multi-label demo dataset.
 
     Reads ``<data_root>/<split>.json`` (MMPretrain ``MultiLabelDataset``
-    format). With ``generate=True`` (default) a missing split is generated
+    format). With ``generate=True`` (default) a missing split, or one made by
+    another version of the generator (:data:`DEMO_VERSION`), is generated
     first (deterministic, a few seconds); concurrent ranks write identical
-    files atomically, so that is safe under DDP.
+    files atomically, so that is safe under DDP. Without it, an outdated
+    split is refused with the command that remakes it.
 
     Args:
         data_root (str): Directory of the dataset.
@@ -282,18 +349,7 @@ class LDRDemoDataset(MultiLabelDataset):
                  splits: Optional[Dict[str, int]] = None,
                  image_size: int = 96,
                  **kwargs):
-        ann = osp.join(data_root, f'{split}.json')
-        if not osp.isfile(ann):
-            if not generate:
-                raise FileNotFoundError(
-                    f'Demo annotation file "{ann}" is missing; make it with '
-                    f'`python tools/misc/make_demo_dataset.py {data_root}`')
-            sizes = dict(DEMO_SPLITS if splits is None else splits)
-            if split not in sizes:
-                raise KeyError(f'Unknown demo split {split!r}; known: '
-                               f'{sorted(sizes)}')
-            generate_demo_dataset(
-                data_root, seed=seed, splits=sizes, size=image_size)
+        _ensure_split(data_root, split, generate, seed, splits, image_size)
         super().__init__(
             ann_file=f'{split}.json', data_root=data_root, **kwargs)
 

@@ -27,9 +27,6 @@ import argparse
 import glob
 import os.path as osp
 import re
-import sys
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 import numpy as np  # noqa: E402
 

@@ -17,9 +17,6 @@ Only the annotation files are read, not the images.
 """
 import argparse
 import os.path as osp
-import sys
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 import numpy as np  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402

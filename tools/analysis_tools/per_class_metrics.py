@@ -22,10 +22,7 @@ import argparse
 import csv
 import io
 import os.path as osp
-import sys
 import warnings
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 import numpy as np  # noqa: E402
 

@@ -18,9 +18,6 @@ is printed per checkpoint: 1 means no head-class bias in the norms.
 """
 import argparse
 import os.path as osp
-import sys
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 import numpy as np  # noqa: E402
 

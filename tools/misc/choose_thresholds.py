@@ -19,12 +19,10 @@ How the threshold is placed and what happens to a class without positives
 import argparse
 import importlib.util
 import os.path as osp
-import sys
 import tempfile
 import warnings
 
 REPO = osp.abspath(osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-sys.path.insert(0, REPO)
 
 import numpy as np  # noqa: E402
 

@@ -28,10 +28,7 @@ Examples::
         --encoder word2vec --weights ~/models/BioWordVec.bin
 """
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 
 def classes_from_config(cfg):

@@ -1,9 +1,5 @@
 """Generate the built-in long-tailed multi-label demo dataset."""
 import argparse
-import os.path as osp
-import sys
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 import numpy as np  # noqa: E402
 

@@ -20,7 +20,6 @@ import sys
 import time
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-sys.path.insert(0, REPO)
 
 STAGE1 = 'configs/ldrnet/ldr_r18_demo_stage1.py'
 STAGE2 = 'configs/ldrnet/ldr_r18_demo_stage2.py'
@@ -123,9 +122,10 @@ def main(argv=None):
             rows.append([f'{label} {"all" if group == "mean" else group}'] +
                         [r['metrics'].get(f'{key}/{group}')
                          for r in results.values()])
-    print('\nDemo test split (800 images; head = 4 most frequent classes, '
-          'tail = 6 rarest; seed 0). AUC, mAP: ranking; bACC (balanced '
-          'accuracy) and mACC (accuracy) at threshold 0.5:')
+    from ldr_mm.datasets.demo import DEMO_SPLITS
+    print(f'\nDemo test split ({DEMO_SPLITS["test"]} images; head = 4 most '
+          'frequent classes, tail = 6 rarest; seed 0). AUC, mAP: ranking; '
+          'bACC (balanced accuracy) and mACC (accuracy) at threshold 0.5:')
     print(format_table(['metric'] + list(results), rows))
     print(f'\nTotal time {time.time() - t0:.0f} s. Per-class tables: '
           f'{args.work_dir}/stage*_test.log')

@@ -1,0 +1,84 @@
+"""Config files of the suite: lookup, stage-2 chaining, the dataset key."""
+import os.path as osp
+
+from .presets import REPO
+
+
+class SuiteError(RuntimeError):
+    """A problem with the suite's inputs, reported without a traceback."""
+
+
+def repo_path(path: str) -> str:
+    """``path`` as given if it exists, else relative to the repository."""
+    if osp.isfile(path):
+        return osp.abspath(path)
+    cand = osp.join(REPO, path)
+    if osp.isfile(cand):
+        return cand
+    raise SuiteError(f'Config "{path}" not found')
+
+
+def run_name(config: str) -> str:
+    """The config's file name without ``.py`` (names its results)."""
+    return osp.splitext(osp.basename(config))[0]
+
+
+def load_config(path: str):
+    from mmengine.config import Config
+    return Config.fromfile(path)
+
+
+def is_stage2(cfg) -> bool:
+    """A stage-2 config fine-tunes a stage-1 checkpoint."""
+    model = cfg.get('model') or {}
+    return 'stage1_checkpoint' in model
+
+
+def is_baseline(config: str) -> bool:
+    """A config of ``configs/baselines`` (the loss baselines)."""
+    return f'{osp.sep}baselines{osp.sep}' in osp.join(osp.sep, config)
+
+
+def stage1_config_of(path: str, cfg) -> str:
+    """The stage-1 config a stage-2 config fine-tunes.
+
+    The config's ``stage1_config`` variable (a path relative to the config),
+    or else its nearest ``_base_`` ancestor that is not a stage-2 config.
+    """
+    explicit = cfg.get('stage1_config')
+    if explicit:
+        cand = explicit if osp.isabs(explicit) else osp.join(
+            osp.dirname(path), explicit)
+        if not osp.isfile(cand):
+            raise SuiteError(f'{path}: stage1_config "{explicit}" not found')
+        return osp.abspath(cand)
+    from mmengine.config import Config
+    todo, seen = [path], set()
+    while todo:
+        cur = todo.pop(0)
+        for base in Config._get_base_files(cur):
+            base = osp.abspath(osp.join(osp.dirname(cur), base))
+            if base in seen:
+                continue
+            seen.add(base)
+            bcfg = load_config(base)
+            if 'model' in bcfg and not is_stage2(bcfg) and \
+                    'train_dataloader' in bcfg:
+                return base
+            todo.append(base)
+    raise SuiteError(
+        f'{path} is a stage-2 config but no stage-1 config was found among '
+        "its _base_ files; set `stage1_config = 'PATH'` in it.")
+
+
+def dataset_key(cfg) -> tuple:
+    """(type, data_root, ann_file) of the config's training dataset.
+
+    The only place the suite unwraps dataset wrappers (to be replaced by the
+    shared ``ldr_mm.utils`` helper for that).
+    """
+    ds = cfg.train_dataloader.dataset
+    while ds.get('type') in ('RepeatDataset', 'ClassBalancedDataset',
+                             'ConcatDataset') and 'dataset' in ds:
+        ds = ds.dataset
+    return (ds.get('type'), ds.get('data_root'), ds.get('ann_file'))
