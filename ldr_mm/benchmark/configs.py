@@ -72,13 +72,8 @@ def stage1_config_of(path: str, cfg) -> str:
 
 
 def dataset_key(cfg) -> tuple:
-    """(type, data_root, ann_file) of the config's training dataset.
-
-    The only place the suite unwraps dataset wrappers (to be replaced by the
-    shared ``ldr_mm.utils`` helper for that).
-    """
-    ds = cfg.train_dataloader.dataset
-    while ds.get('type') in ('RepeatDataset', 'ClassBalancedDataset',
-                             'ConcatDataset') and 'dataset' in ds:
-        ds = ds.dataset
+    """(type, data_root, ann_file) of the config's training dataset, inside
+    any dataset wrapper (:func:`ldr_mm.utils.inner_dataset_cfg`)."""
+    from ldr_mm.utils import inner_dataset_cfg
+    ds = inner_dataset_cfg(cfg.train_dataloader.dataset)
     return (ds.get('type'), ds.get('data_root'), ds.get('ann_file'))

@@ -6,7 +6,6 @@ of one run.
 """
 import copy
 import hashlib
-import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -162,12 +161,10 @@ def smoke_prompt_cache(cfg, smoke_root: str) -> None:
 
 
 def prompt_classes(cfg):
-    spec = importlib.util.spec_from_file_location(
-        'ldr_mm_extract_prompt',
-        osp.join(REPO, 'tools', 'misc', 'extract_prompt_embeddings.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.classes_from_config(cfg)
+    """Class names and prompt names of the config's training set."""
+    from ldr_mm.utils import config_metainfo
+    meta = config_metainfo(cfg, splits=('train', ), build=True)
+    return [str(c) for c in meta['classes']], meta.get('prompt_names')
 
 
 def check_prompt_cache(cfg, config: str, log) -> None:
