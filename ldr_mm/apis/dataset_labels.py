@@ -1,6 +1,6 @@
 """The label matrix of a dataset split named by a config."""
 import copy
-from typing import List, NamedTuple, Union
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.config import Config
@@ -94,3 +94,32 @@ def split_labels(config: Union[str, Config], split: str = 'train',
                        [str(c) for c in meta.get('head_classes') or []],
                        [str(c) for c in meta.get('tail_classes') or []],
                        labels)
+
+
+def frequency_groups(classes: Sequence[str], counts: Sequence[int],
+                     threshold: Optional[int] = None
+                     ) -> Tuple[List[str], List[str]]:
+    """Head / tail classes by training frequency.
+
+    A class is head when it has at least ``threshold`` positive training
+    samples (default: the median count), else tail. On the paper's NIH
+    split the paper's own groups differ: it calls Pneumonia (1,021 training
+    images) head and Nodule (4,501) tail.
+
+    Returns:
+        tuple: (head class names, tail class names), in class order.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    if len(classes) != counts.size:
+        raise ValueError(f'{counts.size} counts for {len(classes)} classes')
+    if threshold is None:
+        threshold = int(np.ceil(np.median(counts)))
+    head = [str(c) for c, n in zip(classes, counts) if n >= threshold]
+    tail = [str(c) for c, n in zip(classes, counts) if n < threshold]
+    if not head or not tail:
+        raise ValueError(
+            f'Frequency threshold {threshold} puts every class in one group '
+            f"(training positives per class: "
+            f"{dict(zip(classes, counts.tolist()))}"
+            '); choose a threshold between the smallest and largest count')
+    return head, tail
