@@ -7,6 +7,7 @@ classes exported from ``mmpretrain.apis``, as ours are from here).
 from .attention import attention_panels, overlay_attention, upsample_map
 from .inputs import (IMAGE_EXTENSIONS, UnreadableImageError, collect_inputs,
                      read_list_file)
+from .model_hub import install_mmpretrain_api, register_ldr_models
 from .model_loading import (CheckpointMismatchError, config_classes,
                             init_multilabel_model, model_classes)
 from .multilabel_inferencer import (MultiLabelInferencer,
@@ -22,5 +23,9 @@ __all__ = [
     'collect_inputs', 'read_list_file', 'attention_panels',
     'overlay_attention', 'upsample_map', 'ScoreFile', 'ScoreFileError',
     'read_score_file', 'ThresholdFileError', 'choose_thresholds',
-    'load_thresholds', 'resolve_thresholds', 'save_thresholds'
+    'load_thresholds', 'resolve_thresholds', 'save_thresholds',
+    'install_mmpretrain_api', 'register_ldr_models'
 ]
+
+# LDR models in mmpretrain.list_models / get_model / inference_model
+install_mmpretrain_api()

@@ -12,3 +12,6 @@ from .class_frequency_hook import (ClassFrequencyHook,  # noqa: E402
                                    dataset_class_frequencies)
 
 __all__ += ['ClassFrequencyHook', 'dataset_class_frequencies']
+from .version_hook import VersionInfoHook, package_versions  # noqa: E402
+
+__all__ += ['VersionInfoHook', 'package_versions']
