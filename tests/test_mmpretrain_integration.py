@@ -39,6 +39,7 @@ def test_other_models_still_use_mmpretrain_code():
     assert type(model.head).__name__ == 'LinearClsHead'
 
 
+@pytest.mark.slow
 def test_no_mmcv_lite_warning_on_import():
     """`import mmpretrain.models` alone warns about MultiScaleDeformableAttention on
     mmcv-lite; after `import ldr_mm` it does not."""

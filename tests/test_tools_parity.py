@@ -132,3 +132,31 @@ def test_infer_single_unreadable_image_exits_with_the_message(run, tmp_path):
     infer_tool = load_tool('infer.py')
     with pytest.raises(SystemExit, match='^Error: Input .*no.png'):
         infer_tool.cli([run.config, run.checkpoint, str(tmp_path / 'no.png')])
+
+
+def test_verify_dataset_with_load_medical_image(demo_root, tmp_path, capsys):
+    """tools/misc/verify_dataset.py names a corrupt and a missing image of
+    the split (read with the pipeline's LoadMedicalImage)."""
+    import glob
+    import shutil
+
+    from conftest import write_tiny_config
+    root = str(tmp_path / 'data')
+    shutil.copytree(demo_root, root)
+    cfg = write_tiny_config(tmp_path / 'cfg.py', root, str(tmp_path / 'w'))
+    tool = load_tool('misc/verify_dataset.py')
+    log = tmp_path / 'broken.log'
+    assert tool.main([cfg, '--split', 'val', '--out-path', str(log)]) == []
+    assert 'All 16 samples of the val split load' in capsys.readouterr().out
+    imgs = sorted(glob.glob(osp.join(root, 'images', 'val', '*.png')))
+    with open(imgs[3], 'wb') as f:
+        f.write(b'not a png')
+    os.remove(imgs[7])
+    with pytest.raises(SystemExit) as e:
+        tool.main([cfg, '--split', 'val', '--out-path', str(log)])
+    assert e.value.code == 1
+    lines = log.read_text().splitlines()
+    assert [ln.split('\t')[0] for ln in lines] == [imgs[3], imgs[7]]
+    assert 'does not exist' in lines[1]
+    out = capsys.readouterr().out
+    assert 'with LoadMedicalImage' in out and '2 of 16 samples' in out
