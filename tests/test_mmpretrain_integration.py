@@ -51,7 +51,8 @@ def test_no_mmcv_lite_warning_on_import():
     if word not in plain.stderr:
         pytest.skip('full mmcv installed: there is no warning to filter')
     ours = subprocess.run(
-        [sys.executable, '-c', 'import ldr_mm, mmpretrain, mmpretrain.models'],
+        [sys.executable, '-c',
+         'import ldr_mm, mmpretrain, mmpretrain.models'],
         capture_output=True, text=True, env=env, timeout=300)
     assert ours.returncode == 0, ours.stderr
     assert word not in ours.stderr

@@ -1,4 +1,4 @@
-"""FLOPs of a model's forward pass or train step (``torch.utils.flop_counter``).
+"""FLOPs of a forward pass or a train step (torch.utils.flop_counter).
 
 One home for FLOP counting: ``tools/analysis_tools/get_flops.py`` and the
 benchmarks use :func:`count_flops`.

@@ -1,7 +1,7 @@
 """FLOPs and parameters of a model built from a config (MMPretrain's
 ``get_flops.py`` for the LDR models).
 
-    python tools/analysis_tools/get_flops.py configs/ldrnet/ldr_r50_nih_stage1.py
+    python tools/analysis_tools/get_flops.py CONFIG    # e.g. ldr_r50_nih_stage1
     python tools/analysis_tools/get_flops.py CONFIG --shape 448 --batch 2 \\
         --mode train            # forward + backward of the loss
 
