@@ -189,3 +189,23 @@ def test_test_tool_report_and_confusion_tool(tmp_path, capsys):
         test_tool.parse_args([run.config, run.checkpoint, '--thresholds',
                               str(tmp_path / 'missing.json')])
     assert 'neither a number nor an existing' in capsys.readouterr().err
+
+
+def test_report_metric_follows_the_patient_aggregation():
+    """ODIR-5K configs score per patient: the clinical report does too."""
+    from mmengine.config import Config
+
+    from conftest import REPO
+    from inference_helpers import load_tool
+    test_tool = load_tool('test.py')
+    cfg_path = osp.join(REPO, 'configs', 'ldrnet', 'ldr_r50_odir_stage1.py')
+    args = test_tool.parse_args([cfg_path, 'ckpt.pth', '--bootstrap', '0',
+                                 '--thresholds', '0.3'])
+    cfg = test_tool.merge_args(Config.fromfile(cfg_path), args)
+    assert test_tool.apply_report_args(cfg, args) is None
+    report = cfg.test_evaluator[-1]
+    assert report['type'] == 'MultiLabelClinicalReport'
+    assert report['aggregate_by'] == 'patient_id'
+    assert report['thresholds'] == 0.3 and report['bootstrap'] == 0
+    with pytest.raises(SystemExit):
+        test_tool.parse_args([cfg_path, 'ckpt.pth', '--freq-threshold', '5'])
