@@ -5,6 +5,13 @@ switched on and printed as a table (class, group, positives, AUC, AP, and
 mACC / balanced accuracy when the config evaluates them), with a summary of
 all / head / tail means and, for ODIR-5K, the official score table; and
 ``--out scores.csv|scores.json`` writes per-image scores and labels.
+
+Clinical report (``MultiLabelClinicalReport``): sensitivity, specificity,
+PPV, NPV and F1 at ``--thresholds`` (0.5 or a thresholds file), bootstrap
+confidence intervals of AUC / AP (``--bootstrap N --bootstrap-seed S
+--ci-level L``), ROC / PR curves (``--curves-dir``), head / tail groups by
+training frequency (``--groups frequency --freq-threshold N``). As
+MMPretrain's: ``--show-dir DIR --interval K`` and ``--amp`` (GPU only).
 """
 import argparse
 import pickle
