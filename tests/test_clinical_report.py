@@ -177,6 +177,9 @@ def test_test_tool_report_and_confusion_tool(tmp_path, capsys):
     assert metrics['auc/head'] == pytest.approx(head_auc)
     saved = json.load(open(tmp_path / 'm.json'))['metrics']
     assert saved['clinical/bootstrap/resamples'] == 40
+    import ldr_mm
+    assert json.load(open(tmp_path / 'm.json'))['versions']['ldr_mm'] == \
+        ldr_mm.__version__
 
     conf_tool = load_tool('analysis_tools/confusion_matrix.py')
     res = conf_tool.main([out, '--thresholds', thr_file, '--out-dir',

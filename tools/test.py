@@ -316,11 +316,13 @@ def main(argv=None):
             print_clinical_report(metrics, classes, positives, head, args)
             if args.metrics_out:
                 import json
+                from ldr_mm.engine.hooks import package_versions
                 from ldr_mm.utils import atomic_write
                 with atomic_write(args.metrics_out) as f:
                     json.dump(dict(config=args.config,
                                    checkpoint=args.checkpoint,
                                    split=args.split, metrics=metrics,
+                                   versions=package_versions(),
                                    classes=classes,
                                    positives=positives.tolist()), f,
                               indent=1)
