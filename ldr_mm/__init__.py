@@ -10,6 +10,8 @@ code, whatever the config says (see :func:`ldr_mm.utils.
 register_atomic_local_backend` for why the backend must be replaced
 globally; the allow-list only adds MMEngine's own message-hub types).
 """
+import warnings
+
 try:
     import mmcv  # noqa: F401
 except ImportError as e:  # pragma: no cover - depends on the install
@@ -17,6 +19,19 @@ except ImportError as e:  # pragma: no cover - depends on the install
         'ldr_mm needs the `mmcv` package: `pip install mmcv-lite==2.2.0` '
         '(CPU, no compiled ops) or full `mmcv>=2.0.0,<2.4.0` (GPU); see the '
         'README.') from e
+
+
+# mmcv-lite has no compiled ops: importing mmcv's transformer bricks (done by
+# every `import mmpretrain`) warns that MultiScaleDeformableAttention is
+# missing, in every tool. ldr_mm never uses it (nor does MMPretrain's
+# classification code), so the bricks are imported once here with exactly
+# that warning filtered; later imports are cached and print nothing. Code
+# that needs the op still fails when it uses it (full mmcv has it).
+with warnings.catch_warnings():
+    warnings.filterwarnings(
+        'ignore', message=r'Fail to import ``MultiScaleDeformableAttention``',
+        category=UserWarning)
+    import mmcv.cnn.bricks.transformer  # noqa: F401,E402
 
 from .version import __version__  # noqa: E402
 from .utils.checkpoint import register_safe_globals  # noqa: E402

@@ -124,7 +124,18 @@ def test_threshold_file_round_trip_and_errors(tmp_path):
     with pytest.raises(ValueError, match='3 thresholds for 2'):
         resolve_thresholds([0.1, 0.2, 0.3], ['a', 'b'])
     with pytest.raises(ValueError, match=r"missing classes \['b'\]"):
-        resolve_thresholds({'a': 0.1}, ['a', 'b'])
+        resolve_thresholds({'a': 0.1}, ['a', 'b'], partial=False)
+    # a partial dict: omitted classes keep the default, and it says so
+    with pytest.warns(UserWarning, match=r"\['b', 'c'\] keep the default "
+                      r"threshold 0.4"):
+        thr = resolve_thresholds({'a': 0.1}, ['a', 'b', 'c'], fallback=0.4)
+    np.testing.assert_allclose(thr, [0.1, 0.4, 0.4])
+    with pytest.warns(UserWarning, match=r"\['a'\] keep the default "
+                      r"threshold 0.5"):
+        thr = resolve_thresholds({'b': 0.2}, ['a', 'b'])
+    np.testing.assert_allclose(thr, [0.5, 0.2])
+    with pytest.raises(ValueError, match=r"unknown classes \['z'\]"):
+        resolve_thresholds({'z': 0.1}, ['a', 'b'])
 
 
 def test_score_file_reader(tmp_path):

@@ -1,5 +1,13 @@
 #!/usr/bin/env bash
 # Usage: bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py args...]
+usage() {
+    echo "Usage: bash $0 CONFIG CHECKPOINT NUM_PROCS [tools/test.py arguments...]" >&2
+    echo "  e.g. bash $0 configs/ldrnet/ldr_r50_nih_stage1.py CKPT 8 --out s.csv" >&2
+    echo "  env: NNODES NODE_RANK MASTER_ADDR PORT (default 29500) PYTHON" >&2
+    exit 1
+}
+if [ $# -lt 3 ]; then usage; fi
+case "$3" in ''|*[!0-9]*) echo "NUM_PROCS must be a number, got '$3'" >&2; usage;; esac
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3

@@ -10,7 +10,8 @@ writes every class's score and decision to CSV and/or JSON::
 INPUT is an image file, a folder (its images, sorted; ``--recursive`` for
 sub-folders) or a ``.txt`` file with one image path per line. An unreadable
 image inside a folder or list is named in a warning, skipped and counted in
-the summary; an unreadable image given by itself is an error.
+the summary; an unreadable image given by itself stops the tool with a
+message naming it (exit status 1).
 
 CSV columns: ``img_path``, ``score/<class>``..., ``pred/<class>``... (0/1),
 ``positives`` (the positive class names, ``;``-separated). The JSON file
@@ -195,5 +196,19 @@ def main(argv=None):
                 classes=classes, thresholds=thr)
 
 
+def cli(argv=None):
+    """The command line: an input or settings error (an unreadable image
+    given by itself, a missing path, a thresholds file for other classes, a
+    checkpoint from another config) exits with its message and status 1,
+    not a traceback."""
+    from ldr_mm.apis import (CheckpointMismatchError, ThresholdFileError,
+                             UnreadableImageError)
+    try:
+        return main(argv)
+    except (UnreadableImageError, FileNotFoundError, ThresholdFileError,
+            CheckpointMismatchError) as e:
+        raise SystemExit(f'Error: {e}') from None
+
+
 if __name__ == '__main__':
-    main()
+    cli()

@@ -11,6 +11,13 @@ MMEngine's non-strict ``load_from``: other keys or shapes, or class names
 (``meta.dataset_meta.classes``) that differ from the evaluated dataset's, in
 names or order, stop the run with a message naming the file and the
 difference, before anything is evaluated.
+
+Clinical report (``MultiLabelClinicalReport``): sensitivity, specificity,
+PPV, NPV and F1 at ``--thresholds`` (0.5 or a thresholds file), bootstrap
+confidence intervals of AUC / AP (``--bootstrap N --bootstrap-seed S
+--ci-level L``), ROC / PR curves (``--curves-dir``), head / tail groups by
+training frequency (``--groups frequency --freq-threshold N``). As
+MMPretrain's: ``--show-dir DIR --interval K`` and ``--amp`` (GPU only).
 """
 import argparse
 import os
@@ -56,10 +63,132 @@ def parse_args(argv=None):
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_output_args(parser)
+    add_report_args(parser)
     args = parser.parse_args(argv)
+    check_report_args(parser, args)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
+
+
+def add_output_args(parser):
+    """MMPretrain's ``--show-dir`` / ``--interval`` and ``--amp``."""
+    parser.add_argument(
+        '--show-dir',
+        help='save, every --interval images, the model input with its '
+        'ground-truth and predicted class names (MMPretrain\'s '
+        'VisualizationHook)')
+    parser.add_argument('--interval', type=int, default=1,
+                        help='visualise every this many images (default 1)')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='test under automatic mixed precision (fp16 autocast; GPU '
+        'only: refused on a CPU-only machine)')
+
+
+def add_report_args(parser):
+    """The clinical report: thresholds, bootstrap intervals, curves, groups.
+    """
+    parser.add_argument(
+        '--thresholds', default='0.5',
+        help='thresholds of the sensitivity / specificity / PPV / NPV / F1 '
+        'columns: one number for every class (default 0.5) or a file of '
+        'tools/misc/choose_thresholds.py')
+    parser.add_argument(
+        '--bootstrap', type=int, default=1000,
+        help='bootstrap resamples for the AUC / AP confidence intervals '
+        '(default 1000; 0: no intervals)')
+    parser.add_argument('--bootstrap-seed', type=int, default=0,
+                        help='seed of the bootstrap resampling (default 0)')
+    parser.add_argument('--ci-level', type=float, default=0.95,
+                        help='coverage of the intervals (default 0.95)')
+    parser.add_argument(
+        '--curves-dir',
+        help='write roc_curves.png and pr_curves.png (one panel per class, '
+        'the operating point marked) to this folder')
+    parser.add_argument(
+        '--groups', choices=['paper', 'frequency'], default='paper',
+        help='head / tail classes: the dataset\'s (the paper\'s, default) '
+        'or by training-split frequency (--freq-threshold)')
+    parser.add_argument(
+        '--freq-threshold', type=int, default=None,
+        help='with --groups frequency: a class is head when it has at least '
+        'this many positive training images (default: the median count)')
+
+
+def check_report_args(parser, args):
+    try:
+        thr = float(args.thresholds)
+    except ValueError:
+        if not osp.isfile(args.thresholds):
+            parser.error(f'--thresholds: "{args.thresholds}" is neither a '
+                         'number nor an existing thresholds file')
+    else:
+        if not 0.0 <= thr <= 1.0:
+            parser.error(f'--thresholds must be in [0, 1], got {thr}')
+        args.thresholds = thr
+    if args.bootstrap < 0:
+        parser.error('--bootstrap must be >= 0')
+    if not 0.0 < args.ci_level < 1.0:
+        parser.error('--ci-level must be in (0, 1)')
+    if args.interval < 1:
+        parser.error('--interval must be >= 1')
+    if args.freq_threshold is not None and args.groups != 'frequency':
+        parser.error('--freq-threshold needs --groups frequency')
+
+
+def apply_output_args(cfg, args):
+    """--show-dir (VisualizationHook) and --amp (fp16 test loop)."""
+    if args.amp:
+        import torch
+        if not torch.cuda.is_available():
+            raise SystemExit(
+                '--amp needs a GPU: fp16 autocast on CPU is not supported by '
+                'MMEngine\'s test loop (and bf16 would change the scores). '
+                'Drop --amp on this machine.')
+        cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=True)
+    if args.show_dir:
+        hooks = cfg.setdefault('default_hooks', {})
+        vis = hooks.get('visualization') or dict(type='VisualizationHook')
+        vis.update(enable=True, out_dir=args.show_dir,
+                   interval=args.interval)
+        hooks['visualization'] = vis
+
+
+def apply_report_args(cfg, args):
+    """Add the clinical report metric; set frequency groups if asked.
+
+    Returns:
+        tuple: (head classes, tail classes) of the tables, or None for the
+        dataset's own.
+    """
+    metrics = _as_list(cfg.get('test_evaluator'))
+    if isinstance(args.thresholds, str):  # fail before the test run
+        from ldr_mm.apis import config_classes, load_thresholds
+        load_thresholds(args.thresholds, config_classes(cfg))
+    groups = None
+    if args.groups == 'frequency':
+        from ldr_mm.apis.dataset_labels import frequency_groups, split_labels
+        sl = split_labels(cfg, 'train')
+        groups = frequency_groups(sl.classes, sl.counts,
+                                  args.freq_threshold)
+        for m in metrics:
+            if m.get('type') in PER_CLASS_METRICS:
+                m.update(head_classes=groups[0], tail_classes=groups[1])
+    report = dict(type='MultiLabelClinicalReport',
+                  thresholds=args.thresholds, bootstrap=args.bootstrap,
+                  seed=args.bootstrap_seed, level=args.ci_level,
+                  curve_dir=args.curves_dir)
+    group_by = aggregation_key(metrics)
+    if group_by:
+        agg = [m.get('aggregate', 'max') for m in metrics
+               if m.get('aggregate_by') == group_by][0]
+        report.update(aggregate_by=group_by, aggregate=agg)
+    if groups:
+        report.update(head_classes=groups[0], tail_classes=groups[1])
+    cfg.test_evaluator = metrics + [report]
+    return groups
 
 
 def _as_list(evaluator):
@@ -167,10 +296,31 @@ def load_checkpoint(model, checkpoint, classes, classes_of):
     return meta
 
 
+def print_clinical_report(metrics, classes, positives, head, args):
+    from ldr_mm.evaluation.report import (clinical_summary_table,
+                                          clinical_table)
+    thr = args.thresholds
+    src = f'{thr:g} for every class' if isinstance(thr, float) else \
+        f'per class, from {thr}'
+    n = metrics.get('clinical/bootstrap/resamples')
+    ci = f'; AUC / AP intervals: {n} bootstrap resamples, seed ' \
+        f'{args.bootstrap_seed}' if n else ''
+    grp = '' if args.groups == 'paper' else \
+        '; groups by training frequency'
+    print(f'\nClinical report (thresholds: {src}{ci}{grp}):')
+    print(clinical_table(metrics, classes, positives, head_classes=head))
+    print()
+    print(clinical_summary_table(metrics))
+    if args.curves_dir:
+        print(f'ROC / PR curves in {args.curves_dir}')
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
+    apply_output_args(cfg, args)
+    groups = apply_report_args(cfg, args)
 
     from ldr_mm.evaluation.report import (odir_table, per_class_table,
                                           summary_table)
@@ -189,7 +339,8 @@ def main(argv=None):
             classes = list(meta['classes'])
             group_by = aggregation_key(cfg.test_evaluator)
             positives = class_positives(dataset, group_by)
-            head = list(meta.get('head_classes') or [])
+            head = list(groups[0] if groups else
+                        meta.get('head_classes') or [])
             unit = f'{len(dataset)} images'
             if group_by:
                 groups = {dataset.get_data_info(i).get(group_by)
@@ -204,13 +355,16 @@ def main(argv=None):
             if 'odir/final' in metrics:
                 print('\nODIR-2019 official score (per patient):')
                 print(odir_table(metrics))
+            print_clinical_report(metrics, classes, positives, head, args)
             if args.metrics_out:
                 import json
+                from ldr_mm.engine.hooks import package_versions
                 from ldr_mm.utils import atomic_write
                 with atomic_write(args.metrics_out) as f:
                     json.dump(dict(config=args.config,
                                    checkpoint=args.checkpoint,
                                    split=args.split, metrics=metrics,
+                                   versions=package_versions(),
                                    classes=classes,
                                    positives=positives.tolist()), f,
                               indent=1)

@@ -23,6 +23,8 @@ custom_hooks = [
     dict(type='TrainRNGStateHook'),
     # stop at the first NaN/Inf loss, naming the iteration
     dict(type='FiniteLossCheckHook'),
+    # ldr_mm / MMPretrain versions in the log and in checkpoint meta
+    dict(type='VersionInfoHook'),
 ]
 
 env_cfg = dict(

@@ -27,7 +27,7 @@ train_cfg = dict(
     val_interval=e_iters)
 log_processor = dict(by_epoch=False)
 default_hooks = dict(
-    logger=dict(interval=5),
+    logger=dict(interval=5, log_metric_by_epoch=False),  # val at its iter
     checkpoint=dict(by_epoch=False, interval=e_iters))
 
 # the stage-1 hooks (class check, exact RNG stream, finite loss) + stage 2

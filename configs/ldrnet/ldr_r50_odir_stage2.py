@@ -20,7 +20,11 @@ train_cfg = dict(
     max_iters=rounds * e_iters,
     val_interval=e_iters)
 log_processor = dict(by_epoch=False)
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=e_iters))
+# validation metrics logged at their iteration (MMEngine logs them at the
+# epoch, always 0 in an iteration loop, by default)
+default_hooks = dict(
+    logger=dict(log_metric_by_epoch=False),
+    checkpoint=dict(by_epoch=False, interval=e_iters))
 custom_hooks = _base_.custom_hooks + [
     dict(**_base_.ldr_stage2_hook, e_iters=e_iters, m_iters=m_iters)
 ]

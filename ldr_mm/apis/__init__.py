@@ -10,6 +10,7 @@ from .inputs import (IMAGE_EXTENSIONS, UnreadableImageError, collect_inputs,
                      read_list_file)
 from ldr_mm.utils import CheckpointMismatchError, config_classes
 
+from .model_hub import install_mmpretrain_api, register_ldr_models
 from .model_loading import init_multilabel_model, model_classes
 from .multilabel_inferencer import (MultiLabelInferencer,
                                     inference_multilabel_model)
@@ -25,5 +26,9 @@ __all__ = [
     'overlay_attention', 'upsample_map', 'class_activation_maps',
     'supports_cam', 'ScoreFile', 'ScoreFileError',
     'read_score_file', 'ThresholdFileError', 'choose_thresholds',
-    'load_thresholds', 'resolve_thresholds', 'save_thresholds'
+    'load_thresholds', 'resolve_thresholds', 'save_thresholds',
+    'install_mmpretrain_api', 'register_ldr_models'
 ]
+
+# LDR models in mmpretrain.list_models / get_model / inference_model
+install_mmpretrain_api()

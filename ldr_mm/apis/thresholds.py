@@ -220,32 +220,53 @@ def load_thresholds(path: str,
     return thr
 
 
+def _thresholds_from_dict(thresholds: Dict[str, float],
+                          classes: Sequence[str], fallback,
+                          partial: bool) -> List[float]:
+    """Dict -> per-class list; omitted classes keep ``fallback``."""
+    unknown = [k for k in thresholds if k not in classes]
+    missing = [c for c in classes if c not in thresholds]
+    if unknown or (missing and not partial):
+        raise ValueError(f'Threshold dict: unknown classes {unknown}, '
+                         f'missing classes {missing} (the model\'s classes: '
+                         f'{list(classes)})')
+    default = resolve_thresholds(None, classes, fallback)
+    if missing:
+        shown = sorted({f'{default[classes.index(c)]:g}' for c in missing})
+        warnings.warn(
+            f'Threshold dict names {len(classes) - len(missing)} of '
+            f'{len(classes)} classes; {missing} keep the default threshold '
+            f'{", ".join(shown)}.')
+    return [float(thresholds[c]) if c in thresholds else
+            float(default[i]) for i, c in enumerate(classes)]
+
+
 def resolve_thresholds(thresholds: Union[None, float, str, Sequence[float],
                                          Dict[str, float]],
                        classes: Sequence[str],
-                       fallback: Union[float, Sequence[float], None] = 0.5
-                       ) -> np.ndarray:
+                       fallback: Union[float, Sequence[float], None] = 0.5,
+                       partial: bool = True) -> np.ndarray:
     """Per-class thresholds (C,) from any accepted form.
 
     Args:
         thresholds: ``None`` (use ``fallback``), one float for all classes,
-            a sequence of C floats, a ``{class: threshold}`` dict naming every
-            class, or the path of a thresholds file.
+            a sequence of C floats, a ``{class: threshold}`` dict, or the
+            path of a thresholds file.
         classes (Sequence[str]): The model's class names (C,).
-        fallback: Used when ``thresholds`` is None (e.g. the head's ``thr``).
+        fallback: Used when ``thresholds`` is None (e.g. the head's ``thr``),
+            and for the classes a dict omits.
+        partial (bool): A dict may omit classes; they keep ``fallback`` and
+            a warning names them. ``False``: omitting a class is an error.
+            A dict key that is not a class is always an error.
     """
+    classes = list(classes)
     C = len(classes)
     if thresholds is None:
         thresholds = 0.5 if fallback is None else fallback
     if isinstance(thresholds, str):
         thr = load_thresholds(thresholds, classes)
     elif isinstance(thresholds, dict):
-        unknown = [k for k in thresholds if k not in classes]
-        missing = [c for c in classes if c not in thresholds]
-        if unknown or missing:
-            raise ValueError(f'Threshold dict: unknown classes {unknown}, '
-                             f'missing classes {missing}')
-        thr = [float(thresholds[c]) for c in classes]
+        thr = _thresholds_from_dict(thresholds, classes, fallback, partial)
     elif isinstance(thresholds, (int, float)):
         thr = [float(thresholds)] * C
     else:

@@ -87,3 +87,69 @@ def odir_table(metrics: Dict[str, float], prefix: str = 'odir') -> str:
                                    for k in keys])
     return format_table(['classes', 'Kappa', 'F1', 'AUC', 'Final',
                          'F1 (positive)'], rows)
+
+
+#: Columns of the clinical table: (metric key, header).
+CLINICAL_COLUMNS = (('thr', 'thr'), ('sens', 'sens'), ('spec', 'spec'),
+                    ('ppv', 'PPV'), ('npv', 'NPV'), ('f1', 'F1'))
+
+
+def _with_ci(metrics: Dict[str, float], value_key: str, lo_key: str,
+             hi_key: str) -> str:
+    """``0.8123 [0.7901, 0.8342]`` (or the value alone without an
+    interval)."""
+    v = metrics.get(value_key)
+    if v is None:
+        return '-'
+    lo, hi = metrics.get(lo_key), metrics.get(hi_key)
+    if lo is None or hi is None or math.isnan(v):
+        return _fmt(v)
+    return f'{_fmt(v)} [{_fmt(lo)}, {_fmt(hi)}]'
+
+
+def clinical_table(metrics: Dict[str, float], classes: Sequence[str],
+                   positives: Optional[Sequence[int]] = None,
+                   head_classes: Sequence[str] = (),
+                   prefix: str = 'clinical') -> str:
+    """Per class: threshold, sensitivity, specificity, PPV, NPV, F1 and AUC
+    / AP with their bootstrap intervals (``MultiLabelClinicalReport`` and
+    ``MultiLabelAUC`` / ``MultiLabelAP`` keys)."""
+    level = metrics.get(f'{prefix}/bootstrap/level')
+    ci = f' [{level:.0%} CI]' if level else ''
+    header = ['class', 'group', 'positives'] + [
+        h for _, h in CLINICAL_COLUMNS] + ['AUC' + ci, 'AP' + ci]
+    rows = []
+    for i, c in enumerate(classes):
+        group = 'head' if c in head_classes else (
+            'tail' if head_classes else '')
+        row = [c, group, None if positives is None else int(positives[i])]
+        row += [metrics.get(f'{prefix}/{k}/class/{c}')
+                for k, _ in CLINICAL_COLUMNS]
+        for src, key in (('auc', 'auc'), ('mAP', 'ap')):
+            row.append(_with_ci(metrics, f'{src}/class/{c}',
+                                f'{prefix}/{key}_lo/class/{c}',
+                                f'{prefix}/{key}_hi/class/{c}'))
+        rows.append(row)
+    return format_table(header, rows)
+
+
+def clinical_summary_table(metrics: Dict[str, float],
+                           prefix: str = 'clinical') -> str:
+    """Rows all / head / tail: mean sensitivity ... F1, AUC and mAP with
+    their bootstrap intervals."""
+    rows = []
+    for g in ('mean', 'head', 'tail'):
+        if f'{prefix}/sens/{g}' not in metrics:
+            continue
+        row = ['all' if g == 'mean' else g]
+        row += [metrics.get(f'{prefix}/{k}/{g}')
+                for k, _ in CLINICAL_COLUMNS[1:]]
+        for src, key in (('auc', 'auc'), ('mAP', 'ap')):
+            row.append(_with_ci(metrics, f'{src}/{g}',
+                                f'{prefix}/{key}_lo/{g}',
+                                f'{prefix}/{key}_hi/{g}'))
+        rows.append(row)
+    level = metrics.get(f'{prefix}/bootstrap/level')
+    ci = f' [{level:.0%} CI]' if level else ''
+    return format_table(['classes'] + [h for _, h in CLINICAL_COLUMNS[1:]]
+                        + ['AUC' + ci, 'mAP' + ci], rows)

@@ -13,7 +13,8 @@ Writes two PNGs::
     python tools/analysis_tools/label_distribution.py CONFIG --split train \\
         --out-dir work_dirs/analysis
 
-Only the annotation files are read, not the images.
+Only the annotation files are read, not the images: they need not be on
+disk (the datasets' up-front image checks are switched off).
 """
 import argparse
 import os.path as osp

@@ -3,9 +3,11 @@ from .class_frequency_hook import ClassFrequencyHook, dataset_class_frequencies
 from .finite_check_hook import FiniteLossCheckHook, NonFiniteLossError
 from .gaussian_reconstruction_hook import GaussianReconstructionHook
 from .rng_state_hook import TrainRNGStateHook
+from .version_hook import VersionInfoHook, package_versions
 
 __all__ = [
     'ClassConsistencyHook', 'check_model_classes', 'ClassFrequencyHook',
     'dataset_class_frequencies', 'FiniteLossCheckHook', 'NonFiniteLossError',
-    'GaussianReconstructionHook', 'TrainRNGStateHook'
+    'GaussianReconstructionHook', 'TrainRNGStateHook', 'VersionInfoHook',
+    'package_versions'
 ]

@@ -1,4 +1,5 @@
 from .accuracy import MultiLabelAccuracy, MultiLabelBalancedAccuracy
+from .clinical import MultiLabelClinicalReport
 from .base import MultiLabelScoreMetric, aggregate_scores, group_summary
 from .dump import MultiLabelScoreDump
 from .odir import ODIRMetric, odir_score
@@ -8,5 +9,5 @@ __all__ = [
     'MultiLabelScoreMetric', 'group_summary', 'aggregate_scores',
     'MultiLabelAP', 'MultiLabelAUC', 'MultiLabelAccuracy',
     'MultiLabelBalancedAccuracy', 'ODIRMetric', 'odir_score',
-    'MultiLabelScoreDump'
+    'MultiLabelScoreDump', 'MultiLabelClinicalReport'
 ]

@@ -1,0 +1,148 @@
+"""LDR models in MMPretrain's model hub: ``list_models``, ``get_model``,
+``inference_model``.
+
+``register_ldr_models`` reads the repository's ``model-index.yml``
+(``configs/ldrnet/metafile.yml``) into :class:`mmpretrain.apis.ModelHub`, so
+``mmpretrain.list_models('*ldr*')`` lists the LDR configs by name.
+
+Two of MMPretrain's functions would still do the wrong thing with them:
+``get_model(name, pretrained=CKPT)`` loads the checkpoint *non-strictly*
+(a checkpoint of another config is half-loaded with a log warning), and
+``inference_model`` picks its inferencer from the model-index task, where
+``ImageClassificationInferencer`` keeps only the argmax class (single
+label) and any other task raises ``NotImplementedError``.
+:func:`install_mmpretrain_api` therefore wraps the two functions where
+MMPretrain exports them (``mmpretrain``, ``mmpretrain.apis`` and
+``mmpretrain.apis.model``): for an LDR model — a name of this index, or a
+config that imports ``ldr_mm`` (every config of this repository), or a model
+built from one — ``get_model`` with a checkpoint loads it with
+:func:`~ldr_mm.apis.init_multilabel_model` (weights-only, strict, class
+names checked) and ``inference_model`` runs
+:class:`~ldr_mm.apis.MultiLabelInferencer` and returns its first result.
+Every other model goes to MMPretrain's own function unchanged.
+"""
+import functools
+import os.path as osp
+import re
+from typing import Optional
+
+from mmengine.config import Config
+
+#: The repository's model index (absent in a non-editable install).
+MODEL_INDEX = osp.join(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))), 'model-index.yml')
+
+_registered: set = set()
+
+
+def register_ldr_models(model_index: str = MODEL_INDEX) -> list:
+    """Register the LDR model index in MMPretrain's ``ModelHub`` (once).
+
+    Returns:
+        list[str]: The model names registered (empty when the index file is
+        not there, e.g. a wheel install without the configs).
+    """
+    if _registered or not osp.isfile(model_index):
+        return sorted(_registered)
+    from modelindex.load_model_index import load
+
+    from mmpretrain.apis import ModelHub
+    index = load(model_index)
+    index.build_models_with_collections()
+    names = [m.name.lower() for m in index.models]
+    clash = [n for n in names if n in ModelHub._models_dict]
+    if clash:
+        raise ValueError(f'LDR model names {clash} are already in '
+                         'MMPretrain\'s ModelHub')
+    ModelHub.register_model_index(model_index)
+    _registered.update(names)
+    return sorted(_registered)
+
+
+def _imports_ldr_mm(cfg: Config) -> bool:
+    imports = (cfg.get('custom_imports') or {}).get('imports') or []
+    imports = [imports] if isinstance(imports, str) else imports
+    return any(str(i).split('.')[0] == 'ldr_mm' for i in imports)
+
+
+def ldr_config(model) -> Optional[Config]:
+    """The config of an LDR model given as MMPretrain accepts it (name,
+    config path, ``Config`` or built model), else None."""
+    from mmengine.model import BaseModel
+
+    from mmpretrain.apis import ModelHub
+    if isinstance(model, BaseModel):
+        cfg = getattr(model, '_config', None)
+        return cfg if isinstance(cfg, Config) and _imports_ldr_mm(cfg) \
+            else None
+    if isinstance(model, Config):
+        return model if _imports_ldr_mm(model) else None
+    if isinstance(model, str) and model.endswith('.py') and osp.isfile(model):
+        cfg = Config.fromfile(model)
+        return cfg if _imports_ldr_mm(cfg) else None
+    if isinstance(model, str) and model.lower() in _registered:
+        return ModelHub.get(model).config
+    return None
+
+
+def _ldr_get_model(original, model, pretrained=False, device=None,
+                   device_map=None, offload_folder=None, url_mapping=None,
+                   **kwargs):
+    cfg = ldr_config(model)
+    if cfg is None or not isinstance(pretrained, str):
+        return original(model, pretrained, device=device,
+                        device_map=device_map, offload_folder=offload_folder,
+                        url_mapping=url_mapping, **kwargs)
+    if device_map is not None:
+        raise ValueError('get_model(device_map=...) is not supported for LDR '
+                         'models; pass device= instead.')
+    from .model_loading import init_multilabel_model
+    if url_mapping is not None:
+        pretrained = re.sub(url_mapping[0], url_mapping[1], pretrained)
+    net = init_multilabel_model(cfg, pretrained, device=device or 'cpu',
+                                cfg_options={'model': kwargs} if kwargs
+                                else None)
+    net._metainfo = None
+    if isinstance(model, str) and model.lower() in _registered:
+        from mmpretrain.apis import ModelHub
+        net._metainfo = ModelHub.get(model)
+    return net
+
+
+def _ldr_inference_model(original, model, *args, **kwargs):
+    cfg = ldr_config(model)
+    if cfg is None:
+        return original(model, *args, **kwargs)
+    from .multilabel_inferencer import MultiLabelInferencer
+    init = {k: kwargs.pop(k) for k in ('pretrained', 'device', 'thresholds')
+            if k in kwargs}
+    # a built model keeps its weights; a name or config needs pretrained=
+    target = cfg if isinstance(model, str) else model
+    return MultiLabelInferencer(target, **init)(*args, **kwargs)[0]
+
+
+def _wrap(original, wrapper):
+    @functools.wraps(original)
+    def wrapped(*args, **kwargs):
+        return wrapper(original, *args, **kwargs)
+
+    wrapped._ldr_mm_wrapped = True
+    return wrapped
+
+
+def install_mmpretrain_api() -> None:
+    """Register the LDR models and wrap MMPretrain's ``get_model`` and
+    ``inference_model`` for them (idempotent)."""
+    import mmpretrain
+    import mmpretrain.apis
+    import mmpretrain.apis.model as model_mod
+    register_ldr_models()
+    for name, wrapper in (('get_model', _ldr_get_model),
+                          ('inference_model', _ldr_inference_model)):
+        current = getattr(model_mod, name)
+        if getattr(current, '_ldr_mm_wrapped', False):
+            continue
+        wrapped = _wrap(current, wrapper)
+        for module in (mmpretrain, mmpretrain.apis, model_mod):
+            if getattr(module, name, None) is current:
+                setattr(module, name, wrapped)
