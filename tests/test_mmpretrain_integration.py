@@ -21,7 +21,7 @@ def test_list_models_knows_the_ldr_configs():
     import mmpretrain
     from mmpretrain.apis import ModelHub
     assert mmpretrain.list_models('*ldr*') == LDR_CONFIGS
-    assert len(LDR_CONFIGS) == 14
+    assert len(LDR_CONFIGS) >= 14  # every config in configs/ldrnet
     # MMPretrain's own models are still there
     assert 'resnet50_8xb32_in1k' in mmpretrain.list_models('resnet50')
     meta = ModelHub.get('ldr_r50_nih_stage1')
