@@ -55,7 +55,7 @@ def test_two_ranks_train_stage2_consistently(stage2_root, tmp_path):
     assert not torch.equal(s1['neck.label_embed'], r0['neck.label_embed'])
 
     # round 0 ran on the stage-1 weights: the same estimate in one process
-    two = torch.load(osp.join(work, 'reconstruction', 'stats_round0.pth'),
+    two = torch.load(osp.join(work, 'reconstruction', 'stats_round1.pth'),
                      weights_only=True)
     assert two['extra']['world_size'] == 2
     single = stage2_cfg(stage2_root, str(tmp_path / 'one'))

@@ -54,7 +54,7 @@ def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path):
     assert not torch.equal(s1['head.weight'], ref['state_dict']['head.weight'])
     assert not torch.equal(s1['neck.label_embed'],
                            ref['state_dict']['neck.label_embed'])
-    assert osp.isfile(osp.join(full, 'reconstruction', 'stats_round1.pth'))
+    assert osp.isfile(osp.join(full, 'reconstruction', 'stats_round2.pth'))
 
     for k in (2, 3, 4):
         work = str(tmp_path / f'resume{k}')
@@ -67,8 +67,8 @@ def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path):
             assert_same(ref[key], out[key], f'resume from {k}: {key}')
         # round 1's statistics: recomputed (k <= 3) or carried over (k = 4)
         if k <= 3:
-            a = load(osp.join(full, 'reconstruction', 'stats_round1.pth'))
-            b = load(osp.join(work, 'reconstruction', 'stats_round1.pth'))
+            a = load(osp.join(full, 'reconstruction', 'stats_round2.pth'))
+            b = load(osp.join(work, 'reconstruction', 'stats_round2.pth'))
             assert_same(a['mean'], b['mean'])
             assert_same(a['cov'], b['cov'])
 
