@@ -1,6 +1,7 @@
 """--resume in the middle of stage 2 reproduces the uninterrupted run."""
 import os.path as osp
 
+import pytest
 import torch
 
 from stage2_helpers import build_runner, stage2_cfg, stage2_root
@@ -32,7 +33,13 @@ def load(path):
     return torch.load(path, weights_only=True, map_location='cpu')
 
 
-def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path):
+@pytest.mark.parametrize('m_solver', [
+    'sgd',
+    pytest.param('lbfgs', marks=pytest.mark.slow),
+    pytest.param('lda', marks=pytest.mark.slow),
+])
+def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path,
+                                                m_solver):
     """2 rounds x 3 E-step iterations, a checkpoint after every iteration,
     validation after each round, dropout and random flips on. Resume from
 
@@ -42,7 +49,8 @@ def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path):
 
     and compare the final weights, both optimisers and the hook state.
     """
-    kw = dict(e_iters=3, rounds=2, m_iters=4, ckpt_interval=1)
+    kw = dict(e_iters=3, rounds=2, m_iters=4, ckpt_interval=1,
+              m_solver=m_solver)
     full = str(tmp_path / 'full')
     build_runner(stage2_cfg(stage2_root, full, **kw)).train()
     ref = load(osp.join(full, 'iter_6.pth'))
