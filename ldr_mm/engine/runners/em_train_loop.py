@@ -47,6 +47,16 @@ def _check_schedule(rounds, e_iters, m_iters, virtual_batch_size, max_iters,
             'val_interval.')
 
 
+def _check_options(cov_type, stats_dataloader) -> None:
+    if cov_type not in ('full', 'diag'):
+        raise ValueError(f"cov_type must be 'full' or 'diag', got "
+                         f'{cov_type!r}')
+    unknown = set(stats_dataloader or {}) - set(STATS_LOADER_KEYS)
+    if unknown:
+        raise ValueError(f'Unknown stats_dataloader keys {sorted(unknown)} '
+                         f'(known: {STATS_LOADER_KEYS})')
+
+
 @LOOPS.register_module()
 class EMTrainLoop(IterBasedTrainLoop):
     """LDRNet stage 2 (Sec. 3.4): ``rounds`` EM rounds on MMEngine.
@@ -141,31 +151,24 @@ class EMTrainLoop(IterBasedTrainLoop):
                  val_begin: int = 1) -> None:
         _check_schedule(rounds, e_iters, m_iters, virtual_batch_size,
                         max_iters, val_interval)
-        if cov_type not in ('full', 'diag'):
-            raise ValueError(f"cov_type must be 'full' or 'diag', got "
-                             f'{cov_type!r}')
-        unknown = set(stats_dataloader or {}) - set(STATS_LOADER_KEYS)
-        if unknown:
-            raise ValueError(f'Unknown stats_dataloader keys '
-                             f'{sorted(unknown)} (known: {STATS_LOADER_KEYS})')
-        self.rounds, self.e_iters = int(rounds), int(e_iters)
-        self.m_iters = int(m_iters)
+        _check_options(cov_type, stats_dataloader)
+        self.rounds, self.e_iters, self.m_iters = int(rounds), int(
+            e_iters), int(m_iters)
         self.virtual_batch_size = int(virtual_batch_size)
         self.m_solver = check_m_solver(m_solver)
         self.sampler_cfg = copy.deepcopy(dict(sampler))
         self.cov_type, self.shrinkage, self.ridge = cov_type, shrinkage, \
             float(ridge)
         self.stats_dataloader_cfg = dict(stats_dataloader or {})
-        self.seed, self.save_stats = seed, save_stats
+        self.seed, self.save_stats, self.val_stage1 = seed, save_stats, \
+            val_stage1
         self.stats_in_checkpoint = stats_in_checkpoint
-        self.val_stage1 = val_stage1
         super().__init__(runner, dataloader, self.rounds * self.e_iters,
                          val_begin=val_begin, val_interval=self.e_iters)
-        model = self.model
-        if not hasattr(model, 'classifier_trainable'):
+        if not hasattr(self.model, 'classifier_trainable'):
             raise TypeError(
                 'EMTrainLoop needs model type="LDRStage2Classifier", got '
-                f'{type(model).__name__}: its classifier must be frozen '
+                f'{type(self.model).__name__}: its classifier must be frozen '
                 'before the model is wrapped in DDP.')
         if not any(type(h).__name__ == 'GaussianReconstructionHook'
                    for h in runner.hooks):
@@ -173,15 +176,18 @@ class EMTrainLoop(IterBasedTrainLoop):
                 'EMTrainLoop needs GaussianReconstructionHook in custom_hooks'
                 ' (it stores the rounds in checkpoints): add '
                 "dict(type='GaussianReconstructionHook').")
-        self.sampler = TASK_UTILS.build(self.sampler_cfg)
-        self.m_loss = MODELS.build(copy.deepcopy(m_loss))
-        with model.classifier_trainable():
-            self.m_optim_wrapper = build_optim_wrapper(
-                model.head, copy.deepcopy(m_optim_wrapper))
+        self._build_m_step(m_loss, m_optim_wrapper)
         self.stats: Optional[GaussianStatistics] = None
         self.round_done = -1  # last round whose statistics + M-step ran
         self.history: List[dict] = []
         self._stats_dataset = None
+
+    def _build_m_step(self, m_loss: dict, m_optim_wrapper: dict) -> None:
+        self.sampler = TASK_UTILS.build(self.sampler_cfg)
+        self.m_loss = MODELS.build(copy.deepcopy(m_loss))
+        with self.model.classifier_trainable():
+            self.m_optim_wrapper = build_optim_wrapper(
+                self.model.head, copy.deepcopy(m_optim_wrapper))
 
     @property
     def model(self):
