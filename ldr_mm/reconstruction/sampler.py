@@ -244,10 +244,9 @@ class ReverseSampler:
         z = torch.randn(
             num_samples, self.dims, generator=generator, device=dev,
             dtype=dtype)
-        if self.cov_type == 'diag':
-            x = torch.where(y.unsqueeze(-1), mean[1] + L[1] * z,
-                            mean[0] + L[0] * z)
-        else:
-            x = torch.where(y.unsqueeze(-1), torch.addmm(mean[1], z, L[1].t()),
-                            torch.addmm(mean[0], z, L[0].t()))
+        x = torch.empty_like(z)
+        for j in (0, 1):  # each row through its own label's factor only
+            sel = y if j else ~y
+            x[sel] = (mean[j] + L[j] * z[sel] if self.cov_type == 'diag' else
+                      torch.addmm(mean[j], z[sel], L[j].t()))
         return x, y.to(dtype)
