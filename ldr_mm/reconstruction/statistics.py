@@ -28,8 +28,9 @@ covariance, Eq. 10)::
   the covariance the fallback above (finite placeholders, never NaN); the
   sampler never draws label j for class c. Logged.
 
-File format written by :meth:`GaussianStatistics.save` (the stage-2 hook
-writes ``work_dir/reconstruction/stats_round{r}.pth`` each round; read it
+File format written by :meth:`GaussianStatistics.save` (the stage-2 loop
+writes ``work_dir/reconstruction/stats_round{r}.pth`` for round r = 1, 2,
+... as the log counts them; read it
 with :meth:`GaussianStatistics.load` or ``torch.load(path,
 weights_only=True)``), a dict of:
 
