@@ -97,7 +97,7 @@ def _lbfgs_one_class(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
                             max_iter=max_iter,
                             max_eval=max_iter * 2,
                             tolerance_grad=tol,
-                            tolerance_change=1e-15,
+                            tolerance_change=1e-12,
                             history_size=20,
                             line_search_fn='strong_wolfe')
 
@@ -125,7 +125,7 @@ def lbfgs_m_step(weight: torch.Tensor,
                  num_samples: int = 8192,
                  l2: float = 1e-4,
                  max_iter: int = 500,
-                 tol: float = 1e-7) -> List[float]:
+                 tol: float = 1e-6) -> List[float]:
     """The classifier minimising BCE on virtual features, per class.
 
     For each class c, ``num_samples`` virtual (x_c, y_c) are drawn
@@ -143,7 +143,8 @@ def lbfgs_m_step(weight: torch.Tensor,
         l2 (float): L2 weight (> 0 keeps separable classes finite).
             Defaults to 1e-4.
         max_iter (int): L-BFGS iterations per class. Defaults to 500.
-        tol (float): Gradient tolerance (max-norm). Defaults to 1e-7.
+        tol (float): Gradient tolerance (max-norm; L-BFGS also stops when
+            the objective changes by less than 1e-12). Defaults to 1e-6.
 
     Returns:
         list[float]: The mean over classes of the objective before and after.

@@ -339,8 +339,9 @@ class EMTrainLoop(IterBasedTrainLoop):
         self.runner.message_hub.update_scalar('train/m_loss',
                                               float(np.mean(tail)))
         logger.info(
-            f'{head}: {len(losses) if kind == "sgd" else "L-BFGS"} '
-            f'iterations in {m_seconds:.1f}s, loss {losses[0]:.4f} -> '
+            f'{head}: ' + (f'{len(losses)} iterations' if kind == 'sgd' else
+                           'L-BFGS per class') +
+            f' in {m_seconds:.1f}s, loss {losses[0]:.4f} -> '
             f'{float(np.mean(tail)):.4f}' +
             (' (mean of the last 10%)' if kind == 'sgd' else ''))
 
