@@ -16,6 +16,12 @@
    (sample + classifier + BCE + Adam), next to one real-image E-step train
    step (forward + GCE through the frozen head + backward + Adam) of the same
    batch size.
+4. M-step solvers (C = 14, D = 2048, full covariance): 'sgd' (``--m-iters``
+   Adam steps on batches of 256 virtual samples), 'lbfgs' (8192 virtual
+   samples per class, L-BFGS to convergence) and 'lda' (closed form), next
+   to one E-step round (``--e-iters`` real-image train steps of section 3's
+   batch). The synthetic statistics are better conditioned than real ones,
+   so L-BFGS converges in fewer iterations here than on a trained model.
 
     python benchmarks/bench_reconstruction.py               # CPU, R50 448 b2
     python benchmarks/bench_reconstruction.py --device cuda --batch 32
@@ -304,6 +310,48 @@ def bench_sampling(args, model, batches):
     print(f'  batch {args.batch}: a real step takes {step / full:.1f}x the '
           f'time of drawing {args.vbatch} virtual samples (full) and '
           f'{step / results["m_iter"]:.1f}x a whole M-step iteration')
+    return step
+
+
+def bench_solvers(args, e_step: float):
+    """Section 4: one M-step with each solver vs one E-step round."""
+    from mmengine.optim import build_optim_wrapper
+
+    from ldr_mm.reconstruction import ReverseSampler
+    from ldr_mm.reconstruction.em import (lbfgs_m_step, lda_m_step,
+                                          sgd_m_step)
+    from mmpretrain.registry import MODELS
+    C, D, dev = args.classes, 2048, torch.device(args.device)
+    st = synthetic_statistics(C, D, args.device)
+    sampler = ReverseSampler().fit(st, device=dev)
+    head = MODELS.build(dict(type='LDRHead', num_classes=C,
+                             in_channels=D)).to(dev)
+    ow = build_optim_wrapper(head, dict(
+        type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-4)))
+    bce = torch.nn.BCEWithLogitsLoss(reduction='sum')
+    gen = torch.Generator(device=dev).manual_seed(0)
+    w, b = head.weight.data, head.bias.data
+    runs = dict(
+        sgd=lambda: sgd_m_step(head.classify, list(head.parameters()),
+                               sampler, ow, lambda x, y, avg_factor: bce(
+                                   x, y) / avg_factor, args.m_iters, 256,
+                               gen),
+        lbfgs=lambda: lbfgs_m_step(w, b, sampler, gen),
+        lda=lambda: lda_m_step(w, b, st, sampler.prob))
+    round_s = e_step * args.e_iters
+    print(f'\n[4] M-step solvers (C={C}, D={D}, full covariance) vs one '
+          f'E-step round ({args.e_iters} steps x {e_step:.2f} s = '
+          f'{round_s:.0f} s at batch {args.batch})')
+    for name, fn in runs.items():
+        sync(dev)
+        t = time.perf_counter()
+        out = fn()
+        sync(dev)
+        sec = time.perf_counter() - t
+        extra = (f', objective {out[0]:.4f} -> {out[1]:.4f}'
+                 if name == 'lbfgs' else '')
+        print(f'  {name:5s}: {sec:8.2f} s = {sec / round_s:.4f} of an '
+              f'E-step round{extra}')
 
 
 def main(argv=None):
@@ -326,8 +374,12 @@ def main(argv=None):
                    default=[1024, 4096, 16384])
     p.add_argument('--device', default='cpu')
     p.add_argument('--amp', action='store_true')
+    p.add_argument('--m-iters', type=int, default=500,
+                   help="'sgd' M-step iterations (default 500, NIH config)")
+    p.add_argument('--e-iters', type=int, default=500,
+                   help='E-step iterations per round (default 500, NIH)')
     p.add_argument('--skip', nargs='*', default=[],
-                   choices=['stats', 'memory', 'sampling'])
+                   choices=['stats', 'memory', 'sampling', 'solvers'])
     args = p.parse_args(argv)
     args.vbatch = args.vbatch or args.batch
     if args.mem_dims is None:
@@ -360,7 +412,9 @@ def main(argv=None):
     if 'memory' not in args.skip:
         bench_memory(args)
     if 'sampling' not in args.skip:
-        bench_sampling(args, model, batches)
+        e_step = bench_sampling(args, model, batches)
+        if 'solvers' not in args.skip:
+            bench_solvers(args, e_step)
 
 
 if __name__ == '__main__':

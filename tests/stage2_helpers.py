@@ -95,23 +95,22 @@ def make_stage1_checkpoint(root, path, seed=0, classes=DEMO_CLASSES,
 
 def stage2_cfg(root, work_dir, e_iters=2, rounds=2, m_iters=3,
                virtual_batch_size=16, ckpt_interval=None, val=True,
-               **hook_options):
+               **loop_options):
     """The demo stage-2 config shrunk to the tiny model and data."""
     from mmengine.config import Config
     cfg = Config.fromfile(STAGE2_CFG)
     opts = tiny_options(root, work_dir)
     opts.update({
         'model.stage1_checkpoint': osp.join(root, 'stage1.pth'),
-        'train_cfg.max_iters': rounds * e_iters,
-        'train_cfg.val_interval': e_iters,
+        'train_cfg.rounds': rounds,
+        'train_cfg.e_iters': e_iters,
+        'train_cfg.m_iters': m_iters,
+        'train_cfg.virtual_batch_size': virtual_batch_size,
         'default_hooks.checkpoint.interval': ckpt_interval or e_iters,
         'default_hooks.checkpoint.max_keep_ckpts': 100,
     })
     cfg.merge_from_dict(opts)
-    hook = [h for h in cfg.custom_hooks
-            if h['type'] == 'GaussianReconstructionHook'][0]
-    hook.update(e_iters=e_iters, m_iters=m_iters,
-                virtual_batch_size=virtual_batch_size, **hook_options)
+    cfg.train_cfg.update(loop_options)
     if not val:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     return cfg
@@ -120,6 +119,12 @@ def stage2_cfg(root, work_dir, e_iters=2, rounds=2, m_iters=3,
 def build_runner(cfg):
     from mmengine.runner import Runner
     return Runner.from_cfg(cfg)
+
+
+def build_loop(runner):
+    """The runner's EMTrainLoop, built as ``Runner.train`` builds it."""
+    runner._train_loop = runner.build_train_loop(runner._train_loop)
+    return runner.train_loop
 
 
 def get_hook(runner, name='GaussianReconstructionHook'):

@@ -24,11 +24,13 @@ def test_stage2_configs_follow_the_paper():
         cfg = Config.fromfile(config_path(name))
         assert cfg.model.type == 'LDRStage2Classifier'
         assert cfg.model.head.loss == dict(type='MultiLabelGCELoss', q=0.8)
-        hook = [h for h in cfg.custom_hooks
-                if h.type == 'GaussianReconstructionHook'][0]
-        assert hook.sampler.mode == 'reverse'
-        assert hook.sampler.alpha == 0.9 and hook.sampler.eps == 1e-9
-        assert cfg.train_cfg.max_iters % hook.e_iters == 0
+        loop = cfg.train_cfg  # EMTrainLoop holds the stage-2 options
+        assert loop.type == 'EMTrainLoop'
+        assert loop.sampler.mode == 'reverse'
+        assert loop.sampler.alpha == 0.9 and loop.sampler.eps == 1e-9
+        assert loop.rounds >= 1 and loop.e_iters >= 1
+        assert 'GaussianReconstructionHook' in [h.type
+                                                for h in cfg.custom_hooks]
         stage1 = Config.fromfile(config_path(name.replace('stage2',
                                                           'stage1')))
         assert cfg.model.backbone == stage1.model.backbone or \
@@ -52,19 +54,18 @@ def test_stage2_config_runs(name, data, tmp_path):  # noqa: F811
 
     cfg = tiny_cfg(name, data, str(tmp_path / 's2'))
     cfg.train_cfg.pop('max_epochs')  # tiny_cfg is written for stage 1
-    for hook in cfg.custom_hooks:
-        if hook.type == 'GaussianReconstructionHook':
-            hook.update(e_iters=1, m_iters=3, virtual_batch_size=8)
     cfg.merge_from_dict({
         'model.stage1_checkpoint': ckpt,
-        'train_cfg.max_iters': 2,
-        'train_cfg.val_interval': 2,
+        'train_cfg.rounds': 2,
+        'train_cfg.e_iters': 1,
+        'train_cfg.m_iters': 3,
+        'train_cfg.virtual_batch_size': 8,
         'default_hooks.checkpoint.interval': 2,
     })
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 2
-    for r in (0, 1):  # one statistics file per round (0-based names)
+    for r in (1, 2):  # one statistics file per round (1-based, as logged)
         assert osp.isfile(osp.join(cfg.work_dir, 'reconstruction',
                                    f'stats_round{r}.pth'))
     val = val_scalars(runner)

@@ -145,7 +145,7 @@ def test_class_without_positives_and_all_negative_batches(stage2_root,
     for k, v in ck['state_dict'].items():
         if v.is_floating_point():
             assert torch.isfinite(v).all(), k
-    stats = load(osp.join(work, 'reconstruction', 'stats_round1.pth'))
+    stats = load(osp.join(work, 'reconstruction', 'stats_round2.pth'))
     assert int(stats['counts'][cavity, 1]) == 0
     losses = [json.loads(line) for line in open(osp.join(
         work, sorted(d for d in os.listdir(work) if d[:2] == '20')[-1],

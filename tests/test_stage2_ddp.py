@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from ldr_mm.reconstruction import (build_statistics_dataloader,
@@ -21,13 +22,19 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_two_ranks_train_stage2_consistently(stage2_root, tmp_path):
+@pytest.mark.parametrize('m_solver', [
+    'sgd',
+    pytest.param('lbfgs', marks=pytest.mark.slow),
+    pytest.param('lda', marks=pytest.mark.slow),
+])
+def test_two_ranks_train_stage2_consistently(stage2_root, tmp_path,
+                                             m_solver):
     """The frozen head stays out of the DDP reducer, the M-step's manual
     gradient all-reduce keeps the classifier identical on both ranks, and
     the sharded statistics pass equals the single-process one."""
     work = str(tmp_path / 'ddp')
     cfg = stage2_cfg(stage2_root, work, e_iters=2, rounds=2, m_iters=3,
-                     val=False)
+                     val=False, m_solver=m_solver)
     cfg.custom_imports = dict(
         imports=['ldr_mm', 'stage2_helpers'], allow_failed_imports=False)
     cfg.custom_hooks.append(dict(type='DumpRankStateHook'))
@@ -55,7 +62,7 @@ def test_two_ranks_train_stage2_consistently(stage2_root, tmp_path):
     assert not torch.equal(s1['neck.label_embed'], r0['neck.label_embed'])
 
     # round 0 ran on the stage-1 weights: the same estimate in one process
-    two = torch.load(osp.join(work, 'reconstruction', 'stats_round0.pth'),
+    two = torch.load(osp.join(work, 'reconstruction', 'stats_round1.pth'),
                      weights_only=True)
     assert two['extra']['world_size'] == 2
     single = stage2_cfg(stage2_root, str(tmp_path / 'one'))

@@ -10,7 +10,8 @@ from mmengine.optim import build_optim_wrapper
 
 from ldr_mm.models.classifiers import Stage1CheckpointError
 from ldr_mm.reconstruction import GaussianStatistics
-from stage2_helpers import (build_model, build_runner, get_hook,
+from ldr_mm.utils.rng import preserved_global_rng
+from stage2_helpers import (build_loop, build_model, build_runner, get_hook,
                             make_stage1_checkpoint, stage2_cfg, stage2_root,
                             write_prompt)
 
@@ -107,21 +108,22 @@ def test_class_names_must_match_before_training(stage2_root, tmp_path):
 def test_m_step_changes_only_the_classifier(stage2_root, tmp_path):
     cfg = stage2_cfg(stage2_root, str(tmp_path), m_iters=5)
     runner = build_runner(cfg)
-    hook = get_hook(runner, 'GaussianReconstructionHook')
+    loop = build_loop(runner)  # the loop runs the rounds
+    get_hook(runner, 'GaussianReconstructionHook').before_run(runner)
     model = runner.model
     model.init_weights()
-    hook.before_run(runner)
     before = snapshot(model)
     buffers = {k: v.clone() for k, v in model.state_dict().items()
                if k not in before}
     rng = (torch.get_rng_state(), np.random.get_state()[1].copy(),
            random.getstate())
-    hook.before_train_iter(runner, 0)  # iteration 0: statistics + M-step
+    with preserved_global_rng():  # as EMTrainLoop.run_iter calls it
+        loop.run_round(0)  # iteration 0: statistics + M-step
     # the global random streams of training are untouched
     assert torch.equal(rng[0], torch.get_rng_state())
     assert np.array_equal(rng[1], np.random.get_state()[1])
     assert rng[2] == random.getstate()
-    assert hook.round_done == 0
+    assert loop.round_done == 0
     assert changed(before, model) == {'head.weight', 'head.bias'}
     for k, v in buffers.items():  # eval-mode pass: BN statistics unchanged
         assert torch.equal(v, model.state_dict()[k]), k
@@ -130,7 +132,7 @@ def test_m_step_changes_only_the_classifier(stage2_root, tmp_path):
     assert model.training
     # the round's statistics were written and describe the training set
     st = GaussianStatistics.load(
-        osp.join(str(tmp_path), 'reconstruction', 'stats_round0.pth'))
+        osp.join(str(tmp_path), 'reconstruction', 'stats_round1.pth'))  # 1-based, as logged
     with open(osp.join(stage2_root, 'train.json')) as f:
         ann = json.load(f)['data_list']
     labels = torch.zeros(10, dtype=torch.long)
@@ -138,8 +140,8 @@ def test_m_step_changes_only_the_classifier(stage2_root, tmp_path):
         labels[item['gt_label']] += 1
     assert torch.equal(st.counts[:, 1], labels)
     assert st.num_samples == 48
-    assert st.extra['round'] == 0 and len(st.extra['sampling_probability'])
-    assert hook.history[0]['m_loss_last'] is not None
+    assert st.extra['round'] == 1 and len(st.extra['sampling_probability'])
+    assert loop.history[0]['m_loss_last'] is not None
 
 
 def test_e_step_changes_only_backbone_and_neck(stage2_root, tmp_path):
@@ -172,14 +174,32 @@ def test_e_step_changes_only_backbone_and_neck(stage2_root, tmp_path):
 
 def test_hook_config_errors(stage2_root, tmp_path):
     from mmpretrain.registry import HOOKS
+    runner = build_runner(stage2_cfg(stage2_root, str(tmp_path)))
     with pytest.raises(ValueError, match='e_iters'):
-        HOOKS.build(dict(type='GaussianReconstructionHook', e_iters=0))
+        runner.build_train_loop(dict(runner.cfg.train_cfg, e_iters=0))
     with pytest.raises(ValueError, match='stats_dataloader'):
-        HOOKS.build(dict(type='GaussianReconstructionHook', e_iters=2,
-                         stats_dataloader=dict(shuffle=True)))
+        runner.build_train_loop(dict(runner.cfg.train_cfg,
+                                     stats_dataloader=dict(shuffle=True)))
+    with pytest.raises(ValueError, match='m_solver'):
+        runner.build_train_loop(dict(runner.cfg.train_cfg, m_solver='adam'))
+    with pytest.raises(ValueError, match='no options'):
+        runner.build_train_loop(
+            dict(runner.cfg.train_cfg, m_solver=dict(type='lda', l2=1)))
+    # the options of the old hook point to the loop
+    with pytest.raises(TypeError, match='EMTrainLoop'):
+        HOOKS.build(dict(type='GaussianReconstructionHook', e_iters=2))
     cfg = stage2_cfg(stage2_root, str(tmp_path), e_iters=2, rounds=2)
     cfg.train_cfg.max_iters = 5
     with pytest.raises(ValueError, match='not a multiple'):
+        build_runner(cfg).train()
+    # a stage-2 config whose loop was replaced, or without the hook
+    cfg = stage2_cfg(stage2_root, str(tmp_path))
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2)
+    with pytest.raises(TypeError, match="type='EMTrainLoop'"):
+        build_runner(cfg).train()
+    cfg = stage2_cfg(stage2_root, str(tmp_path))
+    cfg.custom_hooks = cfg.custom_hooks[:-1]
+    with pytest.raises(RuntimeError, match='GaussianReconstructionHook'):
         build_runner(cfg).train()
     cfg = stage2_cfg(stage2_root, str(tmp_path))
     cfg.model.type = 'LDRClassifier'

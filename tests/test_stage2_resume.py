@@ -1,6 +1,7 @@
 """--resume in the middle of stage 2 reproduces the uninterrupted run."""
 import os.path as osp
 
+import pytest
 import torch
 
 from stage2_helpers import build_runner, stage2_cfg, stage2_root
@@ -32,7 +33,13 @@ def load(path):
     return torch.load(path, weights_only=True, map_location='cpu')
 
 
-def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path):
+@pytest.mark.parametrize('m_solver', [
+    'sgd',
+    pytest.param('lbfgs', marks=pytest.mark.slow),
+    pytest.param('lda', marks=pytest.mark.slow),
+])
+def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path,
+                                                m_solver):
     """2 rounds x 3 E-step iterations, a checkpoint after every iteration,
     validation after each round, dropout and random flips on. Resume from
 
@@ -42,7 +49,8 @@ def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path):
 
     and compare the final weights, both optimisers and the hook state.
     """
-    kw = dict(e_iters=3, rounds=2, m_iters=4, ckpt_interval=1)
+    kw = dict(e_iters=3, rounds=2, m_iters=4, ckpt_interval=1,
+              m_solver=m_solver)
     full = str(tmp_path / 'full')
     build_runner(stage2_cfg(stage2_root, full, **kw)).train()
     ref = load(osp.join(full, 'iter_6.pth'))
@@ -54,7 +62,7 @@ def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path):
     assert not torch.equal(s1['head.weight'], ref['state_dict']['head.weight'])
     assert not torch.equal(s1['neck.label_embed'],
                            ref['state_dict']['neck.label_embed'])
-    assert osp.isfile(osp.join(full, 'reconstruction', 'stats_round1.pth'))
+    assert osp.isfile(osp.join(full, 'reconstruction', 'stats_round2.pth'))
 
     for k in (2, 3, 4):
         work = str(tmp_path / f'resume{k}')
@@ -67,8 +75,8 @@ def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path):
             assert_same(ref[key], out[key], f'resume from {k}: {key}')
         # round 1's statistics: recomputed (k <= 3) or carried over (k = 4)
         if k <= 3:
-            a = load(osp.join(full, 'reconstruction', 'stats_round1.pth'))
-            b = load(osp.join(work, 'reconstruction', 'stats_round1.pth'))
+            a = load(osp.join(full, 'reconstruction', 'stats_round2.pth'))
+            b = load(osp.join(work, 'reconstruction', 'stats_round2.pth'))
             assert_same(a['mean'], b['mean'])
             assert_same(a['cov'], b['cov'])
 

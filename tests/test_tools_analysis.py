@@ -205,8 +205,8 @@ def make_stats(path, cov_type='full', C=3, D=4, seed=0, n_neg_first=5):
 def test_gaussian_statistics(tmp_path, capsys):
     rec = tmp_path / 'work' / 'reconstruction'
     rec.mkdir(parents=True)
-    d0, S0 = make_stats(str(rec / 'stats_round0.pth'), seed=0)
-    d1, S1 = make_stats(str(rec / 'stats_round1.pth'), seed=1)
+    d0, S0 = make_stats(str(rec / 'stats_round1.pth'), seed=0)
+    d1, S1 = make_stats(str(rec / 'stats_round2.pth'), seed=1)
     out = tmp_path / 'out'
     res = gs_tool.main([str(tmp_path / 'work'), '--rounds', 'all',
                         '--out-dir', str(out)])
@@ -227,7 +227,7 @@ def test_gaussian_statistics(tmp_path, capsys):
     assert_png(res['distance'], (700, 600))
     assert_png(res['spectrum'], (1000, 450))
     text = capsys.readouterr().out
-    assert 'round 1' in text and 'eff. rank+' in text
+    assert 'round 2' in text and 'eff. rank+' in text  # the last round
 
     # 'diag' files and a class without negatives (valid False)
     diag = tmp_path / 'diag.pth'

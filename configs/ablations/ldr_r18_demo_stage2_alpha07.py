@@ -4,9 +4,4 @@
 # is the ordinary demo stage 1.
 _base_ = '../ldrnet/ldr_r18_demo_stage2.py'
 
-# the stage-2 hooks with the sampler of GaussianReconstructionHook changed
-custom_hooks = [
-    dict(h, sampler=dict(h['sampler'], alpha=0.7))
-    if h['type'] == 'GaussianReconstructionHook' else h
-    for h in _base_.custom_hooks
-]
+train_cfg = dict(sampler=dict(alpha=0.7))

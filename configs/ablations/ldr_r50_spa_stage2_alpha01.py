@@ -4,9 +4,4 @@
 # is the ordinary AxSpA stage 1.
 _base_ = '../ldrnet/ldr_r50_spa_stage2.py'
 
-# the stage-2 hooks with the sampler of GaussianReconstructionHook changed
-custom_hooks = [
-    dict(h, sampler=dict(h['sampler'], alpha=0.1))
-    if h['type'] == 'GaussianReconstructionHook' else h
-    for h in _base_.custom_hooks
-]
+train_cfg = dict(sampler=dict(alpha=0.1))

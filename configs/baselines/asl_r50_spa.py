@@ -1,13 +1,6 @@
 # Baseline: Asymmetric loss (Ridnik et al., ICCV 2021) with MMPretrain's
 # AsymmetricLoss and the paper's defaults gamma+ = 0, gamma- = 4, clip 0.05.
 # Everything else as bce_r50_spa.py.
-_base_ = './bce_r50_spa.py'
+_base_ = ['./bce_r50_spa.py', '../_base_/losses/multilabel.py']
 
-model = dict(
-    head=dict(
-        loss=dict(
-            _delete_=True,
-            type='AsymmetricLoss',
-            gamma_pos=0.0,
-            gamma_neg=4.0,
-            clip=0.05)))
+model = dict(head=dict(loss=_base_.asl_loss))

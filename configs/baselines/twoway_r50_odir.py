@@ -1,12 +1,6 @@
 # Baseline: Two-way multi-label loss (Kobayashi, CVPR 2023) with the
 # paper's temperatures Tp = 4, Tn = 1.
 # Everything else as bce_r50_odir.py.
-_base_ = './bce_r50_odir.py'
+_base_ = ['./bce_r50_odir.py', '../_base_/losses/multilabel.py']
 
-model = dict(
-    head=dict(
-        loss=dict(
-            _delete_=True,
-            type='TwoWayMultiLabelLoss',
-            tp=4.0,
-            tn=1.0)))
+model = dict(head=dict(loss=_base_.twoway_loss))

@@ -7,24 +7,20 @@ _base_ = ['./ldr_r50_spa_stage1.py', '../_base_/stage2/ldr_em.py']
 
 rounds = 5  # EM rounds (statistics -> M-step -> E-step)
 e_iters = 200  # E-step iterations (real batches of 32) per round
-m_iters = 300  # M-step iterations (virtual batches of 256) per round
 
 model = dict(
     **_base_.ldr_stage2_model,
     stage1_checkpoint='work_dirs/ldr_r50_spa_stage1/epoch_30.pth')
 optim_wrapper = _base_.ldr_stage2_optim_wrapper
 param_scheduler = []
+# M-step: 300 iterations x 256 virtual samples per round
 train_cfg = dict(
-    _delete_=True,
-    type='IterBasedTrainLoop',
-    max_iters=rounds * e_iters,
-    val_interval=e_iters)
+    _base_.ldr_stage2_train_cfg, rounds=rounds, e_iters=e_iters,
+    m_iters=300)
 log_processor = dict(by_epoch=False)
 # validation metrics logged at their iteration (MMEngine logs them at the
 # epoch, always 0 in an iteration loop, by default)
 default_hooks = dict(
     logger=dict(log_metric_by_epoch=False),
     checkpoint=dict(by_epoch=False, interval=e_iters))
-custom_hooks = _base_.custom_hooks + [
-    dict(**_base_.ldr_stage2_hook, e_iters=e_iters, m_iters=m_iters)
-]
+custom_hooks = _base_.custom_hooks + [dict(type='GaussianReconstructionHook')]

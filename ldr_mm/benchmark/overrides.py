@@ -123,13 +123,7 @@ def smoke_overrides(cfg, smoke_root: str, data_root: Optional[str]) -> None:
 
 def shrink_stage2(cfg) -> None:
     """Smoke schedule of a stage-2 config: 1 round of 2 E / 2 M steps."""
-    for h in cfg.get('custom_hooks') or []:
-        if h.get('type') == 'GaussianReconstructionHook':
-            h['e_iters'] = 2
-            h['m_iters'] = 2
-            h['virtual_batch_size'] = 8
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2,
-                         val_interval=2)
+    cfg.train_cfg.update(rounds=1, e_iters=2, m_iters=2, virtual_batch_size=8)
     cfg.param_scheduler = []
     cfg.log_processor = dict(by_epoch=False)
     ck = cfg.default_hooks.checkpoint

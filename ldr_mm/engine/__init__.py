@@ -1,4 +1,5 @@
-from . import hooks
+from . import hooks, runners
 from .hooks import *  # noqa: F401,F403
+from .runners import *  # noqa: F401,F403
 
-__all__ = list(hooks.__all__)
+__all__ = list(hooks.__all__) + list(runners.__all__)

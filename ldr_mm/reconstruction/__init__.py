@@ -1,11 +1,16 @@
 """LDRNet stage 2: Gaussian label-distribution reconstruction (Sec. 3.4)."""
-from .estimation import (build_statistics_dataloader, class_features,
-                         estimate_class_statistics, statistics_dataset)
+from .estimation import (build_statistics_dataloader, build_statistics_source,
+                         class_features, estimate_class_statistics,
+                         statistics_dataset, statistics_loader_options)
+from .em import (M_SOLVERS, lbfgs_m_step, lda_classifier, lda_m_step,
+                 run_m_step, sgd_m_step)
 from .sampler import ReverseSampler, gaussian_factor, sampling_probability
 from .statistics import GaussianAccumulator, GaussianStatistics
 
 __all__ = [
     'GaussianAccumulator', 'GaussianStatistics', 'ReverseSampler',
     'gaussian_factor', 'sampling_probability', 'build_statistics_dataloader',
-    'class_features', 'estimate_class_statistics', 'statistics_dataset'
+    'class_features', 'estimate_class_statistics', 'statistics_dataset',
+    'build_statistics_source', 'statistics_loader_options', 'M_SOLVERS',
+    'lbfgs_m_step', 'lda_classifier', 'lda_m_step', 'run_m_step', 'sgd_m_step'
 ]

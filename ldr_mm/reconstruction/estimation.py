@@ -7,7 +7,7 @@ all-reduce, so N ranks give the single-process statistics.
 """
 import copy
 import time
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.dataset import DefaultSampler
@@ -51,33 +51,108 @@ def statistics_dataset(dataset, pipeline: Sequence[dict]):
 def build_statistics_dataloader(dataset,
                                 batch_size: int,
                                 num_workers: int = 0,
-                                collate_fn: Optional[Callable] = None,
+                                collate_fn: Union[None, dict,
+                                                  Callable] = None,
                                 seed: int = 0,
                                 pin_memory: bool = False) -> DataLoader:
     """A deterministic loader over this rank's share of ``dataset``.
 
     MMEngine's ``DefaultSampler(shuffle=False, round_up=False)`` gives rank r
     the indices r, r + W, r + 2W, ... -- every image exactly once over all
-    ranks, no padding duplicates. Built directly rather than with
-    ``Runner.build_dataloader`` to pass a ``generator``: the loader's base
-    seed then comes from it, not from the global torch RNG, so a statistics
-    pass does not shift the training random stream.
+    ranks, no padding duplicates. Built by ``Runner.build_dataloader`` (so
+    ``collate_fn`` is resolved as MMEngine resolves it: a config dict, a
+    callable, or ``pseudo_collate`` by default) with an explicit sampler
+    seed and a ``generator``: the loader's base seed then comes from it, not
+    from the global torch RNG, and the sampler does not draw its seed from
+    the global numpy RNG, so a statistics pass does not shift the training
+    random stream.
+
+    Args:
+        dataset: The dataset (see :func:`statistics_dataset`).
+        batch_size (int): Images per batch.
+        num_workers (int): Loader workers. Defaults to 0.
+        collate_fn (dict | callable, optional): As a config's
+            ``train_dataloader.collate_fn``. Defaults to ``pseudo_collate``.
+        seed (int): Seed of the sampler and the loader's generator.
+        pin_memory (bool): Defaults to False.
     """
-    from mmengine.dataset import pseudo_collate
-    # an explicit seed: without one DefaultSampler draws it from the global
-    # numpy RNG, shifting the training augmentation stream
-    sampler = DefaultSampler(
-        dataset, shuffle=False, seed=int(seed) % 2**31, round_up=False)
-    return DataLoader(
-        dataset,
+    from mmengine.runner import Runner
+    cfg = dict(
+        dataset=dataset,
+        sampler=dict(
+            type='DefaultSampler',
+            shuffle=False,
+            seed=int(seed) % 2**31,
+            round_up=False),
         batch_size=batch_size,
-        sampler=sampler,
         num_workers=num_workers,
-        collate_fn=collate_fn or pseudo_collate,
         pin_memory=pin_memory,
         drop_last=False,
         persistent_workers=False,
         generator=torch.Generator().manual_seed(int(seed)))
+    if collate_fn is not None:
+        cfg['collate_fn'] = copy.deepcopy(collate_fn) if isinstance(
+            collate_fn, dict) else collate_fn
+    return Runner.build_dataloader(cfg, seed=None)
+
+
+#: Keys of the ``stats_dataloader`` option of :class:`~ldr_mm.engine.
+#: EMTrainLoop`.
+STATS_LOADER_KEYS = ('batch_size', 'num_workers', 'pipeline', 'dataset',
+                     'pin_memory')
+
+
+def build_statistics_source(cfg, train_dataset, options: dict):
+    """The dataset of the statistics pass, from a run's config.
+
+    Args:
+        cfg (Config): The run's config (for the test / val pipeline).
+        train_dataset: The built training dataset.
+        options (dict): ``stats_dataloader`` overrides: ``pipeline``
+            (default: the test loader's, else the val loader's) and
+            ``dataset`` (a dataset config; default: the training dataset with
+            that pipeline, see :func:`statistics_dataset`).
+
+    Raises:
+        ValueError: No pipeline can be found.
+    """
+    from mmpretrain.registry import DATASETS
+    from ldr_mm.utils import inner_dataset_cfg
+    pipeline = options.get('pipeline')
+    if pipeline is None:
+        for key in ('test_dataloader', 'val_dataloader'):
+            inner = inner_dataset_cfg((cfg.get(key) or {}).get('dataset'))
+            pipeline = copy.deepcopy((inner or {}).get('pipeline'))
+            if pipeline is not None:
+                break
+    if options.get('dataset') is not None:
+        ds_cfg = copy.deepcopy(options['dataset'])
+        if pipeline is not None:
+            ds_cfg['pipeline'] = pipeline
+        return DATASETS.build(ds_cfg)
+    if pipeline is None:
+        raise ValueError(
+            'No test pipeline for the statistics pass: set '
+            'test_dataloader.dataset.pipeline or train_cfg.stats_dataloader='
+            'dict(pipeline=[...]).')
+    return statistics_dataset(train_dataset, pipeline)
+
+
+def statistics_loader_options(cfg, options: dict) -> dict:
+    """``batch_size``, ``num_workers``, ``collate_fn`` and ``pin_memory`` of
+    the statistics loader: the ``options`` overrides, else the val loader's
+    batch size (else the train loader's, else 32), the train loader's
+    workers and collate function."""
+    train_dl = cfg.get('train_dataloader') or {}
+    val_dl = cfg.get('val_dataloader') or {}
+    batch_size = (options.get('batch_size') or val_dl.get('batch_size')
+                  or train_dl.get('batch_size') or 32)
+    return dict(
+        batch_size=int(batch_size),
+        num_workers=int(
+            options.get('num_workers', train_dl.get('num_workers', 0))),
+        collate_fn=train_dl.get('collate_fn'),
+        pin_memory=bool(options.get('pin_memory', False)))
 
 
 @torch.no_grad()

@@ -213,3 +213,40 @@ class ReverseSampler:
         x1 = torch.baddbmm(mean[:, 1:2], zc, L[:, 1].transpose(1, 2))
         x = torch.where(y.t().unsqueeze(-1), x1, x0).transpose(0, 1)
         return x.contiguous(), y.to(dtype)
+
+    @torch.no_grad()
+    def sample_class(self,
+                     class_index: int,
+                     num_samples: int,
+                     generator: Optional[torch.Generator] = None
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Draw virtual features of one class only (the same law as the
+        class's column of :meth:`sample`, in memory (N, D) instead of
+        (N, C, D): what a per-class solver needs).
+
+        Args:
+            class_index (int): c.
+            num_samples (int): N.
+            generator (torch.Generator, optional): As in :meth:`sample`.
+
+        Returns:
+            tuple[Tensor, Tensor]: Features (N, D) and 0/1 labels (N,).
+        """
+        if self._mean is None:
+            raise RuntimeError('ReverseSampler.sample_class() before fit()')
+        c = int(class_index)
+        mean, L = self._mean[c], self._factor[c]  # (2, D), (2, D[, D])
+        dev, dtype = mean.device, mean.dtype
+        r = torch.rand(
+            num_samples, generator=generator, device=dev,
+            dtype=torch.float64)
+        y = r <= self.prob[c]
+        z = torch.randn(
+            num_samples, self.dims, generator=generator, device=dev,
+            dtype=dtype)
+        x = torch.empty_like(z)
+        for j in (0, 1):  # each row through its own label's factor only
+            sel = y if j else ~y
+            x[sel] = (mean[j] + L[j] * z[sel] if self.cov_type == 'diag' else
+                      torch.addmm(mean[j], z[sel], L[j].t()))
+        return x, y.to(dtype)

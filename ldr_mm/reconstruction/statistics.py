@@ -28,8 +28,9 @@ covariance, Eq. 10)::
   the covariance the fallback above (finite placeholders, never NaN); the
   sampler never draws label j for class c. Logged.
 
-File format written by :meth:`GaussianStatistics.save` (the stage-2 hook
-writes ``work_dir/reconstruction/stats_round{r}.pth`` each round; read it
+File format written by :meth:`GaussianStatistics.save` (the stage-2 loop
+writes ``work_dir/reconstruction/stats_round{r}.pth`` for round r = 1, 2,
+... as the log counts them; read it
 with :meth:`GaussianStatistics.load` or ``torch.load(path,
 weights_only=True)``), a dict of:
 
@@ -194,6 +195,10 @@ class GaussianAccumulator:
                 ) -> 'GaussianStatistics':
         """Means and regularised covariances (see the module docstring).
 
+        Four named steps: :func:`_unbiased_covariance`,
+        :func:`_pooled_covariance` (the fallback), :func:`_borrow_for_small_
+        groups` (n < 2) and :func:`_shrink_and_ridge`.
+
         Args:
             shrinkage ('auto' | float): lam = D / (n + D), or a fixed value
                 in [0, 1]. Ignored for ``cov_type='diag'``.
@@ -221,97 +226,14 @@ class GaussianAccumulator:
         full = self.cov_type == 'full'
         n = self.n
         counts = n.round().long()
-        safe_n = n.clamp_min(1)
-        mean = self.s / safe_n.unsqueeze(-1)  # (C, 2, D); 0 where n == 0
-        # scatter = sum (x - mu)(x - mu)^T = ss - n mu mu^T, in place on one
-        # copy of the sums (no further C x 2 x D x D temporaries)
-        if full:
-            scatter = self.ss.clone()
-            flat = scatter.view(C * 2, D, D)
-            mu = mean.reshape(C * 2, D, 1)
-            flat.baddbmm_(mu * -n.reshape(C * 2, 1, 1), mu.transpose(1, 2))
-            for g in range(C * 2):  # exact symmetry, D x D temporaries only
-                flat[g] = (flat[g] + flat[g].t()) / 2
-            scatter_diag = scatter.diagonal(dim1=-2, dim2=-1)
-        else:
-            scatter = self.ss - n.unsqueeze(-1) * mean * mean
-            scatter_diag = scatter
-        scatter_diag.clamp_(min=0)  # rounding can make tiny negatives
+        mean = self.s / n.clamp_min(1).unsqueeze(-1)  # (C, 2, D); 0 if n == 0
+        S = _unbiased_covariance(self.ss, n, mean, full)
         enough = counts >= 2
-        # Unbiased S where n >= 2 (in place: scatter becomes S).
-        denom = (n - 1).clamp_min(1)
-        scatter /= (denom[..., None, None] if full else denom[..., None])
-        S = scatter
-
-        # Pooled within-group covariance: fallback for n < 2.
-        dof = ((n - 1) * enough).sum()
-        if dof > 0:
-            wts = ((n - 1) * enough).flatten()
-            flat = S.reshape(C * 2, *S.shape[2:])
-            pooled = torch.einsum('g,g...->...', wts, flat) / dof
-            pooled_desc = (f'the pooled within-group covariance '
-                           f'({int(dof)} degrees of freedom)')
-        else:
-            pooled = (torch.eye(D, dtype=torch.float64, device=self.device)
-                      if full else torch.ones(
-                          D, dtype=torch.float64, device=self.device))
-            pooled_desc = 'the identity (no group has n >= 2)'
-
-        log: List[dict] = []
-        # sample size behind each S (for the shrinkage of fallbacks)
-        n_eff = n.clone()
-        for c, j in (~enough).nonzero().tolist():
-            k = int(counts[c, j])
-            other = 1 - j
-            if enough[c, other]:
-                S[c, j] = S[c, other]
-                n_eff[c, j] = n[c, other]
-                src = (f'the covariance of label {other} of the same class '
-                       f'(n={int(counts[c, other])})')
-            else:
-                S[c, j] = pooled
-                n_eff[c, j] = float(dof) + 1
-                src = pooled_desc
-            if k == 0:
-                action = ('no samples: never sampled; mean set to 0 and '
-                          f'covariance to {src} as placeholders')
-            else:
-                action = (f'1 sample: mean = that sample, covariance = {src}')
-            log.append(dict(class_index=c, label=j, n=k, action=action))
-            log[-1]['class'] = names[c]
-
-        # Shrinkage toward the diagonal.
-        if not full:
-            lam = torch.zeros_like(n)
-        elif shrinkage == 'auto':
-            lam = D / (n_eff + D)
-        else:
-            lam = torch.full_like(n, float(shrinkage))
-        if full:
-            diag = S.diagonal(dim1=-2, dim2=-1).clone()
-            S.mul_((1 - lam)[..., None, None])
-            S.diagonal(dim1=-2, dim2=-1).copy_(diag)
-            var = diag
-        else:
-            var = S
-        ridge_abs = ridge * (var.mean(-1)).clamp_min(1e-12)  # (C, 2)
-        if full:
-            S.diagonal(dim1=-2, dim2=-1).add_(ridge_abs.unsqueeze(-1))
-        else:
-            S.add_(ridge_abs.unsqueeze(-1))
-
-        for c, j in (enough & (counts <= D)).nonzero().tolist():
-            k = int(counts[c, j])
-            if full:
-                action = (f'rank-deficient (n={k} <= D={D}): shrinkage '
-                          f'{float(lam[c, j]):.3f} toward the diagonal + '
-                          f'ridge {float(ridge_abs[c, j]):.3g}')
-            else:
-                action = (f'n={k} <= D={D}: diagonal covariance + ridge '
-                          f'{float(ridge_abs[c, j]):.3g}')
-            log.append(
-                dict(class_index=c, label=j, n=k, action=action,
-                     **{'class': names[c]}))
+        pooled, pooled_desc, dof = _pooled_covariance(S, n, enough, full)
+        n_eff, log = _borrow_for_small_groups(S, n, counts, pooled,
+                                              pooled_desc, dof, names)
+        lam, ridge_abs = _shrink_and_ridge(S, n_eff, shrinkage, ridge, full)
+        log += _deficiency_log(counts, lam, ridge_abs, D, full, names)
         log.sort(key=lambda e: (e['class_index'], e['label']))
         return GaussianStatistics(
             cov_type=self.cov_type,
@@ -323,6 +245,133 @@ class GaussianAccumulator:
             valid=counts > 0,
             regularisation=log,
             classes=list(classes) if classes is not None else None)
+
+
+def _unbiased_covariance(ss: torch.Tensor, n: torch.Tensor,
+                         mean: torch.Tensor, full: bool) -> torch.Tensor:
+    """Unbiased S (C, 2, D, D) or variances (C, 2, D) from the sums; S is
+    meaningful where n >= 2 (divided by max(n - 1, 1) elsewhere).
+
+    The scatter ``sum (x - mu)(x - mu)^T = ss - n mu mu^T`` is computed in
+    place on one copy of the sums (no further C x 2 x D x D temporaries).
+    """
+    C, D = mean.shape[0], mean.shape[-1]
+    if full:
+        scatter = ss.clone()
+        flat = scatter.view(C * 2, D, D)
+        mu = mean.reshape(C * 2, D, 1)
+        flat.baddbmm_(mu * -n.reshape(C * 2, 1, 1), mu.transpose(1, 2))
+        for g in range(C * 2):  # exact symmetry, D x D temporaries only
+            flat[g] = (flat[g] + flat[g].t()) / 2
+        scatter_diag = scatter.diagonal(dim1=-2, dim2=-1)
+    else:
+        scatter = ss - n.unsqueeze(-1) * mean * mean
+        scatter_diag = scatter
+    scatter_diag.clamp_(min=0)  # rounding can make tiny negatives
+    denom = (n - 1).clamp_min(1)
+    scatter /= (denom[..., None, None] if full else denom[..., None])
+    return scatter
+
+
+def _pooled_covariance(S: torch.Tensor, n: torch.Tensor,
+                       enough: torch.Tensor, full: bool):
+    """The pooled within-group covariance of the groups with n >= 2 (the
+    fallback for n < 2), else the identity.
+
+    Returns:
+        tuple: pooled (D, D) or (D,), its description for the log, and its
+        degrees of freedom.
+    """
+    dof = ((n - 1) * enough).sum()
+    if dof > 0:
+        wts = ((n - 1) * enough).flatten()
+        flat = S.reshape(-1, *S.shape[2:])
+        pooled = torch.einsum('g,g...->...', wts, flat) / dof
+        return pooled, (f'the pooled within-group covariance '
+                        f'({int(dof)} degrees of freedom)'), dof
+    D, kw = S.shape[-1], dict(dtype=torch.float64, device=S.device)
+    pooled = torch.eye(D, **kw) if full else torch.ones(D, **kw)
+    return pooled, 'the identity (no group has n >= 2)', dof
+
+
+def _borrow_for_small_groups(S, n, counts, pooled, pooled_desc, dof,
+                             names) -> tuple:
+    """Give every (c, j) with n < 2 a covariance, in place: the same
+    class's other label if that has n >= 2, else ``pooled``.
+
+    Returns:
+        tuple: n_eff (C, 2), the sample size behind each S (for the
+        shrinkage of fallbacks), and the log entries.
+    """
+    enough = counts >= 2
+    log: List[dict] = []
+    n_eff = n.clone()
+    for c, j in (~enough).nonzero().tolist():
+        k = int(counts[c, j])
+        other = 1 - j
+        if enough[c, other]:
+            S[c, j] = S[c, other]
+            n_eff[c, j] = n[c, other]
+            src = (f'the covariance of label {other} of the same class '
+                   f'(n={int(counts[c, other])})')
+        else:
+            S[c, j] = pooled
+            n_eff[c, j] = float(dof) + 1
+            src = pooled_desc
+        if k == 0:
+            action = ('no samples: never sampled; mean set to 0 and '
+                      f'covariance to {src} as placeholders')
+        else:
+            action = (f'1 sample: mean = that sample, covariance = {src}')
+        log.append(dict(class_index=c, label=j, n=k, action=action))
+        log[-1]['class'] = names[c]
+    return n_eff, log
+
+
+def _deficiency_log(counts, lam, ridge_abs, D: int, full: bool,
+                    names) -> List[dict]:
+    """Log entries of the rank-deficient groups (2 <= n <= D)."""
+    log = []
+    for c, j in ((counts >= 2) & (counts <= D)).nonzero().tolist():
+        k = int(counts[c, j])
+        if full:
+            action = (f'rank-deficient (n={k} <= D={D}): shrinkage '
+                      f'{float(lam[c, j]):.3f} toward the diagonal + '
+                      f'ridge {float(ridge_abs[c, j]):.3g}')
+        else:
+            action = (f'n={k} <= D={D}: diagonal covariance + ridge '
+                      f'{float(ridge_abs[c, j]):.3g}')
+        log.append(dict(class_index=c, label=j, n=k, action=action,
+                        **{'class': names[c]}))
+    return log
+
+
+def _shrink_and_ridge(S, n_eff, shrinkage, ridge: float, full: bool):
+    """Shrink toward the diagonal and add the relative ridge, in place.
+
+    Returns:
+        tuple: lam (C, 2) and the absolute ridge (C, 2).
+    """
+    D = S.shape[-1]
+    if not full:
+        lam = torch.zeros_like(n_eff)
+    elif shrinkage == 'auto':
+        lam = D / (n_eff + D)
+    else:
+        lam = torch.full_like(n_eff, float(shrinkage))
+    if full:
+        diag = S.diagonal(dim1=-2, dim2=-1).clone()
+        S.mul_((1 - lam)[..., None, None])
+        S.diagonal(dim1=-2, dim2=-1).copy_(diag)
+        var = diag
+    else:
+        var = S
+    ridge_abs = ridge * (var.mean(-1)).clamp_min(1e-12)  # (C, 2)
+    if full:
+        S.diagonal(dim1=-2, dim2=-1).add_(ridge_abs.unsqueeze(-1))
+    else:
+        S.add_(ridge_abs.unsqueeze(-1))
+    return lam, ridge_abs
 
 
 class GaussianStatistics:

@@ -2,8 +2,9 @@
 
 Stage 2 estimates, per class c and label j (1: finding present, 0: absent),
 a Gaussian N(mu_c^j, Sigma_c^j) of the class-aware feature and samples
-virtual features from it. The stage-2 hook writes them each round to
-``<work_dir>/reconstruction/stats_round{r}.pth`` (format: the docstring of
+virtual features from it. The stage-2 loop writes them each round to
+``<work_dir>/reconstruction/stats_round{r}.pth``, r = 1, 2, ... as the
+training log counts rounds ("round 1/3"; format: the docstring of
 ``ldr_mm/reconstruction/statistics.py``). This tool writes::
 
     <out-dir>/gaussian_mean_distance.png  per class: ||mu_c^1 - mu_c^0||_2
@@ -45,7 +46,8 @@ def parse_args(argv=None):
                         'reconstruction/stats_round*.pth) or one statistics '
                         'file')
     parser.add_argument('--rounds', nargs='+', default=['last'],
-                        help='rounds to show: numbers, "all" or "last" '
+                        help='rounds to show: numbers as the training log '
+                        'counts them (1 = the first round), "all" or "last" '
                         '(default)')
     parser.add_argument('--config', help='a config of the dataset, for the '
                         'head/tail classes')

@@ -1,7 +1,11 @@
-# Stage-2 (Gaussian reconstruction + EM) pieces shared by the medical stage-2
+# Stage-2 (Gaussian reconstruction + EM) pieces shared by the stage-2
 # configs. New names only, so it can sit beside a stage-1 config in _base_:
 #   _base_ = ['./ldr_r50_nih_stage1.py', '../_base_/stage2/ldr_em.py']
-# and the config combines them with its own round / iteration counts.
+# and the config combines them with its own round / iteration counts:
+#   train_cfg = dict(**_base_.ldr_stage2_train_cfg, rounds=5, e_iters=500,
+#                    m_iters=500)
+# Every option is then a --cfg-options key, e.g.
+#   train_cfg.sampler.alpha=0.3  train_cfg.m_solver=lda  train_cfg.rounds=2
 # Paper: reverse sampling alpha 0.9, eps 1e-9; GCE q 0.8; Adam 1e-4.
 
 # model overrides: the stage-2 classifier, GCE for the E-step
@@ -13,15 +17,23 @@ ldr_stage2_model = dict(
 # the paper's 1e-4 since it fine-tunes an already trained encoder.
 ldr_stage2_optim_wrapper = dict(optimizer=dict(lr=1e-5))
 
-ldr_stage2_hook = dict(
-    type='GaussianReconstructionHook',
+# The EM loop (ldr_mm/engine/runners/em_train_loop.py) without its counts;
+# it derives max_iters = rounds * e_iters and val_interval = e_iters.
+ldr_stage2_train_cfg = dict(
+    _delete_=True,
+    type='EMTrainLoop',
     virtual_batch_size=256,
+    # M-step solver: 'sgd' (m_iters Adam steps, the paper's text), 'lbfgs'
+    # (BCE on virtual features to convergence) or 'lda' (closed form)
+    m_solver='sgd',
     sampler=dict(type='ReverseSampler', mode='reverse', alpha=0.9, eps=1e-9),
     cov_type='full',
     # C x 2 x D x D float64 statistics are ~1 GB at D=2048: keep them in
     # work_dir/reconstruction/ only (resume does not need them)
     stats_in_checkpoint=False,
-    # M-step optimiser (classifier only) at the paper's Adam 1e-4
+    # validate the stage-1 model before round 1: candidate 0 for save_best
+    val_stage1=True,
+    # M-step optimiser (classifier only, 'sgd') at the paper's Adam 1e-4
     m_optim_wrapper=dict(
         type='OptimWrapper',
         optimizer=dict(

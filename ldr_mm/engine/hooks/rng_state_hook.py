@@ -1,10 +1,11 @@
 """Keep the training RNG stream exact across validation and resume."""
 from typing import Optional
 
-import torch
 from mmengine.hooks import Hook
 
 from mmpretrain.registry import HOOKS
+
+from ldr_mm.utils.rng import set_torch_rng_state, torch_rng_state
 
 
 @HOOKS.register_module()
@@ -28,26 +29,13 @@ class TrainRNGStateHook(Hook):
     def __init__(self) -> None:
         self._state: Optional[dict] = None
 
-    @staticmethod
-    def _capture() -> dict:
-        state = dict(cpu=torch.get_rng_state())
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state['cuda'] = torch.cuda.get_rng_state()
-        return state
-
-    @staticmethod
-    def _restore(state: dict) -> None:
-        torch.set_rng_state(state['cpu'])
-        if 'cuda' in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state(state['cuda'])
-
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if self._state is not None:
-            self._restore(self._state)
+            set_torch_rng_state(self._state)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
-        self._state = self._capture()
+        self._state = torch_rng_state()
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if self._state is not None:

@@ -1,0 +1,3 @@
+from .em_train_loop import EMTrainLoop
+
+__all__ = ['EMTrainLoop']

@@ -1,0 +1,370 @@
+"""LDRNet stage 2 as a training loop: rounds of statistics, M-step, E-step."""
+import copy
+import os.path as osp
+import time
+from typing import List, Optional, Union
+
+import numpy as np
+import torch
+from mmengine.dist import get_dist_info, is_main_process
+from mmengine.model import is_model_wrapper
+from mmengine.optim import build_optim_wrapper
+from mmengine.runner import IterBasedTrainLoop
+
+from mmpretrain.registry import LOOPS, MODELS, TASK_UTILS
+
+from ldr_mm.reconstruction import (GaussianStatistics,
+                                   build_statistics_dataloader,
+                                   build_statistics_source,
+                                   estimate_class_statistics,
+                                   statistics_loader_options)
+from ldr_mm.reconstruction.em import check_m_solver, run_m_step
+from ldr_mm.reconstruction.estimation import STATS_LOADER_KEYS
+from ldr_mm.utils.rng import preserved_global_rng, round_seed
+
+STATE_VERSION = 1
+
+
+def _check_schedule(rounds, e_iters, m_iters, virtual_batch_size, max_iters,
+                    val_interval) -> None:
+    for name, value, low in (('rounds', rounds, 1), ('e_iters', e_iters, 1),
+                             ('m_iters', m_iters, 0),
+                             ('virtual_batch_size', virtual_batch_size, 1)):
+        if int(value) != value or value < low:
+            raise ValueError(f'EMTrainLoop: {name} must be an integer >= '
+                             f'{low}, got {value!r}')
+    if max_iters is not None and max_iters != rounds * e_iters:
+        what = ('is not a multiple of' if max_iters % e_iters else
+                'disagrees with rounds x')
+        raise ValueError(
+            f'train_cfg.max_iters={max_iters} {what} e_iters={e_iters} '
+            f'(rounds={rounds}): EMTrainLoop runs whole rounds and derives '
+            'max_iters = rounds * e_iters; set train_cfg.rounds instead.')
+    if val_interval is not None and val_interval != e_iters:
+        raise ValueError(
+            f'train_cfg.val_interval={val_interval}: EMTrainLoop validates '
+            f'after every round (val_interval = e_iters = {e_iters}); drop '
+            'val_interval.')
+
+
+def _check_options(cov_type, stats_dataloader) -> None:
+    if cov_type not in ('full', 'diag'):
+        raise ValueError(f"cov_type must be 'full' or 'diag', got "
+                         f'{cov_type!r}')
+    unknown = set(stats_dataloader or {}) - set(STATS_LOADER_KEYS)
+    if unknown:
+        raise ValueError(f'Unknown stats_dataloader keys {sorted(unknown)} '
+                         f'(known: {STATS_LOADER_KEYS})')
+
+
+@LOOPS.register_module()
+class EMTrainLoop(IterBasedTrainLoop):
+    """LDRNet stage 2 (Sec. 3.4): ``rounds`` EM rounds on MMEngine.
+
+    ``max_iters = rounds * e_iters`` and ``val_interval = e_iters`` are
+    derived. Round r (0-based; logs and files count 1-based) starts at
+    iteration ``r * e_iters`` with
+
+    1. **statistics**: one pass of the model in eval mode over the training
+       set with the test pipeline, split over ranks without padding, float64
+       sums all-reduced (:func:`~ldr_mm.reconstruction.
+       estimate_class_statistics`), written to
+       ``work_dir/reconstruction/stats_round{r+1}.pth``;
+    2. **M-step** (:func:`~ldr_mm.reconstruction.em.run_m_step`): the
+       classifier alone, fitted to virtual features of the sampler
+       (``ReverseSampler``, Eqs. 12-14) by ``m_solver``;
+
+    then ``e_iters`` ordinary iterations, the **E-step**: backbone and neck
+    trained on real images through the frozen classifier with the head's
+    loss (GCE) by the runner's ``optim_wrapper`` (``--amp``, schedulers and
+    accumulation work as usual). Steps 1-2 run inside the iteration, before
+    its hooks, under :func:`~ldr_mm.utils.rng.preserved_global_rng`:
+    a checkpoint holds none or all of a round, and a round never shifts the
+    training random stream. With ``val_stage1`` the stage-1 model is
+    validated before round 1 (candidate 0 for ``save_best``). Checkpoint
+    state (:meth:`state_dict`) is saved and restored by
+    :class:`~ldr_mm.engine.GaussianReconstructionHook`, which must be in
+    ``custom_hooks``.
+
+    Args:
+        runner (Runner): The runner.
+        dataloader (DataLoader | dict): The E-step loader.
+        rounds (int): EM rounds.
+        e_iters (int): E-step iterations per round.
+        m_iters (int): 'sgd' M-step iterations per round. Defaults to 100.
+        virtual_batch_size (int): Virtual samples per 'sgd' iteration.
+            Defaults to 32 (the paper's batch size).
+        m_solver (str | dict): 'sgd' | 'lbfgs' | 'lda', or a dict with
+            ``type`` and options (:mod:`ldr_mm.reconstruction.em`).
+            Defaults to 'sgd'.
+        sampler (dict): ``ReverseSampler`` config (TASK_UTILS): ``mode``,
+            ``alpha``, ``eps``.
+        cov_type (str): 'full' or 'diag'. Defaults to 'full'.
+        shrinkage ('auto' | float), ridge (float): See
+            :mod:`ldr_mm.reconstruction.statistics`.
+        m_optim_wrapper (dict): The classifier's optimiser for 'sgd'.
+            Defaults to the paper's Adam (lr 1e-4, weight decay 1e-5).
+        m_loss (dict): 'sgd' M-step loss (MODELS). Defaults to BCE.
+        stats_dataloader (dict, optional): ``batch_size``, ``num_workers``,
+            ``pipeline``, ``dataset``, ``pin_memory`` of the statistics pass
+            (:func:`~ldr_mm.reconstruction.build_statistics_source`).
+        seed (int, optional): Base seed of the virtual samples. Defaults to
+            the runner's seed.
+        save_stats (bool): Write each round's statistics. Defaults to True.
+        stats_in_checkpoint (bool): Store the current statistics in
+            checkpoints (C x 2 x D x D float64 for 'full': 940 MB for C=14,
+            D=2048; resume does not need them). Defaults to True.
+        val_stage1 (bool): Validate before round 1. Defaults to True.
+        max_iters, val_interval (int, optional): Only to catch configs that
+            still set them: must equal the derived values.
+        val_begin (int): As in ``IterBasedTrainLoop``. Defaults to 1.
+    """
+
+    def __init__(self,
+                 runner,
+                 dataloader,
+                 rounds: int,
+                 e_iters: int,
+                 m_iters: int = 100,
+                 virtual_batch_size: int = 32,
+                 m_solver: Union[str, dict] = 'sgd',
+                 sampler: dict = dict(
+                     type='ReverseSampler', mode='reverse', alpha=0.9,
+                     eps=1e-9),
+                 cov_type: str = 'full',
+                 shrinkage: Union[str, float] = 'auto',
+                 ridge: float = 1e-3,
+                 m_optim_wrapper: dict = dict(
+                     type='OptimWrapper',
+                     optimizer=dict(
+                         type='Adam', lr=1e-4, betas=(0.9, 0.999),
+                         weight_decay=1e-5)),
+                 m_loss: dict = dict(
+                     type='CrossEntropyLoss', use_sigmoid=True),
+                 stats_dataloader: Optional[dict] = None,
+                 seed: Optional[int] = None,
+                 save_stats: bool = True,
+                 stats_in_checkpoint: bool = True,
+                 val_stage1: bool = True,
+                 max_iters: Optional[int] = None,
+                 val_interval: Optional[int] = None,
+                 val_begin: int = 1) -> None:
+        _check_schedule(rounds, e_iters, m_iters, virtual_batch_size,
+                        max_iters, val_interval)
+        _check_options(cov_type, stats_dataloader)
+        self.rounds, self.e_iters, self.m_iters = int(rounds), int(
+            e_iters), int(m_iters)
+        self.virtual_batch_size = int(virtual_batch_size)
+        self.m_solver = check_m_solver(m_solver)
+        self.sampler_cfg = copy.deepcopy(dict(sampler))
+        self.cov_type, self.shrinkage, self.ridge = cov_type, shrinkage, \
+            float(ridge)
+        self.stats_dataloader_cfg = dict(stats_dataloader or {})
+        self.seed, self.save_stats, self.val_stage1 = seed, save_stats, \
+            val_stage1
+        self.stats_in_checkpoint = stats_in_checkpoint
+        super().__init__(runner, dataloader, self.rounds * self.e_iters,
+                         val_begin=val_begin, val_interval=self.e_iters)
+        if not hasattr(self.model, 'classifier_trainable'):
+            raise TypeError(
+                'EMTrainLoop needs model type="LDRStage2Classifier", got '
+                f'{type(self.model).__name__}: its classifier must be frozen '
+                'before the model is wrapped in DDP.')
+        if not any(type(h).__name__ == 'GaussianReconstructionHook'
+                   for h in runner.hooks):
+            raise RuntimeError(
+                'EMTrainLoop needs GaussianReconstructionHook in custom_hooks'
+                ' (it stores the rounds in checkpoints): add '
+                "dict(type='GaussianReconstructionHook').")
+        self._build_m_step(m_loss, m_optim_wrapper)
+        self.stats: Optional[GaussianStatistics] = None
+        self.round_done = -1  # last round whose statistics + M-step ran
+        self.history: List[dict] = []
+        self._stats_dataset = None
+
+    def _build_m_step(self, m_loss: dict, m_optim_wrapper: dict) -> None:
+        self.sampler = TASK_UTILS.build(self.sampler_cfg)
+        self.m_loss = MODELS.build(copy.deepcopy(m_loss))
+        with self.model.classifier_trainable():
+            self.m_optim_wrapper = build_optim_wrapper(
+                self.model.head, copy.deepcopy(m_optim_wrapper))
+
+    @property
+    def model(self):
+        """The unwrapped stage-2 model."""
+        model = self.runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    @property
+    def base_seed(self) -> int:
+        return int(self.seed if self.seed is not None else self.runner.seed)
+
+    def run_iter(self, data_batch) -> None:
+        """Start a round (statistics + M-step) where one is due, then the
+        E-step iteration."""
+        r = self._iter // self.e_iters
+        if self._iter % self.e_iters == 0 and r > self.round_done:
+            with preserved_global_rng():
+                if self._iter == 0 and self.val_stage1 and \
+                        self.runner.val_loop is not None:
+                    self.runner.logger.info(
+                        'Stage 2: validating the stage-1 model (candidate 0 '
+                        'for save_best)')
+                    self.runner.val_loop.run()
+                    self.runner.model.train()
+                self.run_round(r)
+        super().run_iter(data_batch)
+
+    # --------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        """Round bookkeeping, the 'sgd' optimiser and (``stats_in_
+        checkpoint``) the current statistics (indices 0-based)."""
+        return dict(
+            version=STATE_VERSION,
+            e_iters=self.e_iters,
+            round_done=self.round_done,
+            history=[dict(h) for h in self.history],
+            m_optim_wrapper=self.m_optim_wrapper.state_dict(),
+            stats=self.stats.to_dict()
+            if (self.stats is not None and self.stats_in_checkpoint) else
+            None)
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` (refuses another ``e_iters``)."""
+        if state.get('version') != STATE_VERSION:
+            raise RuntimeError(
+                f'Unsupported stage-2 state version {state.get("version")!r}')
+        if state['e_iters'] != self.e_iters:
+            raise ValueError(
+                f'The checkpoint was trained with e_iters={state["e_iters"]} '
+                f'per round, the config says {self.e_iters}; resuming would '
+                'break the round structure.')
+        self.round_done = int(state['round_done'])
+        self.history = [dict(h) for h in state.get('history', [])]
+        if state.get('m_optim_wrapper') is not None:
+            self.m_optim_wrapper.load_state_dict(state['m_optim_wrapper'])
+        if state.get('stats') is not None:
+            device = next(self.model.parameters()).device
+            self.stats = GaussianStatistics.from_dict(
+                state['stats'], where='checkpoint')
+            self.sampler.fit(self.stats, device=device)
+
+    # -------------------------------------------------------------- rounds
+    def _statistics_loader(self, round_idx: int):
+        runner, opts = self.runner, self.stats_dataloader_cfg
+        if self._stats_dataset is None:
+            self._stats_dataset = build_statistics_source(
+                runner.cfg, runner.train_dataloader.dataset, opts)
+        rank, _ = get_dist_info()
+        return build_statistics_dataloader(
+            self._stats_dataset,
+            seed=round_seed(self.base_seed, round_idx, rank,
+                            'statistics_loader'),
+            **statistics_loader_options(runner.cfg, opts))
+
+    def _estimate(self, round_idx: int):
+        """Statistics pass of round ``round_idx``; fits the sampler."""
+        dataset = self.runner.train_dataloader.dataset
+        classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+        stats, info = estimate_class_statistics(
+            self.runner.model,
+            self._statistics_loader(round_idx),
+            cov_type=self.cov_type,
+            shrinkage=self.shrinkage,
+            ridge=self.ridge,
+            classes=classes)
+        self.sampler.fit(stats, device=next(self.model.parameters()).device)
+        stats.extra.update(
+            round=round_idx + 1,
+            iter=self._iter,
+            sampler=dict(self.sampler_cfg),
+            m_solver=dict(self.m_solver),
+            sampling_probability=self.sampler.prob.cpu().tolist(),
+            seed=self.base_seed,
+            world_size=get_dist_info()[1])
+        self._log_statistics(round_idx, stats, info)
+        if self.save_stats and is_main_process():
+            path = osp.join(self.runner.work_dir, 'reconstruction',
+                            f'stats_round{round_idx + 1}.pth')
+            stats.save(path)
+            self.runner.logger.info(
+                f'Stage 2 round {round_idx + 1}/{self.rounds}: statistics '
+                f'written to {path}')
+        return stats, info
+
+    def m_step(self, round_idx: int, stats: GaussianStatistics) -> dict:
+        """The M-step of round ``round_idx`` with the configured solver."""
+        device = next(self.model.parameters()).device
+        per_rank = self.m_solver['type'] == 'sgd'
+        gen = torch.Generator(device=device)
+        gen.manual_seed(
+            round_seed(self.base_seed, round_idx,
+                       get_dist_info()[0] if per_rank else 0, 'virtual'))
+        return run_m_step(
+            self.model, self.sampler, stats, self.m_solver, gen,
+            optim_wrapper=self.m_optim_wrapper, loss_fn=self.m_loss,
+            iters=self.m_iters, batch_size=self.virtual_batch_size)
+
+    def run_round(self, round_idx: int) -> None:
+        """Statistics pass + M-step of round ``round_idx`` (0-based)."""
+        stats, info = self._estimate(round_idx)
+        t0 = time.perf_counter()
+        out = self.m_step(round_idx, stats)
+        m_seconds = time.perf_counter() - t0
+        self.stats = stats.to('cpu')  # the sampler keeps its own factor
+        self.round_done = round_idx
+        losses = out['losses']
+        self.history.append(dict(
+            round=round_idx, iter=self._iter, images=info['images'],
+            stats_seconds=round(info['seconds'], 3),
+            m_seconds=round(m_seconds, 3),
+            m_loss_first=losses[0] if losses else None,
+            m_loss_last=losses[-1] if losses else None))
+        self._log_m_step(round_idx, out, m_seconds, stats)
+
+    def _log_m_step(self, round_idx, out, m_seconds, stats) -> None:
+        losses, kind = out['losses'], self.m_solver['type']
+        head = f'Stage 2 round {round_idx + 1}/{self.rounds}: M-step ({kind})'
+        logger = self.runner.logger
+        if out['unchanged']:
+            names = [stats.classes[c] if stats.classes else str(c)
+                     for c in out['unchanged']]
+            logger.warning(f'{head}: classes {names} kept their classifier '
+                           '(a label without samples, or p_c in {0, 1})')
+        if not losses:
+            logger.info(f'{head} in {m_seconds:.2f}s (closed form)')
+            return
+        tail = losses[-max(1, len(losses) // 10):] if kind == 'sgd' else \
+            losses[-1:]
+        self.runner.message_hub.update_scalar('train/m_loss',
+                                              float(np.mean(tail)))
+        logger.info(
+            f'{head}: ' + (f'{len(losses)} iterations' if kind == 'sgd' else
+                           'L-BFGS per class') +
+            f' in {m_seconds:.1f}s, loss {losses[0]:.4f} -> '
+            f'{float(np.mean(tail)):.4f}' +
+            (' (mean of the last 10%)' if kind == 'sgd' else ''))
+
+    def _log_statistics(self, round_idx, stats, info) -> None:
+        prob = self.sampler.prob.cpu().tolist()
+        names = stats.classes or [str(i) for i in range(len(prob))]
+        logger, head = self.runner.logger, \
+            f'Stage 2 round {round_idx + 1}/{self.rounds}'
+        logger.info(
+            f'{head}: statistics of {info["images"]} images in '
+            f'{info["seconds"]:.1f}s (accumulator '
+            f'{info["accumulator_bytes"] / 2**20:.1f} MiB); positives F_c and '
+            'p_c: ' + ', '.join(f'{n}={int(f)}/{p:.3f}' for n, f, p in zip(
+                names, stats.positive_counts.tolist(), prob)))
+        for e in (e for e in stats.regularisation if e['n'] < 2):
+            logger.warning(f'{head}: class "{e["class"]}" label '
+                           f'{e["label"]}: {e["action"]}')
+        deficient = [e for e in stats.regularisation if e['n'] >= 2]
+        if deficient:
+            lam = stats.shrinkage.tolist()
+            logger.info(
+                f'{head}: {len(deficient)} rank-deficient (n <= D) groups '
+                'regularised: ' + '; '.join(
+                    f'{e["class"]}/{e["label"]} n={e["n"]} shrinkage='
+                    f'{lam[e["class_index"]][e["label"]]:.2f}'
+                    for e in deficient))

@@ -1,0 +1,288 @@
+"""The M-step of stage 2: the classifier fitted to the Gaussian statistics.
+
+Three solvers for the group-wise linear classifier ``logit_c = <w_c, x_c> +
+b_c`` (weight (C, D), bias (C,)); each is a plain function of the head, the
+fitted :class:`~ldr_mm.reconstruction.ReverseSampler` and a
+``torch.Generator``, testable without a runner (:func:`run_m_step` picks one
+by name):
+
+* ``'sgd'`` (:func:`sgd_m_step`): ``m_iters`` optimiser steps on batches of
+  virtual features with the M-step loss (BCE) -- the implementation the
+  paper's text suggests, far from its own optimum on ill-conditioned
+  statistics;
+* ``'lbfgs'`` (:func:`lbfgs_m_step`): the paper's objective, mean BCE on a
+  fixed set of virtual features (+ a tiny L2 ``l2 / 2 ||w_c||^2`` that
+  keeps separable classes finite), solved to convergence with torch's
+  L-BFGS, one class at a time (the classes are independent: the head is
+  group-wise), in float64, warm-started from the current head;
+* ``'lda'`` (:func:`lda_classifier`): the closed form of the Gaussian model
+  the virtual features come from, Fisher's LDA with the mean covariance
+  ``Sigma_c = (Sigma_c^0 + Sigma_c^1) / 2``::
+
+      w_c = Sigma_c^-1 (mu_c^1 - mu_c^0)
+      b_c = log(p_c / (1 - p_c)) - w_c . (mu_c^1 + mu_c^0) / 2
+
+  with p_c the sampler's probability of label 1 (Eq. 12): the Bayes
+  posterior log-odds of the virtual data if both labels shared Sigma_c. No
+  sampling at all.
+
+Under DDP ``'sgd'`` draws different virtual samples per rank and averages
+the head gradients (``mmengine.dist.all_reduce_params(op='mean')``); the
+deterministic solvers draw the same samples on every rank (the caller seeds
+them rank-independently) and :func:`broadcast_head` then copies rank 0's
+result, so all ranks hold bit-identical heads.
+"""
+import math
+from typing import Callable, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from mmengine.dist import all_reduce_params, broadcast, get_world_size
+
+from .sampler import ReverseSampler
+from .statistics import GaussianStatistics
+
+M_SOLVERS = ('sgd', 'lbfgs', 'lda')
+
+
+def sgd_m_step(classify: Callable[[torch.Tensor], torch.Tensor],
+               params: Sequence[torch.nn.Parameter],
+               sampler: ReverseSampler,
+               optim_wrapper,
+               loss_fn: Callable,
+               iters: int,
+               batch_size: int,
+               generator: torch.Generator) -> List[float]:
+    """``iters`` optimiser steps of the classifier on virtual batches.
+
+    Args:
+        classify (callable): Logits (B, C) of features (B, C, D).
+        params (Sequence[Parameter]): The classifier's parameters (trainable
+            inside the call); their gradients are averaged over ranks.
+        sampler (ReverseSampler): Fitted.
+        optim_wrapper (OptimWrapper): Over ``params``.
+        loss_fn (callable): ``loss_fn(logits, labels, avg_factor=B*C)``.
+        iters (int): Steps.
+        batch_size (int): Virtual samples per step.
+        generator (torch.Generator): Source of the virtual samples.
+
+    Returns:
+        list[float]: The loss of every step.
+    """
+    losses = []
+    world = get_world_size()
+    for _ in range(iters):
+        x, y = sampler.sample(batch_size, generator)
+        logits = classify(x)
+        loss = loss_fn(logits, y, avg_factor=logits.numel())
+        optim_wrapper.zero_grad()
+        optim_wrapper.backward(loss)
+        if world > 1:
+            all_reduce_params([p.grad for p in params], op='mean')
+        optim_wrapper.step()
+        losses.append(float(loss.detach()))
+    optim_wrapper.zero_grad()
+    return losses
+
+
+def _lbfgs_one_class(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
+                     b: torch.Tensor, l2: float, max_iter: int,
+                     tol: float) -> float:
+    """Minimise mean BCE(x w + b, y) + l2/2 ||w||^2 in place; x (N, D),
+    y (N,), w (D,), b () float64. Returns the final objective."""
+    w.requires_grad_(True)
+    b.requires_grad_(True)
+    opt = torch.optim.LBFGS([w, b],
+                            lr=1,
+                            max_iter=max_iter,
+                            max_eval=max_iter * 2,
+                            tolerance_grad=tol,
+                            tolerance_change=1e-12,
+                            history_size=20,
+                            line_search_fn='strong_wolfe')
+
+    def closure():
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(x @ w + b, y)
+        loss = loss + 0.5 * l2 * w.dot(w)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        final = F.binary_cross_entropy_with_logits(x @ w + b, y) + \
+            0.5 * l2 * w.dot(w)
+    w.requires_grad_(False)
+    b.requires_grad_(False)
+    return float(final)
+
+
+@torch.no_grad()
+def lbfgs_m_step(weight: torch.Tensor,
+                 bias: torch.Tensor,
+                 sampler: ReverseSampler,
+                 generator: torch.Generator,
+                 num_samples: int = 8192,
+                 l2: float = 1e-4,
+                 max_iter: int = 500,
+                 tol: float = 1e-6) -> List[float]:
+    """The classifier minimising BCE on virtual features, per class.
+
+    For each class c, ``num_samples`` virtual (x_c, y_c) are drawn
+    (:meth:`ReverseSampler.sample_class`) and ``mean BCE + l2/2 ||w_c||^2``
+    is minimised with L-BFGS (strong-Wolfe line search) in float64 from the
+    current (w_c, b_c). The same objective as scikit-learn's
+    ``LogisticRegression(C=1 / (num_samples * l2))`` (bias unpenalised).
+
+    Args:
+        weight (Tensor): (C, D), updated in place.
+        bias (Tensor): (C,), updated in place.
+        sampler (ReverseSampler): Fitted.
+        generator (torch.Generator): Source of the virtual samples.
+        num_samples (int): Virtual samples per class. Defaults to 8192.
+        l2 (float): L2 weight (> 0 keeps separable classes finite).
+            Defaults to 1e-4.
+        max_iter (int): L-BFGS iterations per class. Defaults to 500.
+        tol (float): Gradient tolerance (max-norm; L-BFGS also stops when
+            the objective changes by less than 1e-12). Defaults to 1e-6.
+
+    Returns:
+        list[float]: The mean over classes of the objective before and after.
+    """
+    before, after = [], []
+    for c in range(weight.shape[0]):
+        x, y = sampler.sample_class(c, num_samples, generator)
+        x, y = x.double(), y.double()
+        w = weight[c].detach().double().clone()
+        b = bias[c].detach().double().clone()
+        before.append(float(
+            F.binary_cross_entropy_with_logits(x @ w + b, y) +
+            0.5 * l2 * w.dot(w)))
+        with torch.enable_grad():
+            after.append(_lbfgs_one_class(x, y, w, b, l2, max_iter, tol))
+        weight[c] = w.to(weight.dtype)
+        bias[c] = b.to(bias.dtype)
+    return [sum(before) / len(before), sum(after) / len(after)]
+
+
+@torch.no_grad()
+def lda_classifier(stats: GaussianStatistics, prob: torch.Tensor):
+    """Fisher LDA weights and prior-corrected biases (module docstring).
+
+    Args:
+        stats (GaussianStatistics): The (regularised) estimate.
+        prob (Tensor): (C,) probability of label 1 in the virtual data.
+
+    Returns:
+        tuple[Tensor, Tensor, BoolTensor]: weight (C, D), bias (C,) in
+        float64, and (C,) whether class c has both Gaussians and
+        0 < p_c < 1 (elsewhere weight and bias are NaN: keep the old ones).
+    """
+    mean = stats.mean
+    diff = mean[:, 1] - mean[:, 0]  # (C, D)
+    cov = (stats.cov[:, 0] + stats.cov[:, 1]) / 2
+    if stats.cov_type == 'diag':
+        weight = diff / cov
+    else:
+        chol = torch.linalg.cholesky(cov)  # SPD: ridge > 0
+        weight = torch.cholesky_solve(diff.unsqueeze(-1), chol).squeeze(-1)
+    p = prob.to(mean).clamp(0, 1)
+    ok = stats.valid.all(1).to(mean.device) & (p > 0) & (p < 1)
+    log_odds = torch.log(p) - torch.log1p(-p)
+    bias = log_odds - (weight * (mean[:, 1] + mean[:, 0])).sum(-1) / 2
+    nan = torch.tensor(math.nan, dtype=mean.dtype, device=mean.device)
+    weight = torch.where(ok.unsqueeze(-1), weight, nan)
+    bias = torch.where(ok, bias, nan)
+    return weight, bias, ok
+
+
+@torch.no_grad()
+def lda_m_step(weight: torch.Tensor, bias: torch.Tensor,
+               stats: GaussianStatistics, prob: torch.Tensor) -> List[int]:
+    """Set (weight, bias) in place to :func:`lda_classifier`'s solution.
+
+    Returns:
+        list[int]: Classes left unchanged (a label without samples, or
+        p_c in {0, 1}).
+    """
+    w, b, ok = lda_classifier(stats, prob)
+    ok = ok.to(weight.device)
+    weight.copy_(torch.where(ok.unsqueeze(-1), w.to(weight), weight))
+    bias.copy_(torch.where(ok, b.to(bias), bias))
+    return (~ok).nonzero().flatten().tolist()
+
+
+def broadcast_head(params: Sequence[torch.Tensor], src: int = 0) -> None:
+    """Copy ``params`` from rank ``src`` to all ranks (no-op alone)."""
+    if get_world_size() > 1:
+        for p in params:
+            broadcast(p.data, src=src)
+
+
+def check_m_solver(m_solver) -> dict:
+    """Normalise ``m_solver``: a name or ``dict(type=name, **options)``.
+
+    Returns:
+        dict: ``type`` and the solver's options.
+
+    Raises:
+        ValueError: Unknown solver or option.
+    """
+    cfg = dict(type=m_solver) if isinstance(m_solver, str) else dict(
+        m_solver or {})
+    kind = cfg.get('type')
+    if kind not in M_SOLVERS:
+        raise ValueError(f'm_solver must be one of {M_SOLVERS} (or a dict '
+                         f'with that type), got {m_solver!r}')
+    allowed = {'sgd': set(), 'lda': set(),
+               'lbfgs': {'num_samples', 'l2', 'max_iter', 'tol'}}[kind]
+    unknown = set(cfg) - allowed - {'type'}
+    if unknown:
+        raise ValueError(f'm_solver {kind!r} has no options '
+                         f'{sorted(unknown)}; it takes {sorted(allowed)}')
+    return cfg
+
+
+def run_m_step(model,
+               sampler: ReverseSampler,
+               stats: GaussianStatistics,
+               m_solver: dict,
+               generator: torch.Generator,
+               optim_wrapper=None,
+               loss_fn: Optional[Callable] = None,
+               iters: int = 0,
+               batch_size: int = 32) -> dict:
+    """One M-step of ``model``'s classifier with the chosen solver.
+
+    Args:
+        model: An unwrapped :class:`~ldr_mm.models.LDRStage2Classifier`.
+        sampler (ReverseSampler): Fitted to ``stats``.
+        stats (GaussianStatistics): The round's estimate.
+        m_solver (dict): From :func:`check_m_solver`.
+        generator (torch.Generator): Virtual samples ('sgd': per rank;
+            'lbfgs': the same on every rank).
+        optim_wrapper, loss_fn, iters, batch_size: Of :func:`sgd_m_step`.
+
+    Returns:
+        dict: ``losses`` (list[float]: per step for 'sgd', before/after for
+        'lbfgs', empty for 'lda') and ``unchanged`` (classes 'lda' kept).
+    """
+    cfg = dict(m_solver)
+    kind = cfg.pop('type')
+    head = model.head
+    with model.classifier_trainable() as params:
+        if kind == 'sgd':
+            losses = sgd_m_step(model.classify_features, params, sampler,
+                                optim_wrapper, loss_fn, iters, batch_size,
+                                generator)
+            return dict(losses=losses, unchanged=[])
+        if kind == 'lbfgs':
+            losses = lbfgs_m_step(head.weight.data, head.bias.data, sampler,
+                                  generator, **cfg)
+            unchanged = []
+        else:
+            losses = []
+            unchanged = lda_m_step(head.weight.data, head.bias.data, stats,
+                                   sampler.prob)
+        broadcast_head(params)
+    return dict(losses=losses, unchanged=unchanged)

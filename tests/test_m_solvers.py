@@ -1,0 +1,155 @@
+"""M-step solvers (ldr_mm/reconstruction/em.py) against independent references:
+Fisher LDA from numpy on the raw Gaussian samples, L-BFGS against
+scikit-learn's LogisticRegression on the same virtual samples."""
+import numpy as np
+import pytest
+import torch
+
+from ldr_mm.reconstruction import GaussianAccumulator, ReverseSampler
+from ldr_mm.reconstruction.em import (check_m_solver, lbfgs_m_step,
+                                      lda_classifier, lda_m_step, sgd_m_step)
+
+
+def gaussian_data(C=3, D=4, n=(3000, 600), seed=0):
+    """Two labels per class with a shared covariance per class: x (N, C, D),
+    labels (N, C); positives first for class c, per the counts ``n``."""
+    rng = np.random.default_rng(seed)
+    N = sum(n)
+    x = np.empty((N, C, D))
+    y = np.zeros((N, C), dtype=bool)
+    truth = []
+    for c in range(C):
+        A = rng.normal(size=(D, D))
+        cov = A @ A.T / D + 0.5 * np.eye(D)
+        mu0, mu1 = rng.normal(size=D), rng.normal(size=D) + 1.0
+        lab = np.zeros(N, dtype=bool)
+        lab[rng.permutation(N)[:n[1]]] = True
+        z = rng.multivariate_normal(np.zeros(D), cov, size=N)
+        x[:, c] = np.where(lab[:, None], mu1, mu0) + z
+        y[:, c] = lab
+        truth.append((mu0, mu1, cov))
+    return x, y, truth
+
+
+def statistics_of(x, y, cov_type='full'):
+    N, C, D = x.shape
+    acc = GaussianAccumulator(C, D, cov_type=cov_type)
+    acc.update(torch.from_numpy(x).float(), torch.from_numpy(y))
+    return acc.compute(shrinkage=0.0, ridge=0.0)
+
+
+def test_lda_equals_the_closed_form_of_the_samples():
+    x, y, truth = gaussian_data()
+    x = torch.from_numpy(x).float().double().numpy()  # what the acc. sees
+    stats = statistics_of(x, y)
+    prob = torch.tensor([0.1, 0.3, 0.5], dtype=torch.float64)
+    w, b, ok = lda_classifier(stats, prob)
+    assert ok.all()
+    for c in range(x.shape[1]):
+        pos, neg = x[y[:, c], c], x[~y[:, c], c]
+        m1, m0 = pos.mean(0), neg.mean(0)
+        S = (np.cov(pos, rowvar=False) + np.cov(neg, rowvar=False)) / 2
+        w_ref = np.linalg.solve(S, m1 - m0)
+        p = float(prob[c])
+        b_ref = np.log(p / (1 - p)) - w_ref @ (m1 + m0) / 2
+        np.testing.assert_allclose(w[c].numpy(), w_ref, rtol=1e-6)
+        np.testing.assert_allclose(float(b[c]), b_ref, rtol=1e-6, atol=1e-8)
+        # and near the Bayes classifier of the true Gaussians
+        mu0, mu1, cov = truth[c]
+        w_true = np.linalg.solve(cov, mu1 - mu0)
+        assert np.linalg.norm(w[c].numpy() - w_true) < \
+            0.2 * np.linalg.norm(w_true)
+    # 'diag' statistics: the same formula with the variances
+    dstats = statistics_of(x, y, 'diag')
+    wd, bd, _ = lda_classifier(dstats, prob)
+    pos, neg = x[y[:, 0], 0], x[~y[:, 0], 0]
+    var = (pos.var(0, ddof=1) + neg.var(0, ddof=1)) / 2
+    np.testing.assert_allclose(wd[0].numpy(),
+                               (pos.mean(0) - neg.mean(0)) / var, rtol=1e-6)
+
+
+def test_lda_keeps_classes_it_cannot_solve():
+    x, y, _ = gaussian_data()
+    y[:, 1] = False  # class 1 has no positive
+    stats = statistics_of(x, y)
+    prob = torch.tensor([0.2, 0.0, 1.0], dtype=torch.float64)
+    weight = torch.randn(3, 4)
+    bias = torch.randn(3)
+    w0, b0 = weight.clone(), bias.clone()
+    assert lda_m_step(weight, bias, stats, prob) == [1, 2]
+    assert torch.equal(weight[1:], w0[1:]) and torch.equal(bias[1:], b0[1:])
+    assert not torch.equal(weight[0], w0[0]) and torch.isfinite(weight).all()
+
+
+def fitted_sampler(seed=0):
+    x, y, _ = gaussian_data(seed=seed)
+    stats = statistics_of(x, y)
+    return ReverseSampler(mode='reverse', alpha=0.9).fit(
+        stats, dtype=torch.float64), stats
+
+
+def test_lbfgs_equals_sklearn_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+    sampler, _ = fitted_sampler()
+    C, D, N, l2 = 3, 4, 4000, 1e-3
+    weight, bias = torch.zeros(C, D, dtype=torch.float64), torch.zeros(
+        C, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(5)
+    losses = lbfgs_m_step(weight, bias, sampler, gen, num_samples=N, l2=l2,
+                          max_iter=1000, tol=1e-10)
+    assert losses[1] < losses[0]
+    gen = torch.Generator().manual_seed(5)  # the same virtual samples
+    for c in range(C):
+        xc, yc = sampler.sample_class(c, N, gen)
+        ref = LogisticRegression(C=1 / (N * l2), tol=1e-12, max_iter=10000)
+        ref.fit(xc.numpy(), yc.numpy())
+        np.testing.assert_allclose(weight[c].numpy(), ref.coef_[0],
+                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(float(bias[c]), ref.intercept_[0],
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_sample_class_has_the_law_of_a_column_of_sample():
+    sampler, stats = fitted_sampler()
+    gen = torch.Generator().manual_seed(0)
+    n = 100000
+    x, y = sampler.sample_class(2, n, gen)
+    assert x.shape == (n, 4) and y.shape == (n,)
+    p = float(sampler.prob[2])
+    assert abs(float(y.mean()) - p) < 5 * np.sqrt(p * (1 - p) / n)
+    for j in (0, 1):
+        sel = x[y == j].numpy()
+        mu = stats.mean[2, j].numpy()
+        cov = stats.cov[2, j].numpy()
+        se = np.sqrt(np.diag(cov) / len(sel))
+        assert (np.abs(sel.mean(0) - mu) < 5 * se).all()
+        np.testing.assert_allclose(np.cov(sel, rowvar=False), cov, atol=0.1)
+
+
+def test_sgd_m_step_lowers_the_virtual_loss():
+    sampler, _ = fitted_sampler()
+    # a group-wise linear classifier by hand
+    weight = torch.nn.Parameter(torch.zeros(3, 4, dtype=torch.float64))
+    bias = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    from mmengine.optim import OptimWrapper
+    ow = OptimWrapper(torch.optim.Adam([weight, bias], lr=0.05))
+
+    def loss_fn(logits, y, avg_factor):
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, y, reduction='sum') / avg_factor
+
+    losses = sgd_m_step(lambda x: (x * weight).sum(-1) + bias,
+                        [weight, bias], sampler, ow, loss_fn, 200, 64,
+                        torch.Generator().manual_seed(0))
+    assert len(losses) == 200 and np.mean(losses[-20:]) < losses[0] - 0.2
+    assert weight.grad is None or not weight.grad.abs().sum()
+
+
+def test_check_m_solver():
+    assert check_m_solver('lda') == dict(type='lda')
+    assert check_m_solver(dict(type='lbfgs', l2=0.1)) == dict(type='lbfgs',
+                                                              l2=0.1)
+    with pytest.raises(ValueError, match="one of \\('sgd', 'lbfgs', 'lda'"):
+        check_m_solver('newton')
+    with pytest.raises(ValueError, match="'lbfgs' has no options"):
+        check_m_solver(dict(type='lbfgs', lr=1))
