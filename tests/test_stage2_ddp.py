@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from ldr_mm.reconstruction import (build_statistics_dataloader,
@@ -21,6 +22,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_ranks_train_stage2_consistently(stage2_root, tmp_path):
     """The frozen head stays out of the DDP reducer, the M-step's manual
     gradient all-reduce keeps the classifier identical on both ranks, and

@@ -1,6 +1,7 @@
 """--resume in the middle of stage 2 reproduces the uninterrupted run."""
 import os.path as osp
 
+import pytest
 import torch
 
 from stage2_helpers import build_runner, stage2_cfg, stage2_root
@@ -32,6 +33,7 @@ def load(path):
     return torch.load(path, weights_only=True, map_location='cpu')
 
 
+@pytest.mark.slow
 def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path):
     """2 rounds x 3 E-step iterations, a checkpoint after every iteration,
     validation after each round, dropout and random flips on. Resume from
