@@ -129,6 +129,12 @@ def test_dataset_regenerates_or_refuses_an_outdated_split(tmp_path):
                                  split='val', splits=dict(val=6),
                                  image_size=32, pipeline=[]))
     assert len(ds) == 6
+    # another size than asked for: read as it is, and said so
+    with pytest.warns(UserWarning, match=r'images 6 \(wanted 9\); reading'):
+        ds = DATASETS.build(dict(type='LDRDemoDataset', data_root=root,
+                                 split='val', splits=dict(val=9),
+                                 image_size=32, pipeline=[]))
+    assert len(ds) == 6
     # a current split made with another seed or size is read as it is
     generate_demo_dataset(str(tmp_path / 'b'), seed=3, splits=dict(val=4),
                           size=32)

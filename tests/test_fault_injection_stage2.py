@@ -93,6 +93,7 @@ def uninterrupted(stage2_root, tmp_path_factory):
     ('sample', 2),   # in the middle of round 1's M-step
     ('sample', 7),   # in the middle of round 2's M-step
 ])
+@pytest.mark.slow
 def test_sigkill_in_stage2_then_resume(stage2_root, tmp_path, uninterrupted,
                                        where, at):
     work = str(tmp_path / 'work')
@@ -114,6 +115,7 @@ def test_sigkill_in_stage2_then_resume(stage2_root, tmp_path, uninterrupted,
         assert_same(uninterrupted[key], out[key], key)
 
 
+@pytest.mark.slow
 def test_class_without_positives_and_all_negative_batches(stage2_root,
                                                           tmp_path):
     """'cavity' has no positive training image; the first batches have no

@@ -96,6 +96,7 @@ def test_nan_embeddings_refused(tmp_path):
         load_prompt_cache(path)
 
 
+@pytest.mark.slow
 def test_extract_tool_with_random_clip(tmp_path):
     """The real open_clip path with random weights (no hub access)."""
     import open_clip

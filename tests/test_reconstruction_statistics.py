@@ -205,6 +205,7 @@ def _worker(rank, world, port, x, y, out):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_equal_one_process(tmp_path):
     x, y = random_features(N=203, C=3, D=5, seed=4)
     # the samples both ranks see together

@@ -47,6 +47,7 @@ def test_two_iterations_train_and_val(demo_root, tmp_path):
     assert ckpt['meta']['dataset_meta']['classes'][0] == 'opacity'
 
 
+@pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run(demo_root, tmp_path):
     """Train 4 iterations vs 2 + --resume to 4: same losses, same weights.
 
@@ -147,6 +148,7 @@ class DumpRankWeights(Hook):
 """
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run(demo_root, tmp_path):
     """tools/dist_train.sh with 2 CPU processes (gloo, DDP).
 
@@ -194,6 +196,7 @@ def test_two_process_gloo_run(demo_root, tmp_path):
     assert len({r['img_path'] for r in rows}) == 15
 
 
+@pytest.mark.slow
 def test_two_runs_with_the_same_seed_are_identical(demo_root, tmp_path):
     """Fixed seed on CPU, worker processes loading data: identical metrics
     and weights."""

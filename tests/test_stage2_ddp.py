@@ -22,6 +22,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('m_solver', [
     'sgd',
     pytest.param('lbfgs', marks=pytest.mark.slow),

@@ -33,6 +33,7 @@ def load(path):
     return torch.load(path, weights_only=True, map_location='cpu')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('m_solver', [
     'sgd',
     pytest.param('lbfgs', marks=pytest.mark.slow),

@@ -290,10 +290,17 @@ def generate_demo_dataset(root: str,
 def _ensure_split(data_root: str, split: str, generate: bool, seed: int,
                   splits: Optional[Dict[str, int]], image_size: int) -> None:
     """Generate a missing split, or one of another demo version (e.g. the
-    800-image test split of version 1); without ``generate``, refuse it."""
+    800-image test split of version 1); without ``generate``, refuse it. A
+    split of another size or image side than ``splits`` asks for is read,
+    with a warning that says so."""
     ann = osp.join(data_root, f'{split}.json')
     exists = osp.isfile(ann)
-    stale = _stale_split(ann, seed=None) if exists else None
+    stale = _stale_split(ann) if exists else None
+    if exists and not stale and splits is not None and split in splits:
+        other = _stale_split(ann, None, splits[split], image_size)
+        if other:  # a dataset made on purpose with other sizes is kept
+            warnings.warn(f'Demo split "{ann}" {other}; reading it as it '
+                          'is. Delete it to have the requested one made.')
     make = f'`python tools/misc/make_demo_dataset.py {data_root} --overwrite`'
     if not generate:
         if not exists:
