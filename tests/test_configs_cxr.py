@@ -86,17 +86,22 @@ def test_stage1_and_stage2_run(kind, data, tmp_path):
     if kind == 'mimic':
         return
     cfg = tiny_cfg(f'ldr_r50_{kind}_stage2', data, str(tmp_path / 's2'))
-    cfg.train_cfg.pop('max_epochs')
-    for hook in cfg.custom_hooks:
-        if hook.type == 'GaussianReconstructionHook':
-            hook.update(e_iters=1, m_iters=3, virtual_batch_size=8)
+    cfg.train_cfg.pop('max_epochs', None)
+    cfg.train_cfg.update(rounds=2, e_iters=1, m_iters=3, virtual_batch_size=8)
     cfg.merge_from_dict({
         'model.stage1_checkpoint': osp.join(s1.work_dir, 'epoch_1.pth'),
-        'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
         'default_hooks.checkpoint.interval': 2})
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 2
+    # the statistics pass counted the known labels of each class only
+    ds = runner.train_dataloader.dataset
+    known = np.sum([ds.get_data_info(i)['gt_mask'] for i in range(len(ds))],
+                   axis=0)
+    stats = torch.load(osp.join(cfg.work_dir, 'reconstruction',
+                                'stats_round1.pth'), weights_only=True)
+    assert stats['counts'].sum(-1).tolist() == known.tolist()
+    assert known.min() < len(ds)  # the fixture has uncertain labels
 
 
 CSV_CHILD = '''_base_ = [{base!r}]

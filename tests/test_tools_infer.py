@@ -118,6 +118,12 @@ def test_infer_folder_with_thresholds(run, thresholds, tmp_path, capsys):
     first = js['results'][0]
     np.testing.assert_allclose([first['scores'][c] for c in classes],
                                ref[0], atol=1e-6)
+    # the CSV's scores round-trip: the same float32 as the JSON's exact ones
+    exact = np.array([[r['scores'][c] for c in classes]
+                      for r in js['results']], dtype=np.float32)
+    np.testing.assert_array_equal(scores.astype(np.float32), exact)
+    assert any(len(r[f'score/{c}'].split('e')[0].replace('.', '').lstrip(
+        '0')) > 6 for r in rows for c in classes)  # more than %.6g gives
 
 
 def test_infer_errors(run, tmp_path):

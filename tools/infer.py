@@ -85,13 +85,20 @@ def parse_args(argv=None):
 
 
 def results_csv(results, classes) -> str:
+    """The CSV text; scores as :func:`~ldr_mm.evaluation.metrics.dump.
+    score_text` writes them for ``tools/test.py --out`` (they read back as
+    the same float32, so ``score >= threshold`` decides as the run did)."""
+    import numpy as np
+
+    from ldr_mm.evaluation.metrics.dump import score_text
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(['img_path'] + [f'score/{c}' for c in classes] +
                [f'pred/{c}' for c in classes] + ['positives'])
     for r in results:
         pred = set(r['pred_label'])
-        w.writerow([r['name']] + [f'{float(s):.6g}' for s in r['pred_scores']]
+        text = score_text(np.asarray(r['pred_scores']).reshape(1, -1))[0]
+        w.writerow([r['name']] + text
                    + [int(i in pred) for i in range(len(classes))] +
                    [';'.join(r['pred_class'])])
     return buf.getvalue()

@@ -4,7 +4,7 @@
 #       --cfg-options model.stage1_checkpoint=work_dirs/ldr_r50_mimic_stage1/best_*.pth
 # The paper gives no round or iteration counts; ours: docs/stage2.md.
 # Same counts as NIH. The E-step loss honours the U-Ignore masks; the
-# statistics pass counts a masked (uncertain) label as a negative.
+# statistics pass leaves a masked label out of that class's Gaussians.
 _base_ = ['./ldr_r50_mimic_stage1.py', '../_base_/stage2/ldr_em.py']
 
 rounds = 5  # EM rounds (statistics -> M-step -> E-step)

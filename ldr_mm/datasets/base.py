@@ -2,6 +2,7 @@
 import glob
 import os
 import os.path as osp
+import sys
 from typing import Dict, List, Optional, Sequence
 
 import mmengine
@@ -37,10 +38,15 @@ class ImageIndex:
         root (str): The dataset root.
         patterns (Sequence[str]): Directory globs relative to ``root``.
         suffixes (Sequence[str]): File name endings to index.
+        progress (bool): A progress bar over the scanned directories
+            (MMEngine's, as the dataset tools show theirs). Defaults to
+            False.
     """
 
     def __init__(self, root: str, patterns: Sequence[str],
-                 suffixes: Sequence[str] = ('.png', '.jpg', '.jpeg')):
+                 suffixes: Sequence[str] = ('.png', '.jpg', '.jpeg'),
+                 progress: bool = False):
+        from mmengine.utils import track_iter_progress
         self.root = root
         self.patterns = list(patterns)
         self.dirs: List[str] = []
@@ -48,14 +54,16 @@ class ImageIndex:
         suffixes = tuple(s.lower() for s in suffixes)
         for pattern in self.patterns:
             for d in sorted(glob.glob(osp.join(glob.escape(root), pattern))):
-                if not osp.isdir(d) or d in self.dirs:
-                    continue
-                self.dirs.append(d)
-                with os.scandir(d) as it:
-                    for entry in it:
-                        if entry.name.lower().endswith(suffixes) and \
-                                entry.is_file():
-                            self._where.setdefault(entry.name, d)
+                if osp.isdir(d) and d not in self.dirs:
+                    self.dirs.append(d)
+        # file=sys.stdout at call time: where print() writes now
+        for d in (track_iter_progress(self.dirs, file=sys.stdout)
+                  if progress and self.dirs else self.dirs):
+            with os.scandir(d) as it:
+                for entry in it:
+                    if entry.name.lower().endswith(suffixes) and \
+                            entry.is_file():
+                        self._where.setdefault(entry.name, d)
 
     def __len__(self) -> int:
         return len(self._where)

@@ -10,10 +10,12 @@ root and the class groups in the metainfo.
 """
 import json
 import os.path as osp
+import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+from mmengine.utils import track_iter_progress
 
 from ldr_mm.utils.fileio import atomic_write
 from .axspa import (AXSPA_CLASSES, AxSpADataset, axspa_split,
@@ -144,20 +146,23 @@ def convert_nih(data_root: str,
                 ratios: Sequence[float] = DEFAULT_RATIOS,
                 seed: int = 0,
                 split_lists: Sequence[str] = NIH_SPLIT_LISTS,
-                img_dir: Optional[str] = None) -> ConversionResult:
+                img_dir: Optional[str] = None,
+                progress: bool = False) -> ConversionResult:
     """NIH ChestX-ray14 -> ``train/val/test.json`` (see
     :class:`~ldr_mm.datasets.NIHChestXray14` for the arguments).
 
     With ``img_dir=None`` the images must be under ``data_root`` (any of
     the usual layouts) and their paths are written as found; a string
     writes ``<img_dir>/<name>`` without looking at the files.
+    ``progress``: a progress bar while the image folders are scanned.
     """
     ann_file = ann_file or find_nih_ann_file(data_root)
     meta = read_nih_metadata(join_path(data_root, ann_file))
     splits = nih_split(meta, split_method, ratios, seed,
                        [join_path(data_root, p) for p in split_lists])
     if img_dir is None:
-        paths = ImageIndex(data_root, NIH_IMAGE_DIRS).resolve(
+        paths = ImageIndex(data_root, NIH_IMAGE_DIRS,
+                           progress=progress).resolve(
             meta.names, f'"{meta.path}"')
         rel = [_rel(p, data_root) for p in paths]
     else:
@@ -181,13 +186,15 @@ def convert_odir(data_root: str,
                  exclude_keywords: Sequence[str] = ODIR_NON_FUNDUS,
                  ratios: Sequence[float] = DEFAULT_RATIOS,
                  seed: int = 0,
-                 img_dir: Optional[str] = None) -> ConversionResult:
+                 img_dir: Optional[str] = None,
+                 progress: bool = False) -> ConversionResult:
     """ODIR-5K workbook -> ``train/val/test.json`` (see
     :class:`~ldr_mm.datasets.ODIR5K`).
 
     ``mode='eye'`` writes one sample per fundus image (readable by
     ``MultiLabelDataset`` too); ``mode='patient'`` one sample per patient
     with ``img_path`` = [left, right] (readable by ``ODIR5K`` only).
+    ``progress``: a progress bar while the image folders are scanned.
     """
     ann_file = ann_file or find_odir_ann_file(data_root)
     patients = read_odir_annotations(join_path(data_root, ann_file))
@@ -197,7 +204,8 @@ def convert_odir(data_root: str,
     names = [n for d in all_samples for n in (
         d['img_path'] if isinstance(d['img_path'], list) else [d['img_path']])]
     if img_dir is None:
-        paths = ImageIndex(data_root, ODIR_IMAGE_DIRS).resolve(
+        paths = ImageIndex(data_root, ODIR_IMAGE_DIRS,
+                           progress=progress).resolve(
             names, f'"{ann_file}"')
         rel = iter([_rel(p, data_root) for p in paths])
     else:
@@ -238,15 +246,20 @@ def convert_axspa(data_root: str,
                   ratios: Sequence[float] = DEFAULT_RATIOS,
                   seed: int = 0,
                   check_files: bool = True,
-                  ignore_columns: Sequence[str] = ()) -> ConversionResult:
+                  ignore_columns: Sequence[str] = (),
+                  progress: bool = False) -> ConversionResult:
     """AxSpA table -> ``train/val/test.json`` (see
-    :class:`~ldr_mm.datasets.AxSpADataset`)."""
+    :class:`~ldr_mm.datasets.AxSpADataset`); ``progress``: a progress bar
+    over the per-image check of ``check_files``."""
     ann = read_axspa_annotations(join_path(data_root, ann_file),
                                  ignore_columns)
     splits = axspa_split(ann, split_method, ratios, seed)
     if check_files:
         missing = [
-            f'{p} ({w})' for p, w in zip(ann.img_paths, ann.rows)
+            f'{p} ({w})' for p, w in (track_iter_progress(list(zip(
+                ann.img_paths, ann.rows)), file=sys.stdout)
+                if progress and ann.img_paths
+                else zip(ann.img_paths, ann.rows))
             if not osp.isfile(join_path(data_root, p))
         ]
         if missing:

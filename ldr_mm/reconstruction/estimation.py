@@ -156,22 +156,43 @@ def statistics_loader_options(cfg, options: dict) -> dict:
 
 
 @torch.no_grad()
-def class_features(model, data: dict) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Class-aware features and binary labels of a collated batch.
+def class_features(model, data: dict
+                   ) -> Tuple[torch.Tensor, torch.Tensor,
+                              Optional[torch.Tensor]]:
+    """Class-aware features, binary labels and label mask of a batch.
 
     Args:
         model: An (unwrapped) :class:`~ldr_mm.models.LDRClassifier`.
         data (dict): A batch from the data loader.
 
     Returns:
-        tuple[Tensor, Tensor]: x_class (B, C, D) and labels (B, C) bool
-        (targets >= 0.5, so soft targets count where they lean).
+        tuple: x_class (B, C, D), labels (B, C) bool (targets >= 0.5, so
+        soft targets count where they lean) and the U-Ignore mask (B, C)
+        float, 1 = known label (:func:`~ldr_mm.models.heads.label_mask.
+        gt_mask_of`), or None when no sample has ``gt_mask``.
     """
+    from ldr_mm.models.heads.label_mask import gt_mask_of
     data = model.data_preprocessor(data, False)
     feats = model.extract_feat(data['inputs'])
     x = feats[-1] if isinstance(feats, (tuple, list)) else feats
-    labels = model.head.targets(data['data_samples'], x.device) >= 0.5
-    return x, labels
+    samples = data['data_samples']
+    labels = model.head.targets(samples, x.device) >= 0.5
+    mask = gt_mask_of(samples, labels.shape[1], x.device)
+    return x, labels, mask
+
+
+def _log_progress(done: int, total: Optional[int], interval: int) -> None:
+    """``statistics pass: done/total batches`` in the current MMEngine
+    logger (rank 0), every ``interval`` batches and at the end."""
+    from mmengine.dist import is_main_process
+    from mmengine.logging import MMLogger
+    last = total is not None and done == total
+    if (interval <= 0 or not is_main_process()
+            or not (done % interval == 0 or last)):
+        return
+    of = f'/{total}' if total is not None else ''
+    MMLogger.get_current_instance().info(
+        f'statistics pass: {done}{of} batches')
 
 
 def estimate_class_statistics(model,
@@ -179,12 +200,17 @@ def estimate_class_statistics(model,
                               cov_type: str = 'full',
                               shrinkage='auto',
                               ridge: float = 1e-3,
-                              classes: Optional[Sequence[str]] = None
+                              classes: Optional[Sequence[str]] = None,
+                              log_interval: int = 50
                               ) -> Tuple[GaussianStatistics, dict]:
     """Run the statistics pass and compute the Gaussians.
 
     The model is put in eval mode (no dropout, BN running statistics) for
-    the pass and its training mode restored afterwards.
+    the pass and its training mode restored afterwards. U-Ignore masks
+    (``gt_mask``) are honoured: a masked label of class c is left out of
+    class c's statistics (see :meth:`GaussianAccumulator.update`).
+    Progress goes to the runner's logger as MMEngine's own loops report
+    theirs (rank 0, every ``log_interval`` batches; no RNG is touched).
 
     Args:
         model: :class:`~ldr_mm.models.LDRClassifier`, wrapped or not.
@@ -193,6 +219,8 @@ def estimate_class_statistics(model,
         cov_type, shrinkage, ridge: See
             :meth:`GaussianAccumulator.compute`.
         classes (Sequence[str], optional): Class names.
+        log_interval (int): Batches between progress lines; 0 = silent.
+            Defaults to 50.
 
     Returns:
         tuple: The :class:`GaussianStatistics` and a dict with ``images``
@@ -208,9 +236,10 @@ def estimate_class_statistics(model,
     model.eval()
     t0 = time.perf_counter()
     try:
-        for data in dataloader:
-            x, labels = class_features(model, data)
-            acc.update(x, labels)
+        total = len(dataloader) if hasattr(dataloader, '__len__') else None
+        for i, data in enumerate(dataloader, 1):
+            acc.update(*class_features(model, data))
+            _log_progress(i, total, log_interval)
     finally:
         model.train(was_training)
     acc.all_reduce()

@@ -36,7 +36,9 @@ def sampling_probability(positive_counts: torch.Tensor,
         mode (str): 'reverse', 'uniform' or 'natural'.
         alpha (float): Smoothing exponent of 'reverse'. Defaults to 0.9.
         eps (float): Stabiliser of Eq. 12. Defaults to 1e-9.
-        num_samples (int, optional): N, needed by 'natural'.
+        num_samples (int | Tensor, optional): N, needed by 'natural'; a
+            (C,) tensor gives each class its own N (the samples whose label
+            of that class is known, with U-Ignore masks).
         classes (Sequence[str], optional): Names for the warning.
 
     Returns:
@@ -56,9 +58,11 @@ def sampling_probability(positive_counts: torch.Tensor,
         warnings.warn(f'Classes {names} have no positive sample: no virtual '
                       'positives are drawn for them (p_c = 0).')
     if mode == 'natural':
-        if num_samples is None or num_samples <= 0:
+        N = None if num_samples is None else torch.as_tensor(
+            num_samples, dtype=torch.float64).cpu()
+        if N is None or not bool((N > 0).any()):
             raise ValueError("mode='natural' needs num_samples > 0")
-        return F / float(num_samples)
+        return F / N.clamp_min(1)  # N_c = 0 (all masked) has F_c = 0
     if not bool(present.any()):
         return torch.zeros_like(F)
     if mode == 'uniform':
@@ -149,7 +153,7 @@ class ReverseSampler:
             self.mode,
             self.alpha,
             self.eps,
-            num_samples=stats.num_samples,
+            num_samples=stats.known_counts,
             classes=stats.classes).to(device)
         valid = stats.valid.to(device)
         # A label without samples is never drawn (no NaN mean to sample).

@@ -129,13 +129,19 @@ class GaussianAccumulator:
         return sums
 
     @torch.no_grad()
-    def update(self, feats: torch.Tensor, labels: torch.Tensor) -> None:
+    def update(self, feats: torch.Tensor, labels: torch.Tensor,
+               mask: Optional[torch.Tensor] = None) -> None:
         """Add a batch.
 
         Args:
             feats (Tensor): (B, C, D) class-aware features, any float dtype.
             labels (Tensor): (B, C), 1 / True for positive, 0 / False for
                 negative.
+            mask (Tensor, optional): (B, C) 0/1, U-Ignore's ``gt_mask``: 1
+                where the label is known. A masked (0) entry of class c
+                adds nothing to class c's sums (neither label's n, mean nor
+                covariance); the sample still counts for its other classes.
+                None: every label is known.
         """
         C, D = self.num_classes, self.dims
         if feats.ndim != 3 or feats.shape[1:] != (C, D):
@@ -145,11 +151,16 @@ class GaussianAccumulator:
         if labels.shape != (B, C):
             raise ValueError(f'Expected labels ({B}, {C}), got '
                              f'{tuple(labels.shape)}')
+        if mask is not None and mask.shape != (B, C):
+            raise ValueError(f'Expected mask ({B}, {C}), got '
+                             f'{tuple(mask.shape)}')
         if B == 0:
             return
         x = feats.detach().to(self.device, torch.float64)
         y = labels.detach().to(self.device, torch.float64)
         w = torch.stack([1 - y, y], dim=-1)  # (B, C, 2) one-hot over labels
+        if mask is not None:  # a masked entry is in neither group
+            w = w * mask.detach().to(self.device, torch.float64)[..., None]
         self.n += w.sum(0)
         self.s += torch.einsum('bcj,bcd->cjd', w, x)
         if self.cov_type == 'full':
@@ -428,8 +439,14 @@ class GaussianStatistics:
 
     @property
     def num_samples(self) -> int:
-        """Images in the estimated set (the same for every class)."""
-        return int(self.counts[0].sum())
+        """Images in the estimated set: the most known labels of any class
+        (every class's count when there are no U-Ignore masks)."""
+        return int(self.counts.sum(-1).max())
+
+    @property
+    def known_counts(self) -> torch.Tensor:
+        """(C,) samples whose label of class c is known (not masked)."""
+        return self.counts.sum(-1)
 
     def variances(self) -> torch.Tensor:
         """(C, 2, D) diagonal of the covariances."""

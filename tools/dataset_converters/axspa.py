@@ -46,7 +46,8 @@ def main(argv=None):
     try:
         res = convert_axspa(args.data_root, out_dir, args.ann_file,
                             args.split_method, args.ratios, args.seed,
-                            not args.no_check_files, args.ignore_columns)
+                            not args.no_check_files, args.ignore_columns,
+                            progress=True)
     except (AnnotationError, FileNotFoundError) as e:
         raise SystemExit(f'error: {e}')
     print(res.report)

@@ -55,7 +55,7 @@ def main(argv=None):
     try:
         res = convert_nih(args.data_root, out_dir, args.ann_file,
                           args.split_method, args.ratios, args.seed,
-                          args.split_lists, args.img_dir)
+                          args.split_lists, args.img_dir, progress=True)
     except (AnnotationError, FileNotFoundError) as e:
         raise SystemExit(f'error: {e}')
     print(res.report)

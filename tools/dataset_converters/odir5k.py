@@ -52,7 +52,7 @@ def main(argv=None):
     try:
         res = convert_odir(args.data_root, out_dir, args.ann_file, args.mode,
                            args.exclude_keywords, args.ratios, args.seed,
-                           args.img_dir)
+                           args.img_dir, progress=True)
     except (AnnotationError, FileNotFoundError) as e:
         raise SystemExit(f'error: {e}')
     print(res.report)
