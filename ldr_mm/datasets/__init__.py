@@ -5,6 +5,8 @@ __all__ = [
     'DEMO_CLASSES', 'LDRDemoDataset', 'generate_demo_dataset',
     'render_demo_image'
 ]
+from .mnist_lt import (MNIST_LT_CLASSES, MNISTLTDataset,  # noqa: E402
+                       generate_mnist_lt_dataset)
 from .base import (AnnotationError, ImageIndex,  # noqa: E402
                    MedicalMultiLabelDataset)
 from .nih import NIH_CLASSES, NIHChestXray14, read_nih_metadata  # noqa: E402
@@ -19,5 +21,6 @@ __all__ += [
     'NIH_CLASSES', 'NIHChestXray14', 'read_nih_metadata', 'ODIR_CLASSES',
     'ODIR5K', 'read_odir_annotations', 'AXSPA_CLASSES', 'AxSpADataset',
     'read_axspa_annotations', 'patient_split', 'ImageLoadError',
-    'LoadMedicalImage'
+    'LoadMedicalImage', 'MNIST_LT_CLASSES', 'MNISTLTDataset',
+    'generate_mnist_lt_dataset'
 ]
