@@ -1,4 +1,4 @@
-"""The train-longer control: stage 1 trained on for stage 2's iterations."""
+"""Stage-1 research configs: the train-longer control and the GAP-residual leaves."""
 import os.path as osp
 
 import pytest
@@ -76,3 +76,20 @@ def test_mnistlt_control_is_the_demo_control_on_mnistlt():
                 'custom_hooks'):
         assert ctl.get(key) == demo.get(key), key
     assert ctl.load_from == 'work_dirs/ldr_r18_mnistlt_stage1/epoch_12.pth'
+
+
+@pytest.mark.parametrize('data', ['demo', 'mnistlt'])
+def test_gapres_leaves_change_only_the_neck_option(data):
+    for stage in ('stage1', 'stage2'):
+        base = load(f'ldr_r18_{data}_{stage}.py')
+        leaf = load(f'ldr_r18_{data}_{stage}_gapres.py')
+        assert leaf.model.neck.pop('gap_residual') is True
+        if stage == 'stage2':
+            assert leaf.model.pop('stage1_checkpoint') == \
+                f'work_dirs/ldr_r18_{data}_stage1_gapres/epoch_12.pth'
+            base.model.pop('stage1_checkpoint')
+            assert leaf.stage1_config == f'./ldr_r18_{data}_stage1_gapres.py'
+        assert leaf.model == base.model
+        for key in ('train_dataloader', 'optim_wrapper', 'train_cfg',
+                    'custom_hooks'):
+            assert leaf.get(key) == base.get(key)
