@@ -151,7 +151,7 @@ KEYS = [('auc/mean', 'AUC'), ('auc/tail', 'AUC tail'), ('mAP/mean', 'mAP'),
         ('mAP/head', 'mAP head'), ('mAP/tail', 'mAP tail')]
 
 
-def summarize(work_dir, reference, split='val'):
+def summarize(work_dir, reference, split='val', json_out=None):
     from ldr_mm.evaluation.report import format_table
     runs = {}
     for p in sorted(glob.glob(osp.join(work_dir, '*', 'seed*',
@@ -175,6 +175,19 @@ def summarize(work_dir, reference, split='val'):
         f'd mAP / d tail mAP vs {reference} [90% paired bootstrap]']
     print(f'{split} split, mean +- sd over seeds')
     print(format_table(header, rows))
+    if json_out:
+        per_run = {}
+        for name, seeds in runs.items():
+            with open(osp.join(work_dir, name, f'seed{min(seeds)}',
+                               'run.json')) as f:
+                rec = json.load(f)
+            per_run[name] = dict(
+                config=rec['config'], cfg_options=rec['cfg_options'],
+                backbone_width=rec['backbone_width'], split=split,
+                seeds={s: {k: m[k] for k, _ in KEYS}
+                       for s, m in sorted(seeds.items())})
+        with open(json_out, 'w') as f:
+            json.dump(per_run, f, indent=1)
 
 
 def _paired(work_dir, name, ref, runs, split):
@@ -239,10 +252,12 @@ def main(argv=None):
     p.add_argument('--summarize', metavar='WORK_DIR')
     p.add_argument('--reference')
     p.add_argument('--split', default='val', choices=['val', 'train'])
+    p.add_argument('--json', help='with --summarize: write per-run, '
+                   'per-seed numbers to this file')
     args = p.parse_args(argv)
     _register_tails()
     if args.summarize:
-        summarize(args.summarize, args.reference, args.split)
+        summarize(args.summarize, args.reference, args.split, args.json)
         return
     if not args.config:
         p.error('a config (or --summarize) is required')
