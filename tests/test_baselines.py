@@ -16,7 +16,7 @@ from ldr_mm.engine.hooks import ClassFrequencyHook, dataset_class_frequencies
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LOSSES = ('bce', 'focal', 'asl', 'twoway', 'ral', 'dbloss')
-STEMS = ('r50_nih', 'r50_odir', 'r50_spa', 'r18_demo')
+STEMS = ('r50_nih', 'r50_odir', 'r50_spa', 'r18_demo', 'r18_mnistlt')
 #: The papers' / authors' default hyper-parameters (docs/baselines.md).
 EXPECTED_LOSS = dict(
     bce=dict(type='CrossEntropyLoss', use_sigmoid=True),

@@ -209,3 +209,50 @@ def test_backbone_swap_by_config(tmp_path, backbone, channels):
     assert feats[0].shape == (2, 3, channels)
     assert model.head.in_channels == channels
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 3)
+
+
+def test_gap_residual_adds_the_pooled_feature(cache):
+    """x_class = encoder output + GAP of the (projected) image tokens; the
+    pooled feature is taken before the position encoding."""
+    torch.manual_seed(0)
+    plain = make_neck(cache, embed_dims=8)
+    torch.manual_seed(0)
+    res = make_neck(cache, embed_dims=8, gap_residual=True)
+    res.load_state_dict(plain.state_dict(), strict=False)
+    feats = (torch.randn(2, 16, 3, 4), )
+    pooled = plain.input_proj(feats[0]).mean((2, 3))  # (B, D)
+    expected = plain(feats)[0] + pooled[:, None, :]
+    assert torch.allclose(res(feats)[0], expected, atol=1e-6)
+    # the attention path gives the same class-aware features
+    x_class, attn, _ = res.forward_attention(feats)
+    assert torch.allclose(x_class, expected, atol=1e-6)
+    # the marker buffer keeps checkpoints of both kinds apart
+    assert 'gap_residual_on' in res.state_dict()
+    with pytest.raises(RuntimeError, match='gap_residual_on'):
+        res.load_state_dict(plain.state_dict())
+    with pytest.raises(RuntimeError, match='gap_residual_on'):
+        plain.load_state_dict(res.state_dict())
+
+
+def test_gap_residual_gradient_reaches_backbone_map_directly(cache):
+    """With the residual, class c's logit depends on the pooled map even if
+    the encoder output ignored it: d x_class / d X = 1/HW per position."""
+    neck = make_neck(cache, gap_residual=True, pos_encoding='none')
+    x = torch.randn(1, 16, 2, 2, requires_grad=True)
+    with torch.no_grad():
+        for p in neck.layers.parameters():
+            p.zero_()  # encoder output = LayerNorm bias = 0
+    out = neck((x, ))[0]
+    assert torch.allclose(out[0, 1], x[0].mean((1, 2)), atol=1e-6)
+
+
+@pytest.mark.parametrize('std', [0.02, 1.0])
+def test_label_init_std(cache, std):
+    torch.manual_seed(0)
+    neck = LDRNeck(in_channels=256, num_classes=64, prompt_cache=None,
+                   use_prompt=False, label_init_std=std)
+    neck.init_weights()
+    assert abs(neck.label_embed.std().item() - std) < 0.1 * std
+    with pytest.raises(ValueError, match='label_init_std'):
+        LDRNeck(in_channels=16, num_classes=3, use_prompt=False,
+                label_init_std=0)

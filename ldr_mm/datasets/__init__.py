@@ -1,5 +1,7 @@
 from .demo import (DEMO_CLASSES, LDRDemoDataset, generate_demo_dataset,
                    render_demo_image)
+from .mnist_lt import (MNIST_LT_CLASSES, MNISTLTDataset,
+                       generate_mnist_lt_dataset)
 from .base import AnnotationError, ImageIndex, MedicalMultiLabelDataset
 from .nih import NIH_CLASSES, NIHChestXray14, read_nih_metadata
 from .odir import ODIR_CLASSES, ODIR5K, read_odir_annotations
@@ -19,5 +21,6 @@ __all__ = [
     'AXSPA_CLASSES', 'AxSpADataset', 'read_axspa_annotations',
     'CHEXPERT_CLASSES', 'CheXpert', 'MIMIC_CLASSES', 'MIMICCXRJPG',
     'MultiLabelCSVDataset', 'UNCERTAIN_POLICIES', 'patient_split',
-    'ImageLoadError', 'LoadMedicalImage'
+    'ImageLoadError', 'LoadMedicalImage', 'MNIST_LT_CLASSES', 'MNISTLTDataset',
+    'generate_mnist_lt_dataset'
 ]

@@ -13,7 +13,6 @@ Files (MMPretrain ``MultiLabelDataset`` JSON, so any MMPretrain tool reads it)::
     <root>/{train,val,test}.json
 """
 import json
-import os
 import os.path as osp
 import warnings
 import zlib
@@ -25,7 +24,7 @@ import numpy as np
 from mmpretrain.datasets import MultiLabelDataset
 from mmpretrain.registry import DATASETS
 
-from ldr_mm.utils.fileio import atomic_call, atomic_write
+from .synthetic import geometric_class_counts, write_multilabel_split
 
 DEMO_CLASSES = ('opacity', 'nodule', 'ring', 'streak', 'cross', 'square',
                 'triangle', 'stripes', 'speckle', 'cavity')
@@ -47,14 +46,9 @@ DEMO_VERSION = 2  # 2: test split 800 -> 4000 images
 
 def demo_class_counts(num_images: int, min_count: int = 1) -> List[int]:
     """Positive count per class: geometric from head to tail."""
-    C = len(DEMO_CLASSES)
-    head = DEMO_HEAD_FRACTION * num_images
-    counts = [
-        min(num_images,
-            max(min_count, int(round(head * DEMO_IMBALANCE**(-c / (C - 1))))))
-        for c in range(C)
-    ]
-    return counts
+    return geometric_class_counts(num_images, len(DEMO_CLASSES),
+                                  DEMO_HEAD_FRACTION, DEMO_IMBALANCE,
+                                  min_count)
 
 
 def _sample_labels(num_images: int, counts: Sequence[int],
@@ -184,11 +178,6 @@ def _draw(canvas: _Canvas, name: str, contrast: float):
         raise KeyError(name)
 
 
-def _write_png(path: str, img: np.ndarray) -> None:
-    if not cv2.imwrite(path, img):
-        raise OSError(f'Could not write image "{path}"')
-
-
 def render_demo_image(labels: Sequence[int], seed: int,
                       size: int = 96) -> np.ndarray:
     """Render one image (uint8, size x size) showing the given findings."""
@@ -264,17 +253,6 @@ def generate_demo_dataset(root: str,
         min_count = 1 if split == 'train' else DEMO_MIN_POSITIVES
         labels = _sample_labels(n, demo_class_counts(n, min_count), rng)
         img_seeds = rng.integers(0, 2**31 - 1, size=n)
-        img_dir = osp.join(root, 'images', split)
-        os.makedirs(img_dir, exist_ok=True)
-        data_list = []
-        for i in range(n):
-            rel = f'images/{split}/{i:06d}.png'
-            img = render_demo_image(labels[i], int(img_seeds[i]), size)
-            atomic_call(osp.join(root, rel), lambda p, img=img: _write_png(
-                p, img))
-            data_list.append(
-                dict(img_path=rel,
-                     gt_label=[int(c) for c in np.flatnonzero(labels[i])]))
         meta = dict(
             classes=list(DEMO_CLASSES),
             head_classes=list(DEMO_HEAD),
@@ -282,8 +260,10 @@ def generate_demo_dataset(root: str,
             demo_version=DEMO_VERSION,
             seed=seed,
             image_size=size)
-        with atomic_write(ann) as f:
-            json.dump(dict(metainfo=meta, data_list=data_list), f)
+        write_multilabel_split(
+            root, split, labels,
+            lambda i, labels=labels, img_seeds=img_seeds: render_demo_image(
+                labels[i], int(img_seeds[i]), size), meta)
     return out
 
 

@@ -102,6 +102,17 @@ class LDRNeck(BaseModule):
             Maps (B, C, H, W) and channels-last maps (B, H, W, C) ignore it.
         token_grid (Sequence[int], optional): (h, w) patch grid of token
             inputs from non-square images. Defaults to a square grid.
+        gap_residual (bool): Add the global average of the (projected) image
+            tokens, G (B, D), to every class-aware feature:
+            ``x_class[:, c] = encoder_out[:, c] + G``. With the group-wise
+            head, class c's logit is then ``<w_c, encoder_out_c> + <w_c, G>
+            + b_c``, so the model contains the plain GAP + linear classifier
+            and the decoupled feature can only add to it. Not in the paper;
+            defaults to False (paper-faithful). Saved as the buffer
+            ``gap_residual_on``, so checkpoints with and without it do not
+            load into each other.
+        label_init_std (float): Std of the normal init of the label
+            embeddings L. Defaults to 1.0 (nn.Embedding's, as in Query2Label).
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -120,6 +131,8 @@ class LDRNeck(BaseModule):
                  pos_encoding: str = 'sine',
                  num_extra_tokens: Union[int, str] = 'auto',
                  token_grid: Optional[Sequence[int]] = None,
+                 gap_residual: bool = False,
+                 label_init_std: float = 1.0,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if num_classes is None or num_classes < 1:
@@ -139,6 +152,15 @@ class LDRNeck(BaseModule):
         self.pos_encoding = pos_encoding
         self.num_extra_tokens = check_extra_tokens(num_extra_tokens)
         self.token_grid = None if token_grid is None else tuple(token_grid)
+        if label_init_std <= 0:
+            raise ValueError(f'label_init_std must be > 0, got '
+                             f'{label_init_std}')
+        self.gap_residual = bool(gap_residual)
+        self.label_init_std = float(label_init_std)
+        if self.gap_residual:
+            # Marks checkpoints: a model with the residual refuses (strict
+            # loading) a checkpoint trained without it, and vice versa.
+            self.register_buffer('gap_residual_on', torch.ones(()))
         D = self.embed_dims
 
         self.input_proj = (
@@ -198,7 +220,7 @@ class LDRNeck(BaseModule):
         if self.init_cfg is not None and self.init_cfg.get(
                 'type') == 'Pretrained':
             return
-        nn.init.normal_(self.label_embed, std=1.0)
+        nn.init.normal_(self.label_embed, std=self.label_init_std)
         trunc_normal_(self.label_indicator, std=0.02)
         trunc_normal_(self.query_pos, std=0.02)
         if self.use_prompt:
@@ -233,15 +255,33 @@ class LDRNeck(BaseModule):
             self._pos_cache = {key: pos}  # keep only the latest shape
         return pos
 
-    def _tokens(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
-        """[Q ; X_f] for a batch. Returns (B, M + C + HW, D)."""
+    def _tokens(self, feats, return_pooled: bool = False):
+        """[Q ; X_f] for a batch.
+
+        Returns:
+            Tensor: tokens (B, M + C + HW, D); with ``return_pooled`` also
+            the global average of the image tokens before position
+            encoding, G (B, D).
+        """
         x = self.input_proj(self.feature_map(feats))
         b, _, h, w = x.shape
         img = x.flatten(2).transpose(1, 2)  # (B, HW, D)
+        pooled = img.mean(1)
         if self.pos_encoding == 'sine':
             img = img + self._image_pos(h, w, img)
         query = self.build_query().to(img.dtype)
-        return torch.cat([query.unsqueeze(0).expand(b, -1, -1), img], dim=1)
+        tokens = torch.cat([query.unsqueeze(0).expand(b, -1, -1), img], dim=1)
+        return (tokens, pooled) if return_pooled else tokens
+
+    def _decouple(self, inputs, need_weights: bool = False):
+        """Encoder over [Q ; X_f]: x_class (B, C, D) and attention."""
+        x, pooled = self._tokens(inputs, return_pooled=True)
+        for layer in self.layers[:-1]:
+            x = layer(x)
+        x_class, weights = self._last_layer(x, need_weights=need_weights)
+        if self.gap_residual:
+            x_class = x_class + pooled.unsqueeze(1)
+        return x_class, weights
 
     def feature_map(self, feats) -> torch.Tensor:
         """The backbone's last output as a map (B, D_in, H, W).
@@ -289,10 +329,7 @@ class LDRNeck(BaseModule):
         Returns:
             tuple[Tensor]: ``(x_class, )`` with x_class of shape (B, C, D).
         """
-        x = self._tokens(inputs)
-        for layer in self.layers[:-1]:
-            x = layer(x)
-        x_class, _ = self._last_layer(x)
+        x_class, _ = self._decouple(inputs)
         return (x_class, )
 
     @torch.no_grad()
@@ -311,10 +348,7 @@ class LDRNeck(BaseModule):
         """
         fmap = self.feature_map(inputs)
         h, w = fmap.shape[-2:]
-        x = self._tokens(fmap)
-        for layer in self.layers[:-1]:
-            x = layer(x)
-        x_class, weights = self._last_layer(x, need_weights=True)
+        x_class, weights = self._decouple(fmap, need_weights=True)
         attn = weights[..., self.num_prompt_tokens + self.num_classes:]
         attn = attn / attn.sum(-1, keepdim=True).clamp_min(1e-12)
         return x_class, attn.reshape(attn.shape[0], self.num_classes, h,

