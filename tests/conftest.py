@@ -71,6 +71,14 @@ def tiny_options(demo_root, work_dir, max_iters=2, val_interval=2,
             max_keep_ckpts=10),
         'log_processor': dict(by_epoch=False),
     }
+    opts.update(dataloader_options(data, batch_size, num_workers))
+    return opts
+
+
+def dataloader_options(data, batch_size, num_workers):
+    """--cfg-options of the train/val/test dataloaders: batch size, workers
+    (not persistent) and the dataset keys in ``data``."""
+    opts = {}
     for split in ('train', 'val', 'test'):
         key = f'{split}_dataloader'
         opts[f'{key}.batch_size'] = batch_size
