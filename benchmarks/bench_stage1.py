@@ -74,16 +74,13 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     import ldr_mm  # noqa: F401
-    from ldr_mm.prompts import save_prompt_cache
+    from ldr_mm.prompts import save_random_prompt_cache
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         cache = osp.join(tmp, 'prompt.pth')
         classes = [f'class{i}' for i in range(args.classes)]
-        save_prompt_cache(
-            cache, classes=classes, prompt_names=classes, template='{}',
-            prompt='bench', model='ViT-B-32', pretrained='bench',
-            embedding_type='token', tokens=torch.arange(args.prompt_tokens),
-            embeddings=torch.randn(args.prompt_tokens, 512) * 0.02)
+        save_random_prompt_cache(cache, classes, args.prompt_tokens, 512,
+                                 pretrained='bench')
         models = build_models(args, cache)
     batch = make_batch(args)
     wrappers = {}

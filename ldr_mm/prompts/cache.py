@@ -118,6 +118,35 @@ def save_prompt_cache(path: str, *, classes: Sequence[str],
     return data
 
 
+def save_random_prompt_cache(path: str,
+                             classes: Sequence[str],
+                             num_tokens: int,
+                             dims: int,
+                             generator: Optional[torch.Generator] = None,
+                             pretrained: Optional[str] = None,
+                             prompt_names: Optional[Sequence[str]] = None
+                             ) -> dict:
+    """Save a valid cache of random embeddings (tests, smoke runs, benches).
+
+    The prompt is the default template over ``prompt_names`` (the class
+    names with ``_`` as spaces by default); the embeddings are
+    ``0.02 * randn(num_tokens, dims)`` drawn from ``generator`` (the global
+    RNG when None). ``pretrained=None`` marks the cache as random-weight
+    (:class:`LDRNeck` warns about it).
+
+    Returns:
+        dict: The saved content, as :func:`save_prompt_cache`.
+    """
+    classes = list(classes)
+    names = list(prompt_names or [c.replace('_', ' ') for c in classes])
+    return save_prompt_cache(
+        path, classes=classes, prompt_names=names, template=DEFAULT_TEMPLATE,
+        prompt=build_prompt(names), model='ViT-B-32',
+        pretrained=pretrained, embedding_type='token',
+        tokens=torch.arange(num_tokens),
+        embeddings=torch.randn(num_tokens, dims, generator=generator) * 0.02)
+
+
 def load_prompt_cache(path: str,
                       classes: Optional[Sequence[str]] = None,
                       num_classes: Optional[int] = None) -> dict:
