@@ -64,18 +64,9 @@ def build_model(args, cache):
 
 
 def make_batches(args, n):
-    from mmpretrain.structures import DataSample
+    from bench_common import random_batch
     g = torch.Generator().manual_seed(0)
-    out = []
-    for _ in range(n):
-        inputs = [torch.randint(0, 256, (3, args.size, args.size),
-                                dtype=torch.uint8, generator=g)
-                  for _ in range(args.batch)]
-        samples = [DataSample().set_gt_label(
-            torch.randint(0, args.classes, (2, ), generator=g))
-            for _ in range(args.batch)]
-        out.append(dict(inputs=inputs, data_samples=samples))
-    return out
+    return [random_batch(args, g) for _ in range(n)]
 
 
 def bench_statistics_pass(args, model, batches):

@@ -22,7 +22,7 @@ import torch  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 
 from mmpretrain.registry import MODELS  # noqa: E402
-from mmpretrain.structures import DataSample  # noqa: E402
+from bench_common import random_batch  # noqa: E402
 
 
 def build_models(args, cache):
@@ -46,14 +46,7 @@ def build_models(args, cache):
 
 
 def make_batch(args):
-    g = torch.Generator().manual_seed(0)
-    inputs = [torch.randint(0, 256, (3, args.size, args.size),
-                            dtype=torch.uint8, generator=g)
-              for _ in range(args.batch)]
-    samples = [DataSample().set_gt_label(
-        torch.randint(0, args.classes, (2, ), generator=g))
-        for _ in range(args.batch)]
-    return dict(inputs=inputs, data_samples=samples)
+    return random_batch(args, torch.Generator().manual_seed(0))
 
 
 def main(argv=None):
