@@ -64,18 +64,9 @@ def build_model(args, cache):
 
 
 def make_batches(args, n):
-    from mmpretrain.structures import DataSample
+    from bench_common import random_batch
     g = torch.Generator().manual_seed(0)
-    out = []
-    for _ in range(n):
-        inputs = [torch.randint(0, 256, (3, args.size, args.size),
-                                dtype=torch.uint8, generator=g)
-                  for _ in range(args.batch)]
-        samples = [DataSample().set_gt_label(
-            torch.randint(0, args.classes, (2, ), generator=g))
-            for _ in range(args.batch)]
-        out.append(dict(inputs=inputs, data_samples=samples))
-    return out
+    return [random_batch(args, g) for _ in range(n)]
 
 
 def bench_statistics_pass(args, model, batches):
@@ -388,7 +379,7 @@ def main(argv=None):
 
     from mmengine.logging import MMLogger
     import ldr_mm  # noqa: F401
-    from ldr_mm.prompts import save_prompt_cache
+    from ldr_mm.prompts import save_random_prompt_cache
     # no per-parameter init report
     MMLogger.get_instance('bench_reconstruction', log_level=logging.WARNING)
     torch.manual_seed(0)
@@ -399,11 +390,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         cache = osp.join(tmp, 'prompt.pth')
         classes = [f'class{i}' for i in range(args.classes)]
-        save_prompt_cache(
-            cache, classes=classes, prompt_names=classes, template='{}',
-            prompt='bench', model='ViT-B-32', pretrained='bench',
-            embedding_type='token', tokens=torch.arange(args.prompt_tokens),
-            embeddings=torch.randn(args.prompt_tokens, 512) * 0.02)
+        save_random_prompt_cache(cache, classes, args.prompt_tokens, 512,
+                                 pretrained='bench')
         model = build_model(args, cache)
     batches = make_batches(args, args.batches)
     if 'stats' not in args.skip:

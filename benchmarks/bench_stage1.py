@@ -22,7 +22,7 @@ import torch  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 
 from mmpretrain.registry import MODELS  # noqa: E402
-from mmpretrain.structures import DataSample  # noqa: E402
+from bench_common import random_batch  # noqa: E402
 
 
 def build_models(args, cache):
@@ -46,14 +46,7 @@ def build_models(args, cache):
 
 
 def make_batch(args):
-    g = torch.Generator().manual_seed(0)
-    inputs = [torch.randint(0, 256, (3, args.size, args.size),
-                            dtype=torch.uint8, generator=g)
-              for _ in range(args.batch)]
-    samples = [DataSample().set_gt_label(
-        torch.randint(0, args.classes, (2, ), generator=g))
-        for _ in range(args.batch)]
-    return dict(inputs=inputs, data_samples=samples)
+    return random_batch(args, torch.Generator().manual_seed(0))
 
 
 def main(argv=None):
@@ -74,16 +67,13 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     import ldr_mm  # noqa: F401
-    from ldr_mm.prompts import save_prompt_cache
+    from ldr_mm.prompts import save_random_prompt_cache
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         cache = osp.join(tmp, 'prompt.pth')
         classes = [f'class{i}' for i in range(args.classes)]
-        save_prompt_cache(
-            cache, classes=classes, prompt_names=classes, template='{}',
-            prompt='bench', model='ViT-B-32', pretrained='bench',
-            embedding_type='token', tokens=torch.arange(args.prompt_tokens),
-            embeddings=torch.randn(args.prompt_tokens, 512) * 0.02)
+        save_random_prompt_cache(cache, classes, args.prompt_tokens, 512,
+                                 pretrained='bench')
         models = build_models(args, cache)
     batch = make_batch(args)
     wrappers = {}

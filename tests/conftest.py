@@ -12,7 +12,7 @@ if REPO not in sys.path:
 
 import ldr_mm  # noqa: E402,F401  (registers components)
 from ldr_mm.datasets.demo import DEMO_CLASSES  # noqa: E402
-from ldr_mm.prompts import save_prompt_cache  # noqa: E402
+from ldr_mm.prompts import save_random_prompt_cache  # noqa: E402
 
 # Tiny ResNet: 18 layers, 8 base channels -> 64-channel last map.
 TINY_BACKBONE = dict(
@@ -28,17 +28,8 @@ def write_prompt_cache(path, classes, num_tokens=7, dims=16, seed=0,
                        pretrained='test-weights.bin'):
     """Write a valid prompt cache with random embeddings (test helper)."""
     g = torch.Generator().manual_seed(seed)
-    return save_prompt_cache(
-        path,
-        classes=list(classes),
-        prompt_names=[c.replace('_', ' ') for c in classes],
-        template='The Categories of the image are {}.',
-        prompt='The Categories of the image are ' + ', '.join(classes) + '.',
-        model='ViT-B-32',
-        pretrained=pretrained,
-        embedding_type='token',
-        tokens=torch.arange(num_tokens),
-        embeddings=torch.randn(num_tokens, dims, generator=g) * 0.02)
+    return save_random_prompt_cache(path, classes, num_tokens, dims,
+                                    generator=g, pretrained=pretrained)
 
 
 @pytest.fixture(scope='session')
@@ -71,6 +62,14 @@ def tiny_options(demo_root, work_dir, max_iters=2, val_interval=2,
             max_keep_ckpts=10),
         'log_processor': dict(by_epoch=False),
     }
+    opts.update(dataloader_options(data, batch_size, num_workers))
+    return opts
+
+
+def dataloader_options(data, batch_size, num_workers):
+    """--cfg-options of the train/val/test dataloaders: batch size, workers
+    (not persistent) and the dataset keys in ``data``."""
+    opts = {}
     for split in ('train', 'val', 'test'):
         key = f'{split}_dataloader'
         opts[f'{key}.batch_size'] = batch_size

@@ -16,7 +16,7 @@ import ldr_mm  # noqa: E402,F401
 from ldr_mm.datasets.demo import DEMO_CLASSES  # noqa: E402
 
 from conftest import (TINY_BACKBONE, TINY_SIZE,  # noqa: E402
-                      TINY_SPLITS, write_prompt_cache)
+                      TINY_SPLITS, dataloader_options, write_prompt_cache)
 
 STAGE1_CFG = osp.join(REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage1.py')
 STAGE2_CFG = osp.join(REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage2.py')
@@ -50,13 +50,7 @@ def tiny_options(root, work_dir, batch_size=8, num_workers=0):
         'model.neck.prompt_cache': osp.join(root, 'prompt.pth'),
         'default_hooks.logger.interval': 1,
     }
-    for split in ('train', 'val', 'test'):
-        key = f'{split}_dataloader'
-        opts[f'{key}.batch_size'] = batch_size
-        opts[f'{key}.num_workers'] = num_workers
-        opts[f'{key}.persistent_workers'] = False
-        for k, v in data.items():
-            opts[f'{key}.dataset.{k}'] = v
+    opts.update(dataloader_options(data, batch_size, num_workers))
     return opts
 
 

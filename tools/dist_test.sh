@@ -6,25 +6,7 @@ usage() {
     echo "  env: NNODES NODE_RANK MASTER_ADDR PORT (default 29500) PYTHON" >&2
     exit 1
 }
+source "$(dirname "$0")/launch_common.sh"
 if [ $# -lt 3 ]; then usage; fi
-case "$3" in ''|*[!0-9]*) echo "NUM_PROCS must be a number, got '$3'" >&2; usage;; esac
-CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-"$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$(dirname "$0")/test.py" \
-    "$CONFIG" \
-    "$CHECKPOINT" \
-    --launcher pytorch "${@:4}"
+check_num_procs "$3"
+dist_launch "$3" test.py "$1" "$2" --launcher pytorch "${@:4}"

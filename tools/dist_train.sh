@@ -7,23 +7,7 @@ usage() {
     echo "  env: NNODES NODE_RANK MASTER_ADDR PORT (default 29500) PYTHON" >&2
     exit 1
 }
+source "$(dirname "$0")/launch_common.sh"
 if [ $# -lt 2 ]; then usage; fi
-case "$2" in ''|*[!0-9]*) echo "NUM_PROCS must be a number, got '$2'" >&2; usage;; esac
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-"$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$(dirname "$0")/train.py" \
-    "$CONFIG" \
-    --launcher pytorch "${@:3}"
+check_num_procs "$2"
+dist_launch "$2" train.py "$1" --launcher pytorch "${@:3}"

@@ -295,10 +295,9 @@ class MultiLabelInferencer(BaseInferencer):
                  **kwargs) -> 'MultiLabelResults':
         """Run images through the model.
 
-        The inputs are expanded (folders, list files) and checked here; the
-        run is :class:`~mmpretrain.apis.BaseInferencer`'s flow:
-        :meth:`preprocess`, :meth:`forward`, :meth:`visualize`,
-        :meth:`postprocess`.
+        Expands (folders, list files) and checks the inputs, then runs
+        :class:`~mmpretrain.apis.BaseInferencer`'s flow: :meth:`preprocess`,
+        :meth:`forward`, :meth:`visualize`, :meth:`postprocess`.
 
         Args:
             inputs: An image path, a folder, a ``.txt`` list of paths, a BGR

@@ -34,7 +34,7 @@ import json
 import math
 import os.path as osp
 import warnings
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -76,23 +76,12 @@ def _criterion_curve(scores: np.ndarray, targets: np.ndarray,
     return s, value
 
 
-def choose_thresholds(scores, targets, criterion: str = 'f1',
-                      classes: Optional[Sequence[str]] = None,
-                      default: float = 0.5) -> Dict[str, list]:
-    """Per-class thresholds maximising ``criterion`` on (scores, targets).
-
-    Args:
-        scores: (N, C) scores in [0, 1] (sigmoid outputs).
-        targets: (N, C) 0/1 labels.
-        criterion (str): ``'f1'`` or ``'youden'``.
-        classes (Sequence[str], optional): Class names, for messages and the
-            result.
-        default (float): Threshold of a class without both label values.
+def _check_inputs(scores, targets, criterion: str,
+                  classes: Optional[Sequence[str]]):
+    """Validate (N, C) scores / 0-1 targets; default class names to indices.
 
     Returns:
-        dict: ``thresholds`` (C floats), ``values`` (the criterion reached on
-        the given set; NaN for fallbacks), ``positives``, ``negatives``,
-        ``fallback`` (C bools), ``classes``.
+        tuple: float64 scores (N, C), targets (N, C), list of C class names.
     """
     if criterion not in CRITERIA:
         raise ValueError(f'criterion must be one of {CRITERIA}, got '
@@ -112,6 +101,48 @@ def choose_thresholds(scores, targets, criterion: str = 'f1',
         str(i) for i in range(C)]
     if len(classes) != C:
         raise ValueError(f'{len(classes)} class names for {C} score columns')
+    return scores, targets, classes
+
+
+def _best_cut(scores, targets, criterion: str) -> Tuple[float, float]:
+    """Threshold maximising ``criterion`` for one class.
+
+    Args:
+        scores: (N,) scores of the class.
+        targets: (N,) 0/1 labels with both values present.
+
+    Returns:
+        tuple: the threshold (midway between the best cut's score and the
+        next lower distinct score) and the criterion value reached there.
+    """
+    s, value = _criterion_curve(scores, targets, criterion)
+    k = int(np.argmax(value))  # first maximum = highest cut
+    lower = s[k + 1] if k + 1 < len(s) else None
+    t = float(s[k]) if lower is None else float((s[k] + lower) / 2)
+    return t, float(value[k])
+
+
+def choose_thresholds(scores, targets, criterion: str = 'f1',
+                      classes: Optional[Sequence[str]] = None,
+                      default: float = 0.5) -> Dict[str, list]:
+    """Per-class thresholds maximising ``criterion`` on (scores, targets).
+
+    Args:
+        scores: (N, C) scores in [0, 1] (sigmoid outputs).
+        targets: (N, C) 0/1 labels.
+        criterion (str): ``'f1'`` or ``'youden'``.
+        classes (Sequence[str], optional): Class names, for messages and the
+            result.
+        default (float): Threshold of a class without both label values.
+
+    Returns:
+        dict: ``thresholds`` (C floats), ``values`` (the criterion reached on
+        the given set; NaN for fallbacks), ``positives``, ``negatives``,
+        ``fallback`` (C bools), ``classes``.
+    """
+    scores, targets, classes = _check_inputs(scores, targets, criterion,
+                                             classes)
+    C = scores.shape[1]
     thr, values, fallback = [], [], []
     pos = targets.sum(0).astype(int)
     neg = targets.shape[0] - pos
@@ -121,12 +152,9 @@ def choose_thresholds(scores, targets, criterion: str = 'f1',
             values.append(math.nan)
             fallback.append(True)
             continue
-        s, value = _criterion_curve(scores[:, c], targets[:, c], criterion)
-        k = int(np.argmax(value))  # first maximum = highest cut
-        lower = s[k + 1] if k + 1 < len(s) else None
-        t = float(s[k]) if lower is None else float((s[k] + lower) / 2)
+        t, value = _best_cut(scores[:, c], targets[:, c], criterion)
         thr.append(t)
-        values.append(float(value[k]))
+        values.append(value)
         fallback.append(False)
     missing = [classes[c] for c in range(C) if fallback[c]]
     if missing:

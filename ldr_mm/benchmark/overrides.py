@@ -137,20 +137,15 @@ def smoke_prompt_cache(cfg, smoke_root: str) -> None:
     if neck.get('type') != 'LDRNeck' or not neck.get('use_prompt', True):
         return
     import torch
-    from ldr_mm.prompts import save_prompt_cache
+    from ldr_mm.prompts import save_random_prompt_cache
     classes, names = prompt_classes(cfg)
     names = list(names or [c.replace('_', ' ') for c in classes])
     key = hashlib.sha1('\n'.join(classes).encode()).hexdigest()[:10]
     path = osp.join(smoke_root, f'prompt_{key}.pth')
     if not osp.isfile(path):
-        g = torch.Generator().manual_seed(0)
-        save_prompt_cache(
-            path, classes=list(classes), prompt_names=names,
-            template='The Categories of the image are {}.',
-            prompt='The Categories of the image are ' + ', '.join(names) +
-            '.', model='ViT-B-32', pretrained=None, embedding_type='token',
-            tokens=torch.arange(6), embeddings=torch.randn(
-                6, 16, generator=g) * 0.02)
+        save_random_prompt_cache(
+            path, classes, num_tokens=6, dims=16,
+            generator=torch.Generator().manual_seed(0), prompt_names=names)
     cfg.model.neck.prompt_cache = path
 
 

@@ -141,6 +141,79 @@ def _parse_labels(where: str, rec: dict) -> List[int]:
     return out
 
 
+def _check_columns(where: str, keys: frozenset, known: set) -> None:
+    """Columns of a row (checked again only when they change)."""
+    unknown = sorted(k for k in keys if k not in known)
+    if unknown:
+        raise AnnotationError(
+            f'{where}: unknown column(s) {unknown} (labels are '
+            f'{list(AXSPA_CLASSES)}; other columns: '
+            f'{list(AXSPA_COLUMNS)}; pass ignore_columns= to skip '
+            'extra ones)')
+    for k in ('patient_id', 'img_path'):
+        if k not in keys:
+            raise AnnotationError(f'{where}: no "{k}" column')
+    has_cols = [c for c in AXSPA_CLASSES if c in keys]
+    if 'labels' in keys and has_cols:
+        raise AnnotationError(
+            f'{where}: both a "labels" column and label columns '
+            f'{has_cols}; use one of the two')
+    if 'labels' not in keys and len(has_cols) != len(AXSPA_CLASSES):
+        raise AnnotationError(
+            f'{where}: label columns '
+            f'{[c for c in AXSPA_CLASSES if c not in keys]} are '
+            'missing (or use one "labels" column)')
+
+
+def _slice_index(where: str, rec: dict, pid: str, volume: Optional[str],
+                 first_slice: Dict[tuple, str]) -> Optional[int]:
+    """The row's integer slice index (None if absent), unique per patient.
+
+    ``volume`` is the NIfTI path (slices of different volumes may share an
+    index) or None; ``first_slice`` records where each was first seen.
+    """
+    sl = rec.get('slice_index')
+    if sl is None or str(sl).strip() == '':
+        return None
+    try:
+        sl = int(float(sl))
+    except ValueError:
+        raise AnnotationError(
+            f'{where}: slice_index {sl!r} is not an integer') from None
+    pkey = (pid, sl, volume)
+    if pkey in first_slice:
+        raise AnnotationError(
+            f'{where}: patient {pid} slice {sl} is already listed at '
+            f'{first_slice[pkey].split(" ", 1)[1]}')
+    first_slice[pkey] = where
+    return sl
+
+
+def _check_patient_meta(where: str, rec: dict, pid: str,
+                        patient_meta: Dict[str, Dict[str, tuple]]) -> None:
+    """Per-patient columns (split, sex, age) agree on every row."""
+    meta = patient_meta.setdefault(pid, {})
+    for k in AXSPA_PATIENT_COLUMNS:
+        if k not in rec:
+            continue
+        v = str(rec[k] if rec[k] is not None else '').strip()
+        prev = meta.setdefault(k, (v, where))
+        if prev[0] != v:
+            raise AnnotationError(
+                f'{where}: patient {pid} has {k}="{v}" but {k}='
+                f'"{prev[0]}" at {prev[1].split(" ", 1)[1]} (conflicting '
+                'patient metadata)')
+
+
+def _row_split(where: str, rec: dict) -> str:
+    """The row's fixed split name."""
+    s = str(rec['split'] or '').strip()
+    if s not in SPLITS:
+        raise AnnotationError(
+            f'{where}: split "{s}" is not one of {list(SPLITS)}')
+    return s
+
+
 def read_axspa_annotations(path: str,
                            ignore_columns: Sequence[str] = ()
                            ) -> AxSpAAnnotations:
@@ -164,26 +237,7 @@ def read_axspa_annotations(path: str,
     for where, rec in _records(path):
         keys = frozenset(rec)
         if keys != checked_keys:
-            unknown = sorted(k for k in keys if k not in known)
-            if unknown:
-                raise AnnotationError(
-                    f'{where}: unknown column(s) {unknown} (labels are '
-                    f'{list(AXSPA_CLASSES)}; other columns: '
-                    f'{list(AXSPA_COLUMNS)}; pass ignore_columns= to skip '
-                    'extra ones)')
-            for k in ('patient_id', 'img_path'):
-                if k not in keys:
-                    raise AnnotationError(f'{where}: no "{k}" column')
-            has_cols = [c for c in AXSPA_CLASSES if c in keys]
-            if 'labels' in keys and has_cols:
-                raise AnnotationError(
-                    f'{where}: both a "labels" column and label columns '
-                    f'{has_cols}; use one of the two')
-            if 'labels' not in keys and len(has_cols) != len(AXSPA_CLASSES):
-                raise AnnotationError(
-                    f'{where}: label columns '
-                    f'{[c for c in AXSPA_CLASSES if c not in keys]} are '
-                    'missing (or use one "labels" column)')
+            _check_columns(where, keys, known)
             checked_keys = keys
         pid = str(rec['patient_id'] if rec['patient_id'] is not None else
                   '').strip()
@@ -198,39 +252,10 @@ def read_axspa_annotations(path: str,
                 f'{where}: image "{img}"' + (' slice ' + key[1] if vol else '')
                 + f' is already listed at {first_img[key].split(" ", 1)[1]}')
         first_img[key] = where
-        sl = rec.get('slice_index')
-        if sl is not None and str(sl).strip() != '':
-            try:
-                sl = int(float(sl))
-            except ValueError:
-                raise AnnotationError(
-                    f'{where}: slice_index {sl!r} is not an integer') \
-                    from None
-            pkey = (pid, sl, img if vol else None)
-            if pkey in first_slice:
-                raise AnnotationError(
-                    f'{where}: patient {pid} slice {sl} is already listed at '
-                    f'{first_slice[pkey].split(" ", 1)[1]}')
-            first_slice[pkey] = where
-        else:
-            sl = None
-        meta = patient_meta.setdefault(pid, {})
-        for k in AXSPA_PATIENT_COLUMNS:
-            if k not in rec:
-                continue
-            v = str(rec[k] if rec[k] is not None else '').strip()
-            prev = meta.setdefault(k, (v, where))
-            if prev[0] != v:
-                raise AnnotationError(
-                    f'{where}: patient {pid} has {k}="{v}" but {k}='
-                    f'"{prev[0]}" at {prev[1].split(" ", 1)[1]} (conflicting '
-                    'patient metadata)')
+        sl = _slice_index(where, rec, pid, img if vol else None, first_slice)
+        _check_patient_meta(where, rec, pid, patient_meta)
         if 'split' in rec:
-            s = str(rec['split'] or '').strip()
-            if s not in SPLITS:
-                raise AnnotationError(
-                    f'{where}: split "{s}" is not one of {list(SPLITS)}')
-            splits.append(s)
+            splits.append(_row_split(where, rec))
         label_rows.append(_parse_labels(where, rec))
         ann.img_paths.append(img)
         ann.patient_ids.append(pid)

@@ -282,7 +282,35 @@ def convert_axspa(data_root: str,
     return write_split_annotations(out_dir, samples, info, unit='slices')
 
 
+def add_split_args(parser) -> None:
+    """The converter tools' ``--ratios TRAIN VAL TEST`` and ``--seed``."""
+    parser.add_argument('--ratios', type=float, nargs=3,
+                        default=list(DEFAULT_RATIOS),
+                        metavar=('TRAIN', 'VAL', 'TEST'))
+    parser.add_argument('--seed', type=int, default=0)
+
+
+def run_converter(convert, data_root: str, out_dir: Optional[str], *args,
+                  **kwargs) -> ConversionResult:
+    """Run a converter tool: ``convert(data_root, out_dir, *args,
+    **kwargs)``.
+
+    ``out_dir`` defaults to ``DATA_ROOT/annotations``; an annotation or
+    missing-file error exits with ``error: <message>`` (no traceback); the
+    split report is printed.
+    """
+    from .base import AnnotationError
+    out_dir = out_dir or osp.join(data_root, 'annotations')
+    try:
+        res = convert(data_root, out_dir, *args, **kwargs)
+    except (AnnotationError, FileNotFoundError) as e:
+        raise SystemExit(f'error: {e}')
+    print(res.report)
+    return res
+
+
 __all__ = [
     'ConversionResult', 'write_split_annotations', 'convert_nih',
-    'convert_odir', 'convert_axspa', 'AXSPA_CLASSES', 'ODIR_CLASSES'
+    'convert_odir', 'convert_axspa', 'AXSPA_CLASSES', 'ODIR_CLASSES',
+    'add_split_args', 'run_converter'
 ]

@@ -112,70 +112,113 @@ class _Canvas:
         return np.clip(0.5 - dist / max(width * self.k, 0.5), 0, 1)
 
 
-def _draw(canvas: _Canvas, name: str, contrast: float):
+def _draw_opacity(canvas: _Canvas, s: float, w: float, contrast: float):
+    yy, xx = canvas.yy, canvas.xx
+    cy, cx = canvas.place(18)
+    r = 13 * s
+    canvas.add(np.exp(-((yy - cy)**2 + (xx - cx)**2) / (2 * r * r / 2)),
+               contrast * 0.8)
+
+
+def _draw_nodule(canvas: _Canvas, s: float, w: float, contrast: float):
+    yy, xx = canvas.yy, canvas.xx
+    cy, cx = canvas.place(8)
+    d = np.hypot(yy - cy, xx - cx) - 4 * s
+    canvas.add(canvas.soft(d), contrast)
+
+
+def _draw_ring(canvas: _Canvas, s: float, w: float, contrast: float):
+    yy, xx = canvas.yy, canvas.xx
+    cy, cx = canvas.place(12)
+    d = np.abs(np.hypot(yy - cy, xx - cx) - 8 * s) - 1.2 * w
+    canvas.add(canvas.soft(d), contrast)
+
+
+def _draw_streak(canvas: _Canvas, s: float, w: float, contrast: float):
     rng, yy, xx = canvas.rng, canvas.yy, canvas.xx
-    s = rng.uniform(0.8, 1.2) * canvas.k  # size factor
+    cy, cx = canvas.place(18)
+    a = rng.uniform(0, np.pi)
+    u = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)
+    v = -(xx - cx) * np.sin(a) + (yy - cy) * np.cos(a)
+    d = np.maximum(np.abs(v) - 1.0 * w, np.abs(u) - 15 * s)
+    canvas.add(canvas.soft(d), contrast)
+
+
+def _draw_cross(canvas: _Canvas, s: float, w: float, contrast: float):
+    yy, xx = canvas.yy, canvas.xx
+    cy, cx = canvas.place(10)
+    h = 7 * s
+    d1 = np.maximum(np.abs(yy - cy) - 1.2 * w, np.abs(xx - cx) - h)
+    d2 = np.maximum(np.abs(xx - cx) - 1.2 * w, np.abs(yy - cy) - h)
+    canvas.add(canvas.soft(np.minimum(d1, d2)), contrast)
+
+
+def _draw_square(canvas: _Canvas, s: float, w: float, contrast: float):
+    yy, xx = canvas.yy, canvas.xx
+    cy, cx = canvas.place(10)
+    d = np.maximum(np.abs(yy - cy), np.abs(xx - cx)) - 5 * s
+    canvas.add(canvas.soft(d), contrast)
+
+
+def _draw_triangle(canvas: _Canvas, s: float, w: float, contrast: float):
+    yy, xx = canvas.yy, canvas.xx
+    cy, cx = canvas.place(12)
+    r = 8 * s
+    d = np.full_like(yy, -np.inf)
+    for k in range(3):  # intersection of three half-planes
+        a = np.pi / 2 + k * 2 * np.pi / 3
+        d = np.maximum(d, (xx - cx) * np.cos(a) +
+                       (yy - cy) * np.sin(a) - r / 2)
+    canvas.add(canvas.soft(d), contrast)
+
+
+def _draw_stripes(canvas: _Canvas, s: float, w: float, contrast: float):
+    rng, yy, xx = canvas.rng, canvas.yy, canvas.xx
+    cy, cx = canvas.place(12)
+    box = np.maximum(np.abs(yy - cy), np.abs(xx - cx)) - 8 * s
+    a = rng.uniform(0, np.pi)
+    wave = 0.5 + 0.5 * np.sin(
+        2 * np.pi * ((xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)) / (4 * w))
+    canvas.add(canvas.soft(box) * wave, contrast)
+
+
+def _draw_speckle(canvas: _Canvas, s: float, w: float, contrast: float):
+    rng, yy, xx = canvas.rng, canvas.yy, canvas.xx
+    cy, cx = canvas.place(14)
+    for _ in range(rng.integers(6, 10)):
+        dy, dx = rng.normal(0, 5 * s, 2)
+        d = np.hypot(yy - cy - dy, xx - cx - dx) - 1.3 * w
+        canvas.add(canvas.soft(d), contrast)
+
+
+def _draw_cavity(canvas: _Canvas, s: float, w: float, contrast: float):
+    yy, xx = canvas.yy, canvas.xx
+    cy, cx = canvas.place(10)
+    r = 5.5 * s
+    dist = np.hypot(yy - cy, xx - cx)
+    canvas.add(canvas.soft(dist - r), -contrast * 1.2)
+    canvas.add(canvas.soft(np.abs(dist - r - 1.0 * w) - 0.7 * w), contrast)
+
+
+_SHAPES = {
+    'opacity': _draw_opacity,
+    'nodule': _draw_nodule,
+    'ring': _draw_ring,
+    'streak': _draw_streak,
+    'cross': _draw_cross,
+    'square': _draw_square,
+    'triangle': _draw_triangle,
+    'stripes': _draw_stripes,
+    'speckle': _draw_speckle,
+    'cavity': _draw_cavity,
+}
+
+
+def _draw(canvas: _Canvas, name: str, contrast: float):
+    """Add shape ``name`` at a random place; ``s`` scales size, ``w`` lines."""
+    s = canvas.rng.uniform(0.8, 1.2) * canvas.k  # size factor
     w = max(canvas.k, 0.5)  # line-width factor
-    if name == 'opacity':
-        cy, cx = canvas.place(18)
-        r = 13 * s
-        canvas.add(np.exp(-((yy - cy)**2 + (xx - cx)**2) / (2 * r * r / 2)),
-                   contrast * 0.8)
-    elif name == 'nodule':
-        cy, cx = canvas.place(8)
-        d = np.hypot(yy - cy, xx - cx) - 4 * s
-        canvas.add(canvas.soft(d), contrast)
-    elif name == 'ring':
-        cy, cx = canvas.place(12)
-        d = np.abs(np.hypot(yy - cy, xx - cx) - 8 * s) - 1.2 * w
-        canvas.add(canvas.soft(d), contrast)
-    elif name == 'streak':
-        cy, cx = canvas.place(18)
-        a = rng.uniform(0, np.pi)
-        u = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)
-        v = -(xx - cx) * np.sin(a) + (yy - cy) * np.cos(a)
-        d = np.maximum(np.abs(v) - 1.0 * w, np.abs(u) - 15 * s)
-        canvas.add(canvas.soft(d), contrast)
-    elif name == 'cross':
-        cy, cx = canvas.place(10)
-        h = 7 * s
-        d1 = np.maximum(np.abs(yy - cy) - 1.2 * w, np.abs(xx - cx) - h)
-        d2 = np.maximum(np.abs(xx - cx) - 1.2 * w, np.abs(yy - cy) - h)
-        canvas.add(canvas.soft(np.minimum(d1, d2)), contrast)
-    elif name == 'square':
-        cy, cx = canvas.place(10)
-        d = np.maximum(np.abs(yy - cy), np.abs(xx - cx)) - 5 * s
-        canvas.add(canvas.soft(d), contrast)
-    elif name == 'triangle':
-        cy, cx = canvas.place(12)
-        r = 8 * s
-        d = np.full_like(yy, -np.inf)
-        for k in range(3):  # intersection of three half-planes
-            a = np.pi / 2 + k * 2 * np.pi / 3
-            d = np.maximum(d, (xx - cx) * np.cos(a) +
-                           (yy - cy) * np.sin(a) - r / 2)
-        canvas.add(canvas.soft(d), contrast)
-    elif name == 'stripes':
-        cy, cx = canvas.place(12)
-        box = np.maximum(np.abs(yy - cy), np.abs(xx - cx)) - 8 * s
-        a = rng.uniform(0, np.pi)
-        wave = 0.5 + 0.5 * np.sin(
-            2 * np.pi * ((xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)) / (4 * w))
-        canvas.add(canvas.soft(box) * wave, contrast)
-    elif name == 'speckle':
-        cy, cx = canvas.place(14)
-        for _ in range(rng.integers(6, 10)):
-            dy, dx = rng.normal(0, 5 * s, 2)
-            d = np.hypot(yy - cy - dy, xx - cx - dx) - 1.3 * w
-            canvas.add(canvas.soft(d), contrast)
-    elif name == 'cavity':
-        cy, cx = canvas.place(10)
-        r = 5.5 * s
-        dist = np.hypot(yy - cy, xx - cx)
-        canvas.add(canvas.soft(dist - r), -contrast * 1.2)
-        canvas.add(canvas.soft(np.abs(dist - r - 1.0 * w) - 0.7 * w), contrast)
-    else:
-        raise KeyError(name)
+    _SHAPES[name](canvas, s, w, contrast)
 
 
 def render_demo_image(labels: Sequence[int], seed: int,

@@ -120,20 +120,8 @@ def read_nih_metadata(path: str) -> NIHMetadata:
     """
     with open_text(path) as f:
         reader = csv.reader(f)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise AnnotationError(f'"{path}" is empty') from None
-        missing = [c for c in _REQUIRED if c not in header]
-        if missing:
-            raise AnnotationError(
-                f'"{path}" is not an NIH ChestX-ray14 Data_Entry file: '
-                f'columns {missing} are missing from the header {header}')
-        layout = '2017' if header[-1] == '' else 'v2020'
-        c_img, c_lab, c_pid = (header.index(c) for c in _REQUIRED)
-        c_sex = header.index('Patient Gender') \
-            if 'Patient Gender' in header else None
-        width = len(header)
+        header = _read_nih_header(reader, path)
+        c_img, c_lab, c_pid, c_sex = _nih_columns(header)
         need = max(c_img, c_lab, c_pid, c_sex or 0) + 1
         names, pids, lines, rows = [], [], [], []
         first_line: Dict[str, int] = {}
@@ -143,14 +131,7 @@ def read_nih_metadata(path: str) -> NIHMetadata:
             line = reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
-            # every field of the header: a short row is a damaged line (a
-            # file cut off mid-row loses data silently otherwise); the 2017
-            # layout's trailing empty column may be absent
-            short_ok = width - 1 if header[-1] == '' else width
-            if len(row) < max(need, short_ok) or len(row) > width:
-                raise AnnotationError(
-                    f'"{path}" line {line}: {len(row)} fields, the header '
-                    f'has {width}: {row}')
+            _check_row_width(row, header, need, path, line)
             name = row[c_img].strip()
             if name in first_line:
                 raise AnnotationError(
@@ -162,34 +143,87 @@ def read_nih_metadata(path: str) -> NIHMetadata:
                 raise AnnotationError(
                     f'"{path}" line {line}: empty Patient ID for "{name}"')
             if c_sex is not None:
-                sex = row[c_sex].strip()
-                prev = sex_of.setdefault(pid, (sex, line))
-                if prev[0] != sex:
-                    raise AnnotationError(
-                        f'"{path}" line {line}: patient {pid} has Patient '
-                        f'Gender "{sex}" but "{prev[0]}" on line {prev[1]} '
-                        '(conflicting patient metadata)')
-            cell = row[c_lab]
-            labels = parsed.get(cell)
-            if labels is None:
-                try:
-                    labels = parsed[cell] = parse_findings(cell)
-                except ValueError as e:
-                    raise AnnotationError(
-                        f'"{path}" line {line} ({name}): {e}') from None
+                _check_same_sex(sex_of, pid, row[c_sex].strip(), path, line)
             names.append(name)
             pids.append(pid)
             lines.append(line)
-            rows.append(labels)
-    labels = np.zeros((len(names), len(NIH_CLASSES)), dtype=np.uint8)
+            rows.append(_cell_findings(parsed, row[c_lab], path, line, name))
+    return NIHMetadata(path=path,
+                       layout='2017' if header[-1] == '' else 'v2020',
+                       names=names, labels=_label_matrix(rows),
+                       label_lists=[list(r) for r in rows],
+                       patient_ids=pids, lines=lines)
+
+
+def _read_nih_header(reader, path: str) -> List[str]:
+    """The stripped header row; refuse an empty file or missing columns."""
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise AnnotationError(f'"{path}" is empty') from None
+    missing = [c for c in _REQUIRED if c not in header]
+    if missing:
+        raise AnnotationError(
+            f'"{path}" is not an NIH ChestX-ray14 Data_Entry file: '
+            f'columns {missing} are missing from the header {header}')
+    return header
+
+
+def _nih_columns(header: List[str]) -> tuple:
+    """Indices of image, labels, patient id and (or None) gender columns."""
+    c_img, c_lab, c_pid = (header.index(c) for c in _REQUIRED)
+    c_sex = header.index('Patient Gender') \
+        if 'Patient Gender' in header else None
+    return c_img, c_lab, c_pid, c_sex
+
+
+def _check_row_width(row: List[str], header: List[str], need: int,
+                     path: str, line: int) -> None:
+    """Refuse a damaged (short or long) line."""
+    width = len(header)
+    # every field of the header: a short row is a damaged line (a
+    # file cut off mid-row loses data silently otherwise); the 2017
+    # layout's trailing empty column may be absent
+    short_ok = width - 1 if header[-1] == '' else width
+    if len(row) < max(need, short_ok) or len(row) > width:
+        raise AnnotationError(
+            f'"{path}" line {line}: {len(row)} fields, the header '
+            f'has {width}: {row}')
+
+
+def _check_same_sex(sex_of: Dict[str, tuple], pid: str, sex: str,
+                    path: str, line: int) -> None:
+    """A patient's gender is the same on every row (``sex_of`` is updated)."""
+    prev = sex_of.setdefault(pid, (sex, line))
+    if prev[0] != sex:
+        raise AnnotationError(
+            f'"{path}" line {line}: patient {pid} has Patient '
+            f'Gender "{sex}" but "{prev[0]}" on line {prev[1]} '
+            '(conflicting patient metadata)')
+
+
+def _cell_findings(parsed: Dict[str, tuple], cell: str, path: str,
+                   line: int, name: str) -> tuple:
+    """Class indices of a 'Finding Labels' cell, memoised in ``parsed``."""
+    labels = parsed.get(cell)
+    if labels is None:
+        try:
+            labels = parsed[cell] = parse_findings(cell)
+        except ValueError as e:
+            raise AnnotationError(
+                f'"{path}" line {line} ({name}): {e}') from None
+    return labels
+
+
+def _label_matrix(rows: List[tuple]) -> np.ndarray:
+    """(N, 14) uint8 multi-hot matrix of per-row class index tuples."""
+    labels = np.zeros((len(rows), len(NIH_CLASSES)), dtype=np.uint8)
     lens = np.fromiter((len(r) for r in rows), dtype=np.int64,
                        count=len(rows))
     labels[np.repeat(np.arange(len(rows)), lens),
            np.fromiter((c for r in rows for c in r), dtype=np.int64,
                        count=int(lens.sum()))] = 1
-    return NIHMetadata(path=path, layout=layout, names=names, labels=labels,
-                       label_lists=[list(r) for r in rows],
-                       patient_ids=pids, lines=lines)
+    return labels
 
 
 def read_name_list(path: str) -> List[str]:
@@ -207,6 +241,37 @@ def read_name_list(path: str) -> List[str]:
             seen[name] = n
             names.append(name)
     return names
+
+
+def _official_parts(meta: NIHMetadata,
+                    list_files: Sequence[str]) -> np.ndarray:
+    """(N,) ``'trainval'``/``'test'`` per image from the two official lists.
+
+    Raises:
+        AnnotationError: A listed image not in the metadata, an image in
+            both lists or in neither.
+    """
+    row_of = {n: i for i, n in enumerate(meta.names)}
+    out = np.full(len(meta), None, dtype=object)
+    for list_file, part in zip(list_files, ('trainval', 'test')):
+        for name in read_name_list(list_file):
+            i = row_of.get(name)
+            if i is None:
+                raise AnnotationError(
+                    f'"{list_file}" lists "{name}", which is not in '
+                    f'"{meta.path}"')
+            if out[i] is not None:
+                raise AnnotationError(
+                    f'"{name}" is in both "{list_files[0]}" and '
+                    f'"{list_files[1]}"')
+            out[i] = part
+    unlisted = np.flatnonzero(out == None)  # noqa: E711
+    if unlisted.size:
+        i = unlisted[0]
+        raise AnnotationError(
+            f'"{meta.path}" line {meta.lines[i]}: "{meta.names[i]}" is in '
+            f'neither official list ({unlisted.size} such images)')
+    return out
 
 
 def nih_split(meta: NIHMetadata,
@@ -242,26 +307,7 @@ def nih_split(meta: NIHMetadata,
     if not list_files or len(list_files) != 2:
         raise ValueError('split_method="official" needs the two list files '
                          '(train_val_list.txt, test_list.txt)')
-    row_of = {n: i for i, n in enumerate(meta.names)}
-    out = np.full(len(meta), None, dtype=object)
-    for list_file, part in zip(list_files, ('trainval', 'test')):
-        for name in read_name_list(list_file):
-            i = row_of.get(name)
-            if i is None:
-                raise AnnotationError(
-                    f'"{list_file}" lists "{name}", which is not in '
-                    f'"{meta.path}"')
-            if out[i] is not None:
-                raise AnnotationError(
-                    f'"{name}" is in both "{list_files[0]}" and '
-                    f'"{list_files[1]}"')
-            out[i] = part
-    unlisted = np.flatnonzero(out == None)  # noqa: E711
-    if unlisted.size:
-        i = unlisted[0]
-        raise AnnotationError(
-            f'"{meta.path}" line {meta.lines[i]}: "{meta.names[i]}" is in '
-            f'neither official list ({unlisted.size} such images)')
+    out = _official_parts(meta, list_files)
     both = set(pids[out == 'trainval']) & set(pids[out == 'test'])
     if both:
         raise AnnotationError(

@@ -131,6 +131,67 @@ def _read_rows(path: str) -> Tuple[List[str], List[Tuple[int, tuple]]]:
     return _header_cells(header), body
 
 
+def _check_header(header: List[str], path: str) -> None:
+    """Every ODIR-5K column (patient columns and the 8 labels) is present."""
+    missing = [c for c in _COLUMNS + ODIR_CLASSES if c not in header]
+    if missing:
+        extra = [h for h in header if h and h not in _COLUMNS + ODIR_CLASSES]
+        raise AnnotationError(
+            f'"{path}": columns {missing} are missing (unknown columns: '
+            f'{extra}); expected the ODIR-5K header {list(_COLUMNS)} + label '
+            f'columns {list(ODIR_CLASSES)}')
+
+
+def _row_labels(r: tuple, col: Dict[str, int], where: str,
+                pid: str) -> np.ndarray:
+    """(8,) uint8 patient labels: 0/1 cells, at least one, N alone."""
+    labels = np.zeros(len(ODIR_CLASSES), dtype=np.uint8)
+    for k, c in enumerate(ODIR_CLASSES):
+        v = r[col[c]]
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            f = None
+        if f not in (0.0, 1.0):
+            raise AnnotationError(
+                f'{where} (patient {pid}): label column {c} is {v!r}, '
+                'expected 0 or 1')
+        labels[k] = int(f)
+    if labels.sum() == 0:
+        raise AnnotationError(
+            f'{where} (patient {pid}): no label set in '
+            f'{list(ODIR_CLASSES)}')
+    if labels[0] and labels[1:].any():
+        raise AnnotationError(
+            f'{where} (patient {pid}): N (normal) together with '
+            f'{[c for c, v in zip(ODIR_CLASSES, labels) if v][1:]}')
+    return labels
+
+
+def _fundus_image(cell, column: str, where: str, pid: str, row_no: int,
+                  seen_img: Dict[str, int]) -> str:
+    """A non-empty fundus file name not used on another row."""
+    name = str(cell or '').strip()
+    if not name:
+        raise AnnotationError(f'{where} (patient {pid}): empty {column}')
+    if name in seen_img:
+        raise AnnotationError(
+            f'{where} (patient {pid}): image "{name}" already on '
+            f'row {seen_img[name]}')
+    seen_img[name] = row_no
+    return name
+
+
+def _row_age(age, where: str, pid: str) -> Optional[int]:
+    """Integer age of a 'Patient Age' cell (None when empty)."""
+    try:
+        return int(float(age)) if age not in (None, '') else None
+    except ValueError:
+        raise AnnotationError(
+            f'{where} (patient {pid}): Patient Age {age!r} is not a '
+            'number') from None
+
+
 def read_odir_annotations(path: str) -> List[ODIRPatient]:
     """Read the ODIR-5K training workbook (xlsx) or the same table as CSV.
 
@@ -141,13 +202,7 @@ def read_odir_annotations(path: str) -> List[ODIRPatient]:
             message names the row.
     """
     header, body = _read_rows(path)
-    missing = [c for c in _COLUMNS + ODIR_CLASSES if c not in header]
-    if missing:
-        extra = [h for h in header if h and h not in _COLUMNS + ODIR_CLASSES]
-        raise AnnotationError(
-            f'"{path}": columns {missing} are missing (unknown columns: '
-            f'{extra}); expected the ODIR-5K header {list(_COLUMNS)} + label '
-            f'columns {list(ODIR_CLASSES)}')
+    _check_header(header, path)
     col = {h: i for i, h in enumerate(header) if h}
     patients: List[ODIRPatient] = []
     seen_id: Dict[str, int] = {}
@@ -165,44 +220,10 @@ def read_odir_annotations(path: str) -> List[ODIRPatient]:
                 f'{where}: patient ID {pid} already on row {seen_id[pid]} '
                 '(one row per patient; conflicting patient rows)')
         seen_id[pid] = row_no
-        labels = np.zeros(len(ODIR_CLASSES), dtype=np.uint8)
-        for k, c in enumerate(ODIR_CLASSES):
-            v = r[col[c]]
-            try:
-                f = float(v)
-            except (TypeError, ValueError):
-                f = None
-            if f not in (0.0, 1.0):
-                raise AnnotationError(
-                    f'{where} (patient {pid}): label column {c} is {v!r}, '
-                    'expected 0 or 1')
-            labels[k] = int(f)
-        if labels.sum() == 0:
-            raise AnnotationError(
-                f'{where} (patient {pid}): no label set in '
-                f'{list(ODIR_CLASSES)}')
-        if labels[0] and labels[1:].any():
-            raise AnnotationError(
-                f'{where} (patient {pid}): N (normal) together with '
-                f'{[c for c, v in zip(ODIR_CLASSES, labels) if v][1:]}')
-        images = []
-        for c in ('Left-Fundus', 'Right-Fundus'):
-            name = str(r[col[c]] or '').strip()
-            if not name:
-                raise AnnotationError(f'{where} (patient {pid}): empty {c}')
-            if name in seen_img:
-                raise AnnotationError(
-                    f'{where} (patient {pid}): image "{name}" already on '
-                    f'row {seen_img[name]}')
-            seen_img[name] = row_no
-            images.append(name)
-        age = r[col['Patient Age']]
-        try:
-            age = int(float(age)) if age not in (None, '') else None
-        except ValueError:
-            raise AnnotationError(
-                f'{where} (patient {pid}): Patient Age {age!r} is not a '
-                'number') from None
+        labels = _row_labels(r, col, where, pid)
+        images = [_fundus_image(r[col[c]], c, where, pid, row_no, seen_img)
+                  for c in ('Left-Fundus', 'Right-Fundus')]
+        age = _row_age(r[col['Patient Age']], where, pid)
         patients.append(
             ODIRPatient(
                 patient_id=pid,

@@ -118,6 +118,35 @@ def save_prompt_cache(path: str, *, classes: Sequence[str],
     return data
 
 
+def save_random_prompt_cache(path: str,
+                             classes: Sequence[str],
+                             num_tokens: int,
+                             dims: int,
+                             generator: Optional[torch.Generator] = None,
+                             pretrained: Optional[str] = None,
+                             prompt_names: Optional[Sequence[str]] = None
+                             ) -> dict:
+    """Save a valid cache of random embeddings (tests, smoke runs, benches).
+
+    The prompt is the default template over ``prompt_names`` (the class
+    names with ``_`` as spaces by default); the embeddings are
+    ``0.02 * randn(num_tokens, dims)`` drawn from ``generator`` (the global
+    RNG when None). ``pretrained=None`` marks the cache as random-weight
+    (:class:`LDRNeck` warns about it).
+
+    Returns:
+        dict: The saved content, as :func:`save_prompt_cache`.
+    """
+    classes = list(classes)
+    names = list(prompt_names or [c.replace('_', ' ') for c in classes])
+    return save_prompt_cache(
+        path, classes=classes, prompt_names=names, template=DEFAULT_TEMPLATE,
+        prompt=build_prompt(names), model='ViT-B-32',
+        pretrained=pretrained, embedding_type='token',
+        tokens=torch.arange(num_tokens),
+        embeddings=torch.randn(num_tokens, dims, generator=generator) * 0.02)
+
+
 def load_prompt_cache(path: str,
                       classes: Optional[Sequence[str]] = None,
                       num_classes: Optional[int] = None) -> dict:
@@ -139,6 +168,15 @@ def load_prompt_cache(path: str,
             makes a matching cache.
     """
     cmd = make_cache_command(path, classes=classes)
+    data = _read_cache_file(path, cmd)
+    data.setdefault('encoder', LEGACY_ENCODER)
+    _check_cache_tensors(data, path, cmd)
+    _check_cache_classes(data, path, cmd, classes, num_classes)
+    return data
+
+
+def _read_cache_file(path: str, cmd: str) -> dict:
+    """Load the file; refuse a missing, unreadable or foreign/old one."""
     if not osp.isfile(path):
         raise PromptCacheError(
             f'Prompt embedding cache "{path}" does not exist. Make it with:\n'
@@ -164,7 +202,11 @@ def load_prompt_cache(path: str,
             f'Prompt cache "{path}" has format version '
             f'{data["format_version"]}, this ldr_mm reads {FORMAT_VERSION}. '
             f'Make it again with:\n  {cmd}')
-    data.setdefault('encoder', LEGACY_ENCODER)
+    return data
+
+
+def _check_cache_tensors(data: dict, path: str, cmd: str) -> None:
+    """Embeddings (M, D) finite, tokens (M,)."""
     emb, tok = data['embeddings'], data['tokens']
     if not (isinstance(emb, torch.Tensor) and emb.ndim == 2
             and isinstance(tok, torch.Tensor) and tok.ndim == 1
@@ -176,6 +218,12 @@ def load_prompt_cache(path: str,
         raise PromptCacheError(
             f'Prompt cache "{path}" holds NaN/Inf embeddings. Make it again '
             f'with:\n  {cmd}')
+
+
+def _check_cache_classes(data: dict, path: str, cmd: str,
+                         classes: Optional[Sequence[str]],
+                         num_classes: Optional[int]) -> None:
+    """The cache was made for ``classes`` (in order) / ``num_classes``."""
     if classes is not None and list(data['classes']) != list(classes):
         raise PromptCacheError(
             f'Prompt cache "{path}" was made for the classes '
@@ -187,4 +235,3 @@ def load_prompt_cache(path: str,
             f'Prompt cache "{path}" holds {len(data["classes"])} classes '
             f'({data["classes"]}) but the model has num_classes='
             f'{num_classes}. Make a matching cache with:\n  {cmd}')
-    return data

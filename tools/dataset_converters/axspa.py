@@ -13,11 +13,11 @@ Example::
         --ann-file annotations.csv
 """
 import argparse
-import os.path as osp
 
 
 
 def parse_args(argv=None):
+    from ldr_mm.datasets.converters import add_split_args
     p = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -28,9 +28,7 @@ def parse_args(argv=None):
                    'DATA_ROOT/annotations)')
     p.add_argument('--split-method', choices=['auto', 'column', 'patient'],
                    default='auto')
-    p.add_argument('--ratios', type=float, nargs=3, default=[0.7, 0.1, 0.2],
-                   metavar=('TRAIN', 'VAL', 'TEST'))
-    p.add_argument('--seed', type=int, default=0)
+    add_split_args(p)
     p.add_argument('--no-check-files', action='store_true',
                    help='do not check that the slice images exist')
     p.add_argument('--ignore-columns', nargs='*', default=[],
@@ -40,18 +38,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ldr_mm.datasets.base import AnnotationError
-    from ldr_mm.datasets.converters import convert_axspa
-    out_dir = args.out_dir or osp.join(args.data_root, 'annotations')
-    try:
-        res = convert_axspa(args.data_root, out_dir, args.ann_file,
-                            args.split_method, args.ratios, args.seed,
-                            not args.no_check_files, args.ignore_columns,
-                            progress=True)
-    except (AnnotationError, FileNotFoundError) as e:
-        raise SystemExit(f'error: {e}')
-    print(res.report)
-    return res
+    from ldr_mm.datasets.converters import convert_axspa, run_converter
+    return run_converter(convert_axspa, args.data_root, args.out_dir,
+                         args.ann_file, args.split_method, args.ratios,
+                         args.seed, not args.no_check_files,
+                         args.ignore_columns,
+                         progress=True)
 
 
 if __name__ == '__main__':

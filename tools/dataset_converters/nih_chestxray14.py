@@ -18,11 +18,11 @@ Examples::
         --img-dir images
 """
 import argparse
-import os.path as osp
 
 
 
 def parse_args(argv=None):
+    from ldr_mm.datasets.converters import add_split_args
     p = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,9 +34,7 @@ def parse_args(argv=None):
                    'Data_Entry_2017.csv, .gz allowed)')
     p.add_argument('--split-method', choices=['patient', 'official'],
                    default='patient')
-    p.add_argument('--ratios', type=float, nargs=3, default=[0.7, 0.1, 0.2],
-                   metavar=('TRAIN', 'VAL', 'TEST'))
-    p.add_argument('--seed', type=int, default=0)
+    add_split_args(p)
     p.add_argument('--split-lists', nargs=2,
                    default=['train_val_list.txt', 'test_list.txt'],
                    metavar=('TRAIN_VAL', 'TEST'),
@@ -49,17 +47,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ldr_mm.datasets.base import AnnotationError
-    from ldr_mm.datasets.converters import convert_nih
-    out_dir = args.out_dir or osp.join(args.data_root, 'annotations')
-    try:
-        res = convert_nih(args.data_root, out_dir, args.ann_file,
-                          args.split_method, args.ratios, args.seed,
-                          args.split_lists, args.img_dir, progress=True)
-    except (AnnotationError, FileNotFoundError) as e:
-        raise SystemExit(f'error: {e}')
-    print(res.report)
-    return res
+    from ldr_mm.datasets.converters import convert_nih, run_converter
+    return run_converter(convert_nih, args.data_root, args.out_dir,
+                         args.ann_file, args.split_method, args.ratios,
+                         args.seed, args.split_lists, args.img_dir,
+                         progress=True)
 
 
 if __name__ == '__main__':

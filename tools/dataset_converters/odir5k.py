@@ -18,11 +18,11 @@ Examples::
         ODIR-5K_Training_Dataset   # images not unpacked yet
 """
 import argparse
-import os.path as osp
 
 
 
 def parse_args(argv=None):
+    from ldr_mm.datasets.converters import add_split_args
     from ldr_mm.datasets.odir import ODIR_NON_FUNDUS
     p = argparse.ArgumentParser(
         description=__doc__,
@@ -36,9 +36,7 @@ def parse_args(argv=None):
     p.add_argument('--exclude-keywords', nargs='*',
                    default=list(ODIR_NON_FUNDUS),
                    help='leave out eye images with one of these keywords')
-    p.add_argument('--ratios', type=float, nargs=3, default=[0.7, 0.1, 0.2],
-                   metavar=('TRAIN', 'VAL', 'TEST'))
-    p.add_argument('--seed', type=int, default=0)
+    add_split_args(p)
     p.add_argument('--img-dir', help='image folder relative to DATA_ROOT; '
                    'default: find the images and require all of them')
     return p.parse_args(argv)
@@ -46,17 +44,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ldr_mm.datasets.base import AnnotationError
-    from ldr_mm.datasets.converters import convert_odir
-    out_dir = args.out_dir or osp.join(args.data_root, 'annotations')
-    try:
-        res = convert_odir(args.data_root, out_dir, args.ann_file, args.mode,
-                           args.exclude_keywords, args.ratios, args.seed,
-                           args.img_dir, progress=True)
-    except (AnnotationError, FileNotFoundError) as e:
-        raise SystemExit(f'error: {e}')
-    print(res.report)
-    return res
+    from ldr_mm.datasets.converters import convert_odir, run_converter
+    return run_converter(convert_odir, args.data_root, args.out_dir,
+                         args.ann_file, args.mode, args.exclude_keywords,
+                         args.ratios, args.seed, args.img_dir,
+                         progress=True)
 
 
 if __name__ == '__main__':

@@ -4,20 +4,9 @@
 # entropy). The baselines in configs/baselines/ swap only `model.head.loss`.
 # Swap the backbone by inheritance: set `model.backbone` and
 # `model.head.in_channels` (see baseline_d121.py).
+_base_ = './backbones/resnet50_in1k.py'
 model = dict(
     type='ImageClassifier',
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        num_stages=4,
-        out_indices=(3, ),
-        style='pytorch',
-        # A URL or a local file; set to None for random initialisation.
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://download.openmmlab.com/mmclassification/v0/'
-            'resnet/resnet50_8xb32_in1k_20210831-ea4938fc.pth',
-            prefix='backbone')),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='MultiLabelLinearClsHead',

@@ -165,6 +165,15 @@ class EMTrainLoop(IterBasedTrainLoop):
         self.stats_in_checkpoint = stats_in_checkpoint
         super().__init__(runner, dataloader, self.rounds * self.e_iters,
                          val_begin=val_begin, val_interval=self.e_iters)
+        self._check_runner(runner)
+        self._build_m_step(m_loss, m_optim_wrapper)
+        self.stats: Optional[GaussianStatistics] = None
+        self.round_done = -1  # last round whose statistics + M-step ran
+        self.history: List[dict] = []
+        self._stats_dataset = None
+
+    def _check_runner(self, runner) -> None:
+        """Stage 2 needs the stage-2 classifier and the persistence hook."""
         if not hasattr(self.model, 'classifier_trainable'):
             raise TypeError(
                 'EMTrainLoop needs model type="LDRStage2Classifier", got '
@@ -176,11 +185,6 @@ class EMTrainLoop(IterBasedTrainLoop):
                 'EMTrainLoop needs GaussianReconstructionHook in custom_hooks'
                 ' (it stores the rounds in checkpoints): add '
                 "dict(type='GaussianReconstructionHook').")
-        self._build_m_step(m_loss, m_optim_wrapper)
-        self.stats: Optional[GaussianStatistics] = None
-        self.round_done = -1  # last round whose statistics + M-step ran
-        self.history: List[dict] = []
-        self._stats_dataset = None
 
     def _build_m_step(self, m_loss: dict, m_optim_wrapper: dict) -> None:
         self.sampler = TASK_UTILS.build(self.sampler_cfg)

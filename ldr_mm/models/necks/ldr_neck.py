@@ -135,18 +135,11 @@ class LDRNeck(BaseModule):
                  label_init_std: float = 1.0,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        if num_classes is None or num_classes < 1:
-            raise ValueError(f'LDRNeck needs num_classes >= 1, got '
-                             f'{num_classes}')
-        if pos_encoding not in ('sine', 'none'):
-            raise ValueError(f"pos_encoding must be 'sine' or 'none', got "
-                             f'{pos_encoding!r}')
+        self._check_args(num_classes, pos_encoding,
+                         int(embed_dims or in_channels), num_heads)
         self.in_channels = int(in_channels)
         self.num_classes = int(num_classes)
         self.embed_dims = int(embed_dims or in_channels)
-        if self.embed_dims % num_heads != 0:
-            raise ValueError(f'embed_dims={self.embed_dims} is not divisible '
-                             f'by num_heads={num_heads}')
         self.use_prompt = use_prompt
         self.prompt_cache = prompt_cache
         self.pos_encoding = pos_encoding
@@ -166,21 +159,59 @@ class LDRNeck(BaseModule):
         self.input_proj = (
             nn.Conv2d(self.in_channels, D, kernel_size=1)
             if D != self.in_channels else nn.Identity())
+        self._build_queries(classes, word_mlp_hidden)
 
+        ffn = int(feedforward_channels or D)
+        self.layers = nn.ModuleList([
+            nn.TransformerEncoderLayer(
+                d_model=D,
+                nhead=num_heads,
+                dim_feedforward=ffn,
+                dropout=dropout,
+                activation='gelu',
+                batch_first=True,
+                norm_first=False) for _ in range(num_layers)
+        ])
+        self._pos_cache = {}
+
+    @staticmethod
+    def _check_args(num_classes: Optional[int], pos_encoding: str,
+                    embed_dims: int, num_heads: int) -> None:
+        """Refuse settings the neck cannot be built with."""
+        if num_classes is None or num_classes < 1:
+            raise ValueError(f'LDRNeck needs num_classes >= 1, got '
+                             f'{num_classes}')
+        if pos_encoding not in ('sine', 'none'):
+            raise ValueError(f"pos_encoding must be 'sine' or 'none', got "
+                             f'{pos_encoding!r}')
+        if embed_dims % num_heads != 0:
+            raise ValueError(f'embed_dims={embed_dims} is not divisible '
+                             f'by num_heads={num_heads}')
+
+    def _build_queries(self, classes: Optional[Sequence[str]],
+                       word_mlp_hidden: Optional[int]) -> None:
+        """Prompt queries (from the cache) and label queries, (M + C, D).
+
+        Sets ``word_embeddings`` (M, clip_dims) buffer, ``word_mlp``,
+        ``word_indicator`` (1, D) with prompts; ``label_embed`` (C, D),
+        ``label_indicator`` (1, D) and ``query_pos`` (M + C, D) always.
+        """
+        D = self.embed_dims
         self.prompt_classes: Optional[List[str]] = None
-        if use_prompt:
-            if prompt_cache is None:
+        if self.use_prompt:
+            if self.prompt_cache is None:
                 raise ValueError(
                     'LDRNeck(use_prompt=True) needs `prompt_cache`, the file '
                     'made by tools/misc/extract_prompt_embeddings.py (or set '
                     'use_prompt=False for the no-prompt ablation).')
             cache = load_prompt_cache(
-                prompt_cache, classes=classes, num_classes=self.num_classes)
+                self.prompt_cache, classes=classes,
+                num_classes=self.num_classes)
             self.prompt_classes = list(cache['classes'])
             if cache['pretrained'] is None:
                 warnings.warn(
-                    f'Prompt cache "{prompt_cache}" was made from randomly '
-                    'initialised CLIP weights: the prompt carries no '
+                    f'Prompt cache "{self.prompt_cache}" was made from '
+                    'randomly initialised CLIP weights: the prompt carries no '
                     'language semantics. Fine for tests and the demo; for '
                     'real runs pass --weights to '
                     'tools/misc/extract_prompt_embeddings.py.')
@@ -200,19 +231,6 @@ class LDRNeck(BaseModule):
         self.label_indicator = nn.Parameter(torch.zeros(1, D))
         self.query_pos = nn.Parameter(
             torch.zeros(self.num_prompt_tokens + self.num_classes, D))
-
-        ffn = int(feedforward_channels or D)
-        self.layers = nn.ModuleList([
-            nn.TransformerEncoderLayer(
-                d_model=D,
-                nhead=num_heads,
-                dim_feedforward=ffn,
-                dropout=dropout,
-                activation='gelu',
-                batch_first=True,
-                norm_first=False) for _ in range(num_layers)
-        ])
-        self._pos_cache = {}
 
     def init_weights(self):
         """Initialise embeddings; transformer layers keep PyTorch's init."""
