@@ -12,6 +12,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ldr_mm.evaluation.clinical import weighted_auc_ap
+
 
 def mean_sd(values: Sequence[Optional[float]]) -> Tuple[float, float, int]:
     """Mean, sample standard deviation (ddof 1) and count of the values.
@@ -71,51 +73,6 @@ def resample_counts(indices: np.ndarray, num_images: int) -> np.ndarray:
     flat = (indices + num_images * np.arange(B)[:, None]).ravel()
     return np.bincount(flat, minlength=B * num_images).reshape(
         B, num_images).astype(np.float64)
-
-
-def weighted_auc_ap(scores: np.ndarray, targets: np.ndarray,
-                    counts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Per-class ROC AUC and AP of every resample, from image multiplicities.
-
-    A resample with replacement is the test set with image i counted
-    ``counts[b, i]`` times, so the metrics of :mod:`ldr_mm.evaluation.
-    functional` on the resampled rows (copies of an image tie) are sums
-    over the tie groups of the sorted scores, weighted by the counts: one
-    sort per class for all resamples instead of one per resample. The tests
-    check both agree on explicitly resampled data.
-
-    Args:
-        scores (np.ndarray): (N, C) scores.
-        targets (np.ndarray): (N, C) 0/1 labels.
-        counts (np.ndarray): (B, N) multiplicities (:func:`resample_counts`).
-
-    Returns:
-        tuple: (B, C) AUC and (B, C) AP; NaN where a resample holds only
-        positives or only negatives of the class.
-    """
-    B, C = counts.shape[0], scores.shape[1]
-    auc, ap = np.empty((B, C)), np.empty((B, C))
-    for c in range(C):
-        order = np.argsort(scores[:, c], kind='mergesort')  # ascending
-        s = scores[order, c]
-        y = targets[order, c].astype(bool)
-        w = counts[:, order]
-        starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # tie groups
-        pos = np.add.reduceat(w * y, starts, axis=1)  # (B, G)
-        neg = np.add.reduceat(w * ~y, starts, axis=1)
-        n_pos, n_neg = pos.sum(1), neg.sum(1)
-        below = np.cumsum(neg, axis=1) - neg  # negatives scored lower
-        with np.errstate(invalid='ignore', divide='ignore'):
-            auc[:, c] = (pos * (below + 0.5 * neg)).sum(1) / (n_pos * n_neg)
-            # AP: thresholds from the highest group down, precision at each
-            tp = np.cumsum(pos[:, ::-1], axis=1)
-            seen = tp + np.cumsum(neg[:, ::-1], axis=1)
-            prec = np.divide(tp, seen, out=np.zeros_like(tp), where=seen > 0)
-            ap[:, c] = (pos[:, ::-1] * prec).sum(1) / n_pos
-        missing = (n_pos == 0) | (n_neg == 0)
-        auc[missing, c] = np.nan
-        ap[missing, c] = np.nan
-    return auc, ap
 
 
 def resampled_metrics(scores: np.ndarray, targets: np.ndarray,

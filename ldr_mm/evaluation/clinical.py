@@ -121,6 +121,32 @@ class _SortedColumns:
         return auc, ap
 
 
+def weighted_auc_ap(scores: np.ndarray, targets: np.ndarray,
+                    counts: np.ndarray):
+    """Per-class AUC and AP of many resamples given as row multiplicities.
+
+    A resample with replacement is the data with row i counted
+    ``counts[b, i]`` times; the rows are sorted once for all resamples.
+
+    Args:
+        scores (np.ndarray): (N, C) scores.
+        targets (np.ndarray): (N, C) 0/1 labels.
+        counts (np.ndarray): (B, N) multiplicities.
+
+    Returns:
+        tuple: (B, C) AUC and (B, C) AP; NaN where a resample holds only
+        positives or only negatives of the class.
+    """
+    scores, targets = _as_2d(scores, targets)
+    cols = _SortedColumns(scores, targets)
+    counts = np.asarray(counts, dtype=np.float64)
+    auc = np.empty((counts.shape[0], scores.shape[1]))
+    ap = np.empty_like(auc)
+    for b, w in enumerate(counts):
+        auc[b], ap[b] = cols.auc_ap(w)
+    return auc, ap
+
+
 def _group_means(values: np.ndarray, classes: Sequence[str],
                  groups: Dict[str, Sequence[str]]) -> Dict[str, np.ndarray]:
     """(R, C) per-class values -> (R,) nan-means per group ('mean' = all)."""
