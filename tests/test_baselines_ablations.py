@@ -1,5 +1,7 @@
 """The ablation configs (configs/ablations): each changes exactly the
-setting its paper table / figure varies, and nothing else.
+setting its paper table / figure varies, and nothing else, from the paper's
+configs (configs/ldrnet/*_paper.py); the recommended recipe's variants
+(issue 12: stage-1 loss, E-step loss) from the recommended configs.
 
 Their end-to-end runs are in tests/test_benchmark_suite.py (smoke mode).
 """
@@ -13,11 +15,15 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ABL = osp.join(REPO, 'configs', 'ablations')
 #: ablation prefix -> (stage-1 config, stage-2 config, prompt cache)
 SETS = {
-    'ldr_r18_demo': ('ldr_r18_demo_stage1.py', 'ldr_r18_demo_stage2.py',
+    'ldr_r18_demo': ('ldr_r18_demo_stage1_paper.py',
+                     'ldr_r18_demo_stage2_paper.py',
                      'data/ldr_demo/prompt_ViT-B-32_random.pth'),
-    'ldr_r50_spa': ('ldr_r50_spa_stage1.py', 'ldr_r50_spa_stage2.py',
+    'ldr_r50_spa': ('ldr_r50_spa_stage1_paper.py',
+                    'ldr_r50_spa_stage2_paper.py',
                     'data/prompts/axspa_ViT-B-32.pth'),
 }
+#: the recommended recipe's variants, on the two built-in benchmarks
+RECIPE = ('ldr_r18_demo', 'ldr_r18_mnistlt')
 
 
 def ldr(name):
@@ -57,7 +63,42 @@ def test_the_set():
         want += [f'{prefix}_stage2_q{t}.py' for t in ('02', '04', '06', '10')]
     want += [f'ldr_r50_spa_stage{s}_{enc}.py' for s in (1, 2)
              for enc in TABLE5]  # Table 5 (language models): AxSpA only
+    want += [f'{prefix}_{v}.py' for prefix in RECIPE
+             for v in ('stage1_dbloss', 'stage2_dbloss', 'stage2_ebce')]
     assert names == sorted(want)
+
+
+def paper_stage1_of(path):
+    """The paper's stage 1, as a stage-2 ablation names it for the suite."""
+    cfg = Config.fromfile(path)
+    return osp.basename(osp.normpath(osp.join(ABL, cfg.stage1_config)))
+
+
+@pytest.mark.parametrize('prefix', RECIPE)
+def test_recipe_variants(prefix):
+    """Stage 1 with DB loss (+ its class-frequency hook), stage 2 on it, and
+    stage 2 with a BCE E-step: one change each from the recommended configs."""
+    s1, s2 = ldr(f'{prefix}_stage1.py'), ldr(f'{prefix}_stage2.py')
+    d = diff(osp.join(ABL, f'{prefix}_stage1_dbloss.py'), s1)
+    # the loss variables of configs/_base_/losses/multilabel.py
+    d = {k: v for k, v in d.items() if not k.split('.')[0].endswith('_loss')}
+    loss = {k for k in d if k.startswith('model.head.loss.')}
+    assert d['model.head.loss.type'] == ('DistributionBalancedLoss',
+                                         'CrossEntropyLoss')
+    assert set(d) - loss == {'custom_hooks.4.type'}
+    assert d['custom_hooks.4.type'][0] == 'ClassFrequencyHook'
+    path = osp.join(ABL, f'{prefix}_stage2_dbloss.py')
+    d = diff(path, s2)
+    assert set(d) <= {'model.stage1_checkpoint', 'stage1_config'}
+    assert paper_stage1_of(path) == f'{prefix}_stage1_dbloss.py'
+    path = osp.join(ABL, f'{prefix}_stage2_ebce.py')
+    d = diff(path, s2)
+    assert set(d) - {'model.head.loss.q', 'model.head.loss.use_sigmoid',
+                     'stage1_config'} == {'model.head.loss.type'}
+    assert d['model.head.loss.type'] == ('CrossEntropyLoss',
+                                         'MultiLabelGCELoss')
+    assert osp.basename(osp.normpath(osp.join(
+        ABL, Config.fromfile(path).stage1_config))) == f'{prefix}_stage1.py'
 
 
 #: paper Table 5 row -> the prompt cache of its AxSpA configs
@@ -71,11 +112,11 @@ def test_language_model_ablations(enc):
     """Table 5: only the prompt cache changes; stage 2 chains to stage 1."""
     base = SETS['ldr_r50_spa'][2]
     d = diff(osp.join(ABL, f'ldr_r50_spa_stage1_{enc}.py'),
-             ldr('ldr_r50_spa_stage1.py'))
+             ldr(SETS['ldr_r50_spa'][0]))
     assert d == ({} if enc == 'clip' else
                  {'model.neck.prompt_cache': (TABLE5[enc], base)})
     path = osp.join(ABL, f'ldr_r50_spa_stage2_{enc}.py')
-    d = diff(path, ldr('ldr_r50_spa_stage2.py'))
+    d = diff(path, ldr(SETS['ldr_r50_spa'][1]))
     assert set(d) - {'model.neck.prompt_cache'} == {
         'model.stage1_checkpoint', 'stage1_config'}
     assert Config.fromfile(path).model.neck.prompt_cache == TABLE5[enc]
@@ -121,6 +162,10 @@ def test_sampler_ablations(prefix, name, key, value):
     stage2 = ldr(SETS[prefix][1])
     path = osp.join(ABL, f'{prefix}_stage2_{name}.py')
     d = diff(path, stage2)
+    # the paper's stage 1, named from configs/ablations for the suite
+    assert d.pop('stage1_config')[0] == \
+        f'../ldrnet/{SETS[prefix][0]}'
+    assert paper_stage1_of(path) == SETS[prefix][0]
     k = f'train_cfg.sampler.{key}'  # EMTrainLoop holds the sampler
     assert list(d) == [k], d
     assert d[k][0] == value
@@ -133,6 +178,7 @@ def test_sampler_ablations(prefix, name, key, value):
 @pytest.mark.parametrize('tag,q', [('02', 0.2), ('04', 0.4), ('06', 0.6),
                                    ('10', 1.0)])
 def test_gce_q_ablations(prefix, tag, q):
-    d = diff(osp.join(ABL, f'{prefix}_stage2_q{tag}.py'),
-             ldr(SETS[prefix][1]))
+    path = osp.join(ABL, f'{prefix}_stage2_q{tag}.py')
+    d = diff(path, ldr(SETS[prefix][1]))
+    assert d.pop('stage1_config')[0] == f'../ldrnet/{SETS[prefix][0]}'
     assert d == {'model.head.loss.q': (q, 0.8)}

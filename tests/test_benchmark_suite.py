@@ -86,7 +86,11 @@ def test_smoke_every_demo_config(short_tmp):
     md, res = check_results(work, names)
     assert 'smoke mode' in md and 'Seeds: 0' in md
     assert 'Tail mAP against the best baseline' in md
-    # stage-2 configs were chained to their own stage-1 run's checkpoint
+    # the validation numbers of the tested checkpoints, for choosing
+    assert 'Validation split (the same checkpoints' in md
+    assert all(v and 'auc/mean' in v[0] for v in
+               (r['val_metrics'] for r in res['results'].values()))
+    # stage-2 configs (and the train-longer controls) were chained to their own stage-1 run's checkpoint
     for name in names:
         run = json.load(open(osp.join(work, name, 'seed0', 'run.json')))
         cfg = open(osp.join(work, name, 'seed0', f'{name}.py')).read()
@@ -262,6 +266,57 @@ def test_stage1_resolution_and_plan(tmp_path):
                      ('bce_r18_demo', 0), ('ldr_r18_demo_stage1', 1),
                      ('ldr_r18_demo_stage2', 1), ('bce_r18_demo', 1)]
     assert runs[1].stage1 is runs[0] and runs[4].stage1 is runs[3]
+
+
+def test_train_longer_control_is_chained_through_load_from(tmp_path):
+    """A config with `stage1_config` and no `model.stage1_checkpoint` (the
+    train-longer control) runs after its stage-1 run and starts from that
+    run's checkpoint through `load_from`."""
+    ctl = osp.join(REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage1_longer.py')
+    cfg = suite.load_config(ctl)
+    assert not suite.is_stage2(cfg)
+    runs = suite.plan_runs([ctl], [0], str(tmp_path))
+    assert [r.name for r in runs] == ['ldr_r18_demo_stage1',
+                                      'ldr_r18_demo_stage1_longer']
+    s1, run = runs
+    assert run.stage1 is s1
+    s1.record = dict(checkpoint='/ckpts/s1/best_auc_mean_epoch_12.pth')
+    from ldr_mm.benchmark.overrides import resolve_run_config
+    settings = suite.SuiteSettings(work_dir=str(tmp_path))
+    resolved = resolve_run_config(run, settings, str(tmp_path / '_smoke'))
+    assert resolved.load_from == s1.record['checkpoint']
+    assert 'stage1_checkpoint' not in resolved.model
+
+
+def test_validation_metrics_of_the_tested_checkpoint(tmp_path):
+    from ldr_mm.benchmark.validation import (checkpoint_step,
+                                             checkpoint_val_metrics,
+                                             logged_validations)
+    assert checkpoint_step('/w/best_auc_mean_epoch_12.pth') == 12
+    assert checkpoint_step('best_mAP_tail_iter_0.pth') == 0
+    assert checkpoint_step('iter_30.pth') == 30
+    assert checkpoint_step('model.pth') is None
+
+    def log(folder, lines):
+        d = tmp_path / folder / 'vis_data'
+        d.mkdir(parents=True)
+        (d / 'scalars.json').write_text('\n'.join(lines) + '\n')
+
+    train = '{"lr": 0.001, "loss": 0.5, "time": 0.1, "epoch": 1, "step": 10}'
+    log('20260101_000000', [
+        train, '{"auc/mean": 0.6, "mAP/tail": 0.1, "step": 1}',
+        '{"auc/mean": 0.7, "mAP/tail": 0.2, "step": 2}'])
+    # a resumed run re-validated step 2; its last line was cut by a kill
+    log('20260102_000000', ['{"auc/mean": 0.75, "mAP/tail": 0.25, "step": 2}',
+                            '{"auc/mean": 0.8, "mAP/t'])
+    vals = logged_validations(str(tmp_path))
+    assert sorted(vals) == [1, 2]  # the training line is not a validation
+    assert vals[2] == {'auc/mean': 0.75, 'mAP/tail': 0.25}
+    assert checkpoint_val_metrics(
+        str(tmp_path), 'best_auc_mean_epoch_1.pth') == {'auc/mean': 0.6,
+                                                        'mAP/tail': 0.1}
+    assert checkpoint_val_metrics(str(tmp_path), 'epoch_3.pth') is None
+    assert checkpoint_val_metrics(str(tmp_path), 'model.pth') is None
 
 
 def test_one_dataset_only_and_bad_input(tmp_path):

@@ -1,4 +1,4 @@
-"""Stage-1 research configs: the train-longer control and the GAP-residual leaves."""
+"""Research configs: the train-longer control and the paper-faithful leaves."""
 import os.path as osp
 
 import pytest
@@ -79,17 +79,22 @@ def test_mnistlt_control_is_the_demo_control_on_mnistlt():
 
 
 @pytest.mark.parametrize('data', ['demo', 'mnistlt'])
-def test_gapres_leaves_change_only_the_neck_option(data):
+def test_paper_leaves_undo_only_the_recommended_options(data):
+    """The recommended configs differ from the paper's in two options only:
+    the neck's GAP residual (stage 1) and the M-step solver (stage 2)."""
     for stage in ('stage1', 'stage2'):
-        base = load(f'ldr_r18_{data}_{stage}.py')
-        leaf = load(f'ldr_r18_{data}_{stage}_gapres.py')
-        assert leaf.model.neck.pop('gap_residual') is True
+        rec = load(f'ldr_r18_{data}_{stage}.py')
+        paper = load(f'ldr_r18_{data}_{stage}_paper.py')
+        assert rec.model.neck.pop('gap_residual') is True
+        assert paper.model.neck.pop('gap_residual') is False
         if stage == 'stage2':
-            assert leaf.model.pop('stage1_checkpoint') == \
-                f'work_dirs/ldr_r18_{data}_stage1_gapres/epoch_12.pth'
-            base.model.pop('stage1_checkpoint')
-            assert leaf.stage1_config == f'./ldr_r18_{data}_stage1_gapres.py'
-        assert leaf.model == base.model
+            assert paper.model.pop('stage1_checkpoint') == \
+                f'work_dirs/ldr_r18_{data}_stage1_paper/epoch_12.pth'
+            rec.model.pop('stage1_checkpoint')
+            assert paper.stage1_config == f'./ldr_r18_{data}_stage1_paper.py'
+            assert rec.train_cfg.pop('m_solver') == 'lda'
+            assert paper.train_cfg.pop('m_solver') == 'sgd'
+        assert paper.model == rec.model
         for key in ('train_dataloader', 'optim_wrapper', 'train_cfg',
                     'custom_hooks'):
-            assert leaf.get(key) == base.get(key)
+            assert paper.get(key) == rec.get(key), key

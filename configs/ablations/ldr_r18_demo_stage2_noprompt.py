@@ -2,8 +2,8 @@
 # Stage 2 fine-tunes the no-prompt stage-1 model
 # (ldr_r18_demo_stage1_noprompt.py, which tools/benchmark_suite.py trains
 # first, via `stage1_config`); everything else as
-# configs/ldrnet/ldr_r18_demo_stage2.py.
-_base_ = '../ldrnet/ldr_r18_demo_stage2.py'
+# configs/ldrnet/ldr_r18_demo_stage2_paper.py.
+_base_ = '../ldrnet/ldr_r18_demo_stage2_paper.py'
 
 stage1_config = './ldr_r18_demo_stage1_noprompt.py'
 model = dict(

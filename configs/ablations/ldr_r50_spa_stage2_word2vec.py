@@ -1,8 +1,8 @@
 # Ablation (paper Table 5, row "Word2vector", on AxSpA; both stages, as the
 # paper trains every row): stage 2 fine-tunes ldr_r50_spa_stage1_word2vec.py
 # (which tools/benchmark_suite.py trains first, via `stage1_config`) with the
-# same prompt cache; everything else as configs/ldrnet/ldr_r50_spa_stage2.py.
-_base_ = '../ldrnet/ldr_r50_spa_stage2.py'
+# same prompt cache; everything else as configs/ldrnet/ldr_r50_spa_stage2_paper.py.
+_base_ = '../ldrnet/ldr_r50_spa_stage2_paper.py'
 
 stage1_config = './ldr_r50_spa_stage1_word2vec.py'
 model = dict(

@@ -7,7 +7,10 @@ Stage-2 configs (those with ``model.stage1_checkpoint``) are chained: their
 stage-1 config is trained first (same seed, same settings) and its best
 checkpoint is passed as ``model.stage1_checkpoint``. The stage-1 config is
 the config's ``stage1_config`` variable (a path relative to the config), or
-else its nearest ``_base_`` ancestor that is not a stage-2 config.
+else its nearest ``_base_`` ancestor that is not a stage-2 config. A config
+with ``stage1_config`` but no ``model.stage1_checkpoint`` (the train-longer
+controls ``*_stage1_longer.py``) is chained the same way through
+``load_from``.
 
 Writes into ``--work-dir``::
 

@@ -34,13 +34,20 @@ def is_stage2(cfg) -> bool:
     return 'stage1_checkpoint' in model
 
 
+def continues_stage1(cfg) -> bool:
+    """A config that trains on from a stage-1 checkpoint through
+    ``load_from`` (the train-longer control): it names its ``stage1_config``
+    but is no stage-2 config."""
+    return bool(cfg.get('stage1_config')) and not is_stage2(cfg)
+
+
 def is_baseline(config: str) -> bool:
     """A config of ``configs/baselines`` (the loss baselines)."""
     return f'{osp.sep}baselines{osp.sep}' in osp.join(osp.sep, config)
 
 
 def stage1_config_of(path: str, cfg) -> str:
-    """The stage-1 config a stage-2 config fine-tunes.
+    """The stage-1 config a stage-2 (or train-longer) config starts from.
 
     The config's ``stage1_config`` variable (a path relative to the config),
     or else its nearest ``_base_`` ancestor that is not a stage-2 config.
@@ -50,7 +57,11 @@ def stage1_config_of(path: str, cfg) -> str:
         cand = explicit if osp.isabs(explicit) else osp.join(
             osp.dirname(path), explicit)
         if not osp.isfile(cand):
-            raise SuiteError(f'{path}: stage1_config "{explicit}" not found')
+            raise SuiteError(
+                f'{path}: stage1_config "{explicit}" not found (a relative '
+                'path is resolved against the config that is run, also when '
+                'it is inherited from a _base_ elsewhere: set it in this '
+                'file)')
         return osp.abspath(cand)
     from mmengine.config import Config
     todo, seen = [path], set()

@@ -12,11 +12,23 @@ from typing import Dict, List
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 LOSSES = ('bce', 'focal', 'asl', 'twoway', 'ral', 'dbloss')
-DEMO_BASELINES = [f'configs/baselines/{loss}_r18_demo.py' for loss in LOSSES]
-DEMO_LDR = [
-    'configs/ldrnet/ldr_r18_demo_stage1.py',
-    'configs/ldrnet/ldr_r18_demo_stage2.py',
-]
+
+
+def _r18(bench: str) -> Dict[str, List[str]]:
+    """Baselines and LDR configs of a built-in benchmark (demo, mnistlt):
+    the six loss baselines; LDR as the paper describes it (stage 1 / 2);
+    the recommended LDR (stage 1 / 2); the train-longer control."""
+    ldr = f'configs/ldrnet/ldr_r18_{bench}'
+    return dict(
+        baselines=[f'configs/baselines/{loss}_r18_{bench}.py'
+                   for loss in LOSSES],
+        ldr=[f'{ldr}_stage1_paper.py', f'{ldr}_stage2_paper.py',
+             f'{ldr}_stage1.py', f'{ldr}_stage2.py',
+             f'{ldr}_stage1_longer.py'])
+
+
+DEMO_BASELINES = _r18('demo')['baselines']
+DEMO_LDR = _r18('demo')['ldr']
 
 
 def ablations(prefix: str) -> List[str]:
@@ -30,6 +42,10 @@ def _build_presets() -> Dict[str, List[str]]:
         'demo-baselines': DEMO_BASELINES,
         'demo': DEMO_BASELINES + DEMO_LDR,
         'all-demo': DEMO_BASELINES + DEMO_LDR + ablations('ldr_r18_demo'),
+        'mnistlt-baselines': _r18('mnistlt')['baselines'],
+        'mnistlt': _r18('mnistlt')['baselines'] + _r18('mnistlt')['ldr'],
+        'all-mnistlt': _r18('mnistlt')['baselines'] + _r18('mnistlt')['ldr']
+        + ablations('ldr_r18_mnistlt'),
     }
     for ds in ('nih', 'odir', 'spa'):
         presets[f'{ds}-baselines'] = [

@@ -16,6 +16,7 @@ from .configs import dataset_key, is_baseline, load_config, run_name
 from .presets import BOOTSTRAP_COLUMNS, COLUMNS, REPO
 from .settings import SuiteSettings
 from .stats import mean_sd
+from .validation import checkpoint_val_metrics
 
 
 def _fmt(values: List[float]) -> str:
@@ -36,17 +37,20 @@ def collect(configs: Sequence[str], runs: List) -> Dict:
     out = OrderedDict()
     for config in configs:
         mine = [r for r in runs if r.config == config]
-        metrics = []
+        metrics, val = [], []
         for r in mine:
             if r.status in ('done', 'reused'):
                 with open(r.metrics_file) as f:
                     metrics.append(json.load(f))
+                val.append(checkpoint_val_metrics(
+                    r.dir, r.record.get('checkpoint', '')) or {})
         out[run_name(config)] = dict(
             config=osp.relpath(config, REPO),
             seeds=[r.seed for r in mine],
             status=[r.status for r in mine],
             errors=[r.error for r in mine if r.error],
             metrics=[m['metrics'] for m in metrics],
+            val_metrics=val,
             classes=metrics[0]['classes'] if metrics else None,
             test_positives=metrics[0]['positives'] if metrics else None,
             seconds=sum(r.record.get('train_seconds', 0) +
@@ -55,7 +59,9 @@ def collect(configs: Sequence[str], runs: List) -> Dict:
     return out
 
 
-def markdown_table(results: Dict) -> str:
+def markdown_table(results: Dict, split: str = 'metrics') -> str:
+    """One row per config: mean +- sd over seeds of ``split`` ('metrics':
+    the test split; 'val_metrics': the validation split)."""
     header = ['config'] + [h for _, h in COLUMNS]
     rows, means = [], {}
     for name, res in results.items():
@@ -64,7 +70,7 @@ def markdown_table(results: Dict) -> str:
             continue
         cells = [f'`{name}`']
         for key, _ in COLUMNS:
-            vals = [m.get(key) for m in res['metrics']]
+            vals = [m.get(key) for m in res.get(split) or []]
             means[(name, key)] = _mean(vals)
             cells.append(_fmt(vals))
         rows.append(cells)
@@ -274,7 +280,12 @@ def write_reports(settings: SuiteSettings, configs: Sequence[str],
     lines, cmd = header_lines(settings, argv, total, t_start)
     if meta['classes']:
         lines += dataset_lines(cfg_file, meta)
-    lines += [markdown_table(results), '']
+    lines += ['Test split:', '', markdown_table(results), '']
+    if any(any(v) for r in results.values() for v in r['val_metrics']):
+        lines += ['Validation split (the same checkpoints, as validated '
+                  'during training; choose settings from this table, not '
+                  'from the test split):', '',
+                  markdown_table(results, 'val_metrics'), '']
     comparison = None
     if settings.reference and settings.bootstrap and meta['classes']:
         comparison = compare_to_reference(configs, runs, settings, meta, log)

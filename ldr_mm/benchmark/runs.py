@@ -22,8 +22,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from ldr_mm.utils import atomic_write
 
-from .configs import (SuiteError, is_stage2, load_config, run_name,
-                      stage1_config_of)
+from .configs import (SuiteError, continues_stage1, is_stage2, load_config,
+                      run_name, stage1_config_of)
 from .overrides import check_prompt_cache, resolve_run_config
 from .presets import REPO
 from .settings import SuiteSettings
@@ -199,7 +199,7 @@ def plan_runs(configs: Sequence[str], seeds: Sequence[int],
             return runs[key]
         cfg = load_config(config)
         dep = None
-        if is_stage2(cfg):
+        if is_stage2(cfg) or continues_stage1(cfg):
             dep = add(stage1_config_of(config, cfg), seed)
         run = Run(config, seed, work_dir)
         run.stage1 = dep

@@ -11,7 +11,11 @@ model = dict(
         prompt_cache=None,  # set by the leaf config (configs/ldrnet/)
         num_layers=1,
         num_heads=8,
-        dropout=0.1),
+        dropout=0.1,
+        # recommended (issue 12, docs/stage1.md): the pooled image feature is
+        # added to every class-aware feature, so the model contains GAP +
+        # linear. The paper's neck (False) is the *_paper.py configs' choice.
+        gap_residual=True),
     head=dict(
         type='LDRHead',
         num_classes=None,  # set by the leaf config, e.g. 14 for NIH

@@ -23,9 +23,10 @@ ldr_stage2_train_cfg = dict(
     _delete_=True,
     type='EMTrainLoop',
     virtual_batch_size=256,
-    # M-step solver: 'sgd' (m_iters Adam steps, the paper's text), 'lbfgs'
-    # (BCE on virtual features to convergence) or 'lda' (closed form)
-    m_solver='sgd',
+    # M-step solver: 'lda' (closed form, recommended: docs/stage2.md),
+    # 'lbfgs' (BCE on virtual features to convergence) or 'sgd' (m_iters Adam
+    # steps, the paper's text and the *_paper.py configs' choice)
+    m_solver='lda',
     sampler=dict(type='ReverseSampler', mode='reverse', alpha=0.9, eps=1e-9),
     cov_type='full',
     # C x 2 x D x D float64 statistics are ~1 GB at D=2048: keep them in
