@@ -23,25 +23,29 @@ def _free_port():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('m_solver', [
-    'sgd',
-    pytest.param('lbfgs', marks=pytest.mark.slow),
-    pytest.param('lda', marks=pytest.mark.slow),
+@pytest.mark.parametrize('m_solver,calibration', [
+    ('sgd', None),
+    pytest.param('lbfgs', None, marks=pytest.mark.slow),
+    pytest.param('lda', None, marks=pytest.mark.slow),
+    pytest.param('lda', dict(k=2, max_n=8), marks=pytest.mark.slow,
+                 id='lda-calibration'),
 ])
 def test_two_ranks_train_stage2_consistently(stage2_root, tmp_path,
-                                             m_solver):
+                                             m_solver, calibration):
     """The frozen head stays out of the DDP reducer, the M-step's manual
     gradient all-reduce keeps the classifier identical on both ranks, and
     the sharded statistics pass equals the single-process one."""
     work = str(tmp_path / 'ddp')
     cfg = stage2_cfg(stage2_root, work, e_iters=2, rounds=2, m_iters=3,
-                     val=False, m_solver=m_solver)
+                     val=False, m_solver=m_solver, calibration=calibration)
     cfg.custom_imports = dict(
         imports=['ldr_mm', 'stage2_helpers'], allow_failed_imports=False)
     cfg.custom_hooks.append(dict(type='DumpRankStateHook'))
     cfg_path = str(tmp_path / 'cfg.py')
     cfg.dump(cfg_path)
-    env = dict(os.environ, PYTHONPATH=osp.join(REPO, 'tests'),
+    # this checkout's ldr_mm, not an installed one (e.g. a worktree's)
+    env = dict(os.environ,
+               PYTHONPATH=os.pathsep.join([REPO, osp.join(REPO, 'tests')]),
                OMP_NUM_THREADS='1')
     proc = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
@@ -75,6 +79,13 @@ def test_two_ranks_train_stage2_consistently(stage2_root, tmp_path,
     one, info = estimate_class_statistics(
         model, build_statistics_dataloader(ds, batch_size=5))
     assert info['images'] == 48
+    if calibration is not None:  # the same calibration of the same estimate
+        from ldr_mm.reconstruction import calibrate_statistics
+        one, report = calibrate_statistics(one, **calibration)
+        assert any(e['donors'] for e in report)
+        ddp = two['extra']['calibration']['report']
+        assert [e['donor_indices'] for e in report] == [
+            e['donor_indices'] for e in ddp]
     assert torch.equal(two['counts'], one.counts)
     torch.testing.assert_close(two['mean'], one.mean, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(two['cov'], one.cov, rtol=1e-4, atol=1e-6)

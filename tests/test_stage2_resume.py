@@ -34,13 +34,15 @@ def load(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('m_solver', [
-    'sgd',
-    pytest.param('lbfgs', marks=pytest.mark.slow),
-    pytest.param('lda', marks=pytest.mark.slow),
+@pytest.mark.parametrize('m_solver,calibration', [
+    ('sgd', None),
+    pytest.param('lbfgs', None, marks=pytest.mark.slow),
+    pytest.param('lda', None, marks=pytest.mark.slow),
+    pytest.param('lda', dict(k=2, max_n=8), marks=pytest.mark.slow,
+                 id='lda-calibration'),
 ])
 def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path,
-                                                m_solver):
+                                                m_solver, calibration):
     """2 rounds x 3 E-step iterations, a checkpoint after every iteration,
     validation after each round, dropout and random flips on. Resume from
 
@@ -51,7 +53,7 @@ def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path,
     and compare the final weights, both optimisers and the hook state.
     """
     kw = dict(e_iters=3, rounds=2, m_iters=4, ckpt_interval=1,
-              m_solver=m_solver)
+              m_solver=m_solver, calibration=calibration)
     full = str(tmp_path / 'full')
     build_runner(stage2_cfg(stage2_root, full, **kw)).train()
     ref = load(osp.join(full, 'iter_6.pth'))
@@ -64,6 +66,10 @@ def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path,
     assert not torch.equal(s1['neck.label_embed'],
                            ref['state_dict']['neck.label_embed'])
     assert osp.isfile(osp.join(full, 'reconstruction', 'stats_round2.pth'))
+    if calibration is not None:  # the tail groups were calibrated
+        cal = load(osp.join(full, 'reconstruction',
+                            'stats_round2.pth'))['extra']['calibration']
+        assert any(e['donors'] for e in cal['report'])
 
     for k in (2, 3, 4):
         work = str(tmp_path / f'resume{k}')

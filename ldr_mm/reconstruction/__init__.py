@@ -1,4 +1,5 @@
 """LDRNet stage 2: Gaussian label-distribution reconstruction (Sec. 3.4)."""
+from .calibration import calibrate_statistics, check_calibration
 from .estimation import (build_statistics_dataloader, build_statistics_source,
                          class_features, estimate_class_statistics,
                          statistics_dataset, statistics_loader_options)
@@ -12,5 +13,6 @@ __all__ = [
     'gaussian_factor', 'sampling_probability', 'build_statistics_dataloader',
     'class_features', 'estimate_class_statistics', 'statistics_dataset',
     'build_statistics_source', 'statistics_loader_options', 'M_SOLVERS',
-    'lbfgs_m_step', 'lda_classifier', 'lda_m_step', 'run_m_step', 'sgd_m_step'
+    'lbfgs_m_step', 'lda_classifier', 'lda_m_step', 'run_m_step', 'sgd_m_step',
+    'calibrate_statistics', 'check_calibration'
 ]

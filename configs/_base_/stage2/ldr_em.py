@@ -29,6 +29,9 @@ ldr_stage2_train_cfg = dict(
     m_solver='lda',
     sampler=dict(type='ReverseSampler', mode='reverse', alpha=0.9, eps=1e-9),
     cov_type='full',
+    # tail calibration of the positive Gaussians (docs/stage2.md), e.g.
+    # dict(k=2, max_n=None, min_donor_n=None, alpha=0.0, shift_mean=False)
+    calibration=None,
     # C x 2 x D x D float64 statistics are ~1 GB at D=2048: keep them in
     # work_dir/reconstruction/ only (resume does not need them)
     stats_in_checkpoint=False,

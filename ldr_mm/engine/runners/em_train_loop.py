@@ -18,6 +18,8 @@ from ldr_mm.reconstruction import (GaussianStatistics,
                                    build_statistics_source,
                                    estimate_class_statistics,
                                    statistics_loader_options)
+from ldr_mm.reconstruction.calibration import (calibrate_statistics,
+                                               check_calibration)
 from ldr_mm.reconstruction.em import check_m_solver, run_m_step
 from ldr_mm.reconstruction.estimation import STATS_LOADER_KEYS
 from ldr_mm.utils.rng import preserved_global_rng, round_seed
@@ -102,6 +104,11 @@ class EMTrainLoop(IterBasedTrainLoop):
         cov_type (str): 'full' or 'diag'. Defaults to 'full'.
         shrinkage ('auto' | float), ridge (float): See
             :mod:`ldr_mm.reconstruction.statistics`.
+        calibration (dict, optional): Tail calibration of the positive
+            Gaussians after each statistics pass, before the sampler and
+            the M-step see them: ``k``, ``max_n``, ``min_donor_n``,
+            ``alpha``, ``shift_mean`` of :func:`~ldr_mm.reconstruction.
+            calibration.calibrate_statistics`. None (default): off.
         m_optim_wrapper (dict): The classifier's optimiser for 'sgd'.
             Defaults to the paper's Adam (lr 1e-4, weight decay 1e-5).
         m_loss (dict): 'sgd' M-step loss (MODELS). Defaults to BCE.
@@ -134,6 +141,7 @@ class EMTrainLoop(IterBasedTrainLoop):
                  cov_type: str = 'full',
                  shrinkage: Union[str, float] = 'auto',
                  ridge: float = 1e-3,
+                 calibration: Optional[dict] = None,
                  m_optim_wrapper: dict = dict(
                      type='OptimWrapper',
                      optimizer=dict(
@@ -152,6 +160,7 @@ class EMTrainLoop(IterBasedTrainLoop):
         _check_schedule(rounds, e_iters, m_iters, virtual_batch_size,
                         max_iters, val_interval)
         _check_options(cov_type, stats_dataloader)
+        self.calibration = check_calibration(calibration)
         self.rounds, self.e_iters, self.m_iters = int(rounds), int(
             e_iters), int(m_iters)
         self.virtual_batch_size = int(virtual_batch_size)
@@ -277,6 +286,9 @@ class EMTrainLoop(IterBasedTrainLoop):
             shrinkage=self.shrinkage,
             ridge=self.ridge,
             classes=classes)
+        if self.calibration is not None:
+            stats, report = calibrate_statistics(stats, **self.calibration)
+            self._log_calibration(round_idx, report)
         self.sampler.fit(stats, device=next(self.model.parameters()).device)
         stats.extra.update(
             round=round_idx + 1,
@@ -348,6 +360,20 @@ class EMTrainLoop(IterBasedTrainLoop):
             f' in {m_seconds:.1f}s, loss {losses[0]:.4f} -> '
             f'{float(np.mean(tail)):.4f}' +
             (' (mean of the last 10%)' if kind == 'sgd' else ''))
+
+    def _log_calibration(self, round_idx, report) -> None:
+        head = f'Stage 2 round {round_idx + 1}/{self.rounds}: calibration'
+        done = [e for e in report if e['donors']]
+        self.runner.logger.info(
+            f'{head}: {len(done)} positive group(s) calibrated' +
+            (': ' + '; '.join(
+                f'{e["class"]} (n={e["n"]}) <- ' + ', '.join(
+                    f'{d} ({x:.3g})' for d, x in zip(e['donors'],
+                                                      e['distances']))
+                for e in done) if done else ''))
+        for e in (e for e in report if not e['donors']):
+            self.runner.logger.warning(
+                f'{head}: class "{e["class"]}" (n={e["n"]}): {e["action"]}')
 
     def _log_statistics(self, round_idx, stats, info) -> None:
         prob = self.sampler.prob.cpu().tolist()
