@@ -81,6 +81,35 @@ def test_lda_keeps_classes_it_cannot_solve():
     assert not torch.equal(weight[0], w0[0]) and torch.isfinite(weight).all()
 
 
+def test_lda_scale_keeps_boundary_and_ranking_at_the_old_norm():
+    """scale='head': the closed form rescaled to the replaced head's norm
+    (same boundary and ranking); 'none': the raw closed form."""
+    x, y, _ = gaussian_data()
+    stats = statistics_of(x, y)
+    prob = torch.tensor([0.2, 0.5, 0.7], dtype=torch.float64)
+    w_raw, b_raw, _ = lda_classifier(stats, prob)
+    weight = torch.randn(3, 4, dtype=torch.float64)
+    bias = torch.randn(3, dtype=torch.float64)
+    norm0 = weight.norm(dim=-1).clone()
+    raw_w, raw_b = weight.clone(), bias.clone()
+    assert lda_m_step(raw_w, raw_b, stats, prob, scale='none') == []
+    torch.testing.assert_close(raw_w, w_raw)
+    assert lda_m_step(weight, bias, stats, prob) == []  # default 'head'
+    torch.testing.assert_close(weight.norm(dim=-1), norm0)
+    factor = norm0 / w_raw.norm(dim=-1)
+    torch.testing.assert_close(weight, w_raw * factor[:, None])
+    torch.testing.assert_close(bias, b_raw * factor)
+    xt = torch.as_tensor(x, dtype=torch.float64)
+    z_raw = (xt * w_raw).sum(-1) + b_raw
+    z = (xt * weight).sum(-1) + bias
+    assert torch.equal(z > 0, z_raw > 0)  # the same decisions
+    for c in range(3):  # and the same order of the images
+        assert torch.equal(torch.argsort(z[:, c]), torch.argsort(z_raw[:, c]))
+    with pytest.raises(ValueError, match="scale must be 'head' or 'none'"):
+        lda_m_step(weight, bias, stats, prob, scale='unit')
+    assert check_m_solver(dict(type='lda', scale='none'))['scale'] == 'none'
+
+
 def fitted_sampler(seed=0):
     x, y, _ = gaussian_data(seed=seed)
     stats = statistics_of(x, y)

@@ -24,7 +24,9 @@ by name):
 
   with p_c the sampler's probability of label 1 (Eq. 12): the Bayes
   posterior log-odds of the virtual data if both labels shared Sigma_c. No
-  sampling at all.
+  sampling at all. The solution is rescaled to the norm of the head it
+  replaces (``scale='head'``, :func:`lda_m_step`): same boundary and
+  rankings, no float32-saturated sigmoid scores.
 
 Under DDP ``'sgd'`` draws different virtual samples per rank and averages
 the head gradients (``mmengine.dist.all_reduce_params(op='mean')``); the
@@ -198,15 +200,41 @@ def lda_classifier(stats: GaussianStatistics, prob: torch.Tensor):
 
 @torch.no_grad()
 def lda_m_step(weight: torch.Tensor, bias: torch.Tensor,
-               stats: GaussianStatistics, prob: torch.Tensor) -> List[int]:
+               stats: GaussianStatistics, prob: torch.Tensor,
+               scale: str = 'head') -> List[int]:
     """Set (weight, bias) in place to :func:`lda_classifier`'s solution.
+
+    Args:
+        weight (Tensor): (C, D) the head's weight, updated in place.
+        bias (Tensor): (C,) the head's bias, updated in place.
+        stats (GaussianStatistics): The round's estimate.
+        prob (Tensor): (C,) the sampler's probability of label 1.
+        scale (str): ``'head'`` (default): rescale each class's solution
+            ``(w_c, b_c)`` by ``||weight_c|| / ||w_c||``, the norm of the
+            head it replaces (the stage-1 head's, trained on real images),
+            which keeps the decision boundary ``w_c . x + b_c = 0`` and every
+            ranking (AUC, AP) but not the Gaussian model's confidence: on
+            well-separated training statistics the raw solution's logits
+            reach +-1600 on the demo benchmarks, where a float32 sigmoid
+            saturates to exactly 0 / 1 and ties the scores the metrics rank
+            (validation mAP 0.760 instead of 0.813 on MNIST-LT).
+            ``'none'``: the raw closed form.
 
     Returns:
         list[int]: Classes left unchanged (a label without samples, or
         p_c in {0, 1}).
     """
+    if scale not in ('head', 'none'):
+        raise ValueError(f"m_solver 'lda': scale must be 'head' or 'none', "
+                         f'got {scale!r}')
     w, b, ok = lda_classifier(stats, prob)
     ok = ok.to(weight.device)
+    if scale == 'head':
+        old = weight.double().norm(dim=-1).to(w)
+        new = w.norm(dim=-1)
+        factor = torch.where((old > 0) & (new > 0), old / new,
+                             torch.ones_like(new))
+        w, b = w * factor.unsqueeze(-1), b * factor
     weight.copy_(torch.where(ok.unsqueeze(-1), w.to(weight), weight))
     bias.copy_(torch.where(ok, b.to(bias), bias))
     return (~ok).nonzero().flatten().tolist()
@@ -234,7 +262,7 @@ def check_m_solver(m_solver) -> dict:
     if kind not in M_SOLVERS:
         raise ValueError(f'm_solver must be one of {M_SOLVERS} (or a dict '
                          f'with that type), got {m_solver!r}')
-    allowed = {'sgd': set(), 'lda': set(),
+    allowed = {'sgd': set(), 'lda': {'scale'},
                'lbfgs': {'num_samples', 'l2', 'max_iter', 'tol'}}[kind]
     unknown = set(cfg) - allowed - {'type'}
     if unknown:
@@ -283,6 +311,6 @@ def run_m_step(model,
         else:
             losses = []
             unchanged = lda_m_step(head.weight.data, head.bias.data, stats,
-                                   sampler.prob)
+                                   sampler.prob, **cfg)
         broadcast_head(params)
     return dict(losses=losses, unchanged=unchanged)
