@@ -87,6 +87,17 @@ def make_stage1_checkpoint(root, path, seed=0, classes=DEMO_CLASSES,
     return path
 
 
+#: (m_solver, calibration) cases of the exact-resume and DDP tests: every
+#: M-step solver, and the tail calibration on the closed form
+SOLVER_CASES = [
+    ('sgd', None),
+    pytest.param('lbfgs', None, marks=pytest.mark.slow),
+    pytest.param('lda', None, marks=pytest.mark.slow),
+    pytest.param('lda', dict(k=2, max_n=8), marks=pytest.mark.slow,
+                 id='lda-calibration'),
+]
+
+
 def stage2_cfg(root, work_dir, e_iters=2, rounds=2, m_iters=3,
                virtual_batch_size=16, ckpt_interval=None, val=True,
                **loop_options):

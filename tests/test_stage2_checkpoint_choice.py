@@ -31,7 +31,9 @@ def test_stage1_kept_by_save_best_on_a_tail_metric(stage2_root, tmp_path):
     every validation ties, and save_best on 'mAP/tail' keeps the stage-1
     weights validated at iteration 0."""
     work = str(tmp_path / 'w')
-    cfg = stage2_cfg(stage2_root, work, e_iters=2, rounds=2, m_iters=0)
+    # 'sgd' with m_iters=0: no M-step at all (the default 'lda' always solves)
+    cfg = stage2_cfg(stage2_root, work, e_iters=2, rounds=2, m_iters=0,
+                     m_solver='sgd')
     cfg.optim_wrapper.optimizer.lr = 0.0
     cfg.model.backbone.norm_eval = True
     cfg.default_hooks.checkpoint.save_best = 'mAP/tail'

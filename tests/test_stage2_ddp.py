@@ -11,7 +11,8 @@ import torch
 from ldr_mm.reconstruction import (build_statistics_dataloader,
                                    estimate_class_statistics,
                                    statistics_dataset)
-from stage2_helpers import REPO, build_model, stage2_cfg, stage2_root
+from stage2_helpers import (REPO, SOLVER_CASES, build_model, stage2_cfg,
+                            stage2_root)
 
 __all__ = ['stage2_root']
 
@@ -23,13 +24,7 @@ def _free_port():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('m_solver,calibration', [
-    ('sgd', None),
-    pytest.param('lbfgs', None, marks=pytest.mark.slow),
-    pytest.param('lda', None, marks=pytest.mark.slow),
-    pytest.param('lda', dict(k=2, max_n=8), marks=pytest.mark.slow,
-                 id='lda-calibration'),
-])
+@pytest.mark.parametrize('m_solver,calibration', SOLVER_CASES)
 def test_two_ranks_train_stage2_consistently(stage2_root, tmp_path,
                                              m_solver, calibration):
     """The frozen head stays out of the DDP reducer, the M-step's manual

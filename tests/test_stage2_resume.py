@@ -4,7 +4,8 @@ import os.path as osp
 import pytest
 import torch
 
-from stage2_helpers import build_runner, stage2_cfg, stage2_root
+from stage2_helpers import (SOLVER_CASES, build_runner, stage2_cfg,
+                            stage2_root)
 
 __all__ = ['stage2_root']
 
@@ -34,13 +35,7 @@ def load(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('m_solver,calibration', [
-    ('sgd', None),
-    pytest.param('lbfgs', None, marks=pytest.mark.slow),
-    pytest.param('lda', None, marks=pytest.mark.slow),
-    pytest.param('lda', dict(k=2, max_n=8), marks=pytest.mark.slow,
-                 id='lda-calibration'),
-])
+@pytest.mark.parametrize('m_solver,calibration', SOLVER_CASES)
 def test_resume_mid_stage2_equals_uninterrupted(stage2_root, tmp_path,
                                                 m_solver, calibration):
     """2 rounds x 3 E-step iterations, a checkpoint after every iteration,

@@ -164,20 +164,6 @@ def _calibrated_group(stats: GaussianStatistics, c: int, donor_idx: List[int],
     return mean, cov
 
 
-def _copy_statistics(stats: GaussianStatistics) -> GaussianStatistics:
-    return GaussianStatistics(
-        cov_type=stats.cov_type,
-        counts=stats.counts.clone(),
-        mean=stats.mean.clone(),
-        cov=stats.cov.clone(),
-        shrinkage=stats.shrinkage.clone(),
-        ridge=stats.ridge.clone(),
-        valid=stats.valid.clone(),
-        regularisation=[dict(e) for e in stats.regularisation],
-        classes=list(stats.classes) if stats.classes is not None else None,
-        extra=copy.deepcopy(stats.extra))
-
-
 def _report_entry(c, n, names, donors, action) -> dict:
     return {'class_index': c, 'class': names[c], 'n': n,
             'donors': [names[d] for d, _ in donors],
@@ -272,7 +258,7 @@ def calibrate_statistics(stats: GaussianStatistics,
     receivers = [c for c, n in enumerate(n_pos) if valid[c] and n <= max_n]
     donors = [c for c, n in enumerate(n_pos) if valid[c] and n >= min_donor_n]
     chosen = nearest_donors(stats.mean[:, 1], receivers, donors, opts['k'])
-    out = _copy_statistics(stats)
+    out = copy.deepcopy(stats)  # the input stays untouched
     report = _apply(stats, out, chosen, names, opts, min_donor_n)
     out.regularisation.sort(key=lambda e: (e['class_index'], e['label']))
     out.extra['calibration'] = dict(opts, max_n=max_n,
