@@ -64,7 +64,10 @@ def test_the_set():
     want += [f'ldr_r50_spa_stage{s}_{enc}.py' for s in (1, 2)
              for enc in TABLE5]  # Table 5 (language models): AxSpA only
     want += [f'{prefix}_{v}.py' for prefix in RECIPE
-             for v in ('stage1_dbloss', 'stage2_dbloss', 'stage2_ebce')]
+             for v in ('stage1_dbloss', 'stage2_dbloss', 'stage2_ebce',
+                       'stage1_dbloss_longer', 'stage2_elr0', 'stage2_elr1e4',
+                       'stage2_eiters30')]
+    want += ['ldr_r18_demo_stage2_views4.py']  # MNIST-LT has no augmentation
     assert names == sorted(want)
 
 
@@ -99,6 +102,40 @@ def test_recipe_variants(prefix):
                                          'MultiLabelGCELoss')
     assert osp.basename(osp.normpath(osp.join(
         ABL, Config.fromfile(path).stage1_config))) == f'{prefix}_stage1.py'
+
+
+@pytest.mark.parametrize('prefix', RECIPE)
+def test_estep_and_control_variants(prefix):
+    """E-step learning rate / iterations (issue 12 item 3), statistics
+    views (item 5) and the DB-loss train-longer control: one change each."""
+    s2 = ldr(f'{prefix}_stage2.py')
+
+    def change(name):  # and the suite chains the recommended stage 1
+        path = osp.join(ABL, f'{prefix}_stage2_{name}.py')
+        assert paper_stage1_of(path) == f'{prefix}_stage1.py'
+        d = diff(path, s2)
+        d.pop('stage1_config', None)
+        return d
+
+    lr = 'optim_wrapper.optimizer.lr'
+    assert change('elr0') == {lr: (0.0, 1e-5)}
+    assert change('elr1e4') == {lr: (1e-4, 1e-5)}
+    assert change('eiters30') == {
+        'e_iters': (30, 10), 'train_cfg.e_iters': (30, 10),
+        'default_hooks.checkpoint.interval': (30, 10)}
+    if prefix == 'ldr_r18_demo':
+        assert change('views4') == {
+            'train_cfg.stats_dataloader.views': (4, None)}
+    path = osp.join(ABL, f'{prefix}_stage1_dbloss_longer.py')
+    d = diff(path, ldr(f'{prefix}_stage1_longer.py'))
+    d = {k: v for k, v in d.items() if not k.split('.')[0].endswith('_loss')}
+    assert d.pop('model.head.loss.type') == ('DistributionBalancedLoss',
+                                             'CrossEntropyLoss')
+    assert d.pop('custom_hooks.4.type')[0] == 'ClassFrequencyHook'
+    assert d.pop('stage1_config')[0] == f'./{prefix}_stage1_dbloss.py'
+    assert d.pop('load_from')[0].endswith(f'{prefix}_stage1_dbloss/'
+                                          'epoch_12.pth')
+    assert all(k.startswith('model.head.loss.') for k in d), d
 
 
 #: paper Table 5 row -> the prompt cache of its AxSpA configs

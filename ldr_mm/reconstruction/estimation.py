@@ -99,43 +99,123 @@ def build_statistics_dataloader(dataset,
 #: Keys of the ``stats_dataloader`` option of :class:`~ldr_mm.engine.
 #: EMTrainLoop`.
 STATS_LOADER_KEYS = ('batch_size', 'num_workers', 'pipeline', 'dataset',
-                     'pin_memory')
+                     'pin_memory', 'source', 'views')
+
+#: Values of ``stats_dataloader.source``.
+STATS_SOURCES = ('train', 'train+val')
+
+
+def _loader_pipeline(cfg, keys: Sequence[str]):
+    """The pipeline of the first of the loaders ``keys`` that has one."""
+    from ldr_mm.utils import inner_dataset_cfg
+    for key in keys:
+        inner = inner_dataset_cfg((cfg.get(key) or {}).get('dataset'))
+        pipeline = copy.deepcopy((inner or {}).get('pipeline'))
+        if pipeline is not None:
+            return pipeline
+    return None
+
+
+def check_statistics_source(options: dict) -> None:
+    """Validate ``source`` and ``views`` of a ``stats_dataloader`` option.
+
+    Raises:
+        ValueError: An unknown source, or ``views`` not a positive int.
+    """
+    source = options.get('source', 'train')
+    if source not in STATS_SOURCES:
+        raise ValueError(
+            f'train_cfg.stats_dataloader.source={source!r} is not one of '
+            f'{STATS_SOURCES}')
+    views = options.get('views', 1)
+    if isinstance(views, bool) or not isinstance(views, int) or views < 1:
+        raise ValueError(
+            f'train_cfg.stats_dataloader.views={views!r} must be an int >= 1 '
+            '(passes over each image; > 1 with a random pipeline gives '
+            'augmented views)')
+    if options.get('dataset') is not None and source != 'train':
+        raise ValueError(
+            'train_cfg.stats_dataloader sets both `dataset` and `source`: '
+            'an explicit dataset is the whole source; drop one of them.')
 
 
 def build_statistics_source(cfg, train_dataset, options: dict):
     """The dataset of the statistics pass, from a run's config.
 
     Args:
-        cfg (Config): The run's config (for the test / val pipeline).
+        cfg (Config): The run's config (for the test / val / train
+            pipelines and the val dataset).
         train_dataset: The built training dataset.
-        options (dict): ``stats_dataloader`` overrides: ``pipeline``
-            (default: the test loader's, else the val loader's) and
-            ``dataset`` (a dataset config; default: the training dataset with
-            that pipeline, see :func:`statistics_dataset`).
+        options (dict): ``stats_dataloader`` overrides:
+
+            - ``pipeline``: default the test loader's, else the val
+              loader's; with ``views > 1`` the *train* loader's (random
+              augmentation: a deterministic pipeline would repeat the same
+              features).
+            - ``source``: ``'train'`` (default; the paper) or
+              ``'train+val'`` (the training set and then the validation
+              set; the validation metrics are then no longer held out, so
+              choose settings with ``'train'`` and use this for a final
+              model).
+            - ``views`` (int): passes over each image (default 1). The
+              statistics count every view as a sample, which also lowers
+              the automatic shrinkage.
+            - ``dataset``: a dataset config that replaces the source (its
+              ``pipeline`` replaced by the one above).
 
     Raises:
-        ValueError: No pipeline can be found.
+        ValueError: Bad options, no pipeline can be found, or the val
+            dataset's classes differ from the training set's.
     """
     from mmpretrain.registry import DATASETS
-    from ldr_mm.utils import inner_dataset_cfg
+    from torch.utils.data import ConcatDataset
+    check_statistics_source(options)
+    views = int(options.get('views', 1))
     pipeline = options.get('pipeline')
     if pipeline is None:
-        for key in ('test_dataloader', 'val_dataloader'):
-            inner = inner_dataset_cfg((cfg.get(key) or {}).get('dataset'))
-            pipeline = copy.deepcopy((inner or {}).get('pipeline'))
-            if pipeline is not None:
-                break
+        keys = (('train_dataloader', ) if views > 1 else
+                ('test_dataloader', 'val_dataloader'))
+        pipeline = _loader_pipeline(cfg, keys)
     if options.get('dataset') is not None:
         ds_cfg = copy.deepcopy(options['dataset'])
         if pipeline is not None:
             ds_cfg['pipeline'] = pipeline
-        return DATASETS.build(ds_cfg)
-    if pipeline is None:
+        parts = [DATASETS.build(ds_cfg)]
+    else:
+        if pipeline is None:
+            raise ValueError(
+                'No test pipeline for the statistics pass: set '
+                'test_dataloader.dataset.pipeline or train_cfg.'
+                'stats_dataloader=dict(pipeline=[...]).')
+        parts = [statistics_dataset(train_dataset, pipeline)]
+        if options.get('source', 'train') == 'train+val':
+            parts.append(_val_statistics_dataset(cfg, parts[0], pipeline))
+    parts = parts * views
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def _val_statistics_dataset(cfg, train_view, pipeline):
+    """The val dataset of ``cfg`` with ``pipeline``, checked against the
+    training set's classes."""
+    from mmpretrain.registry import DATASETS
+    from ldr_mm.utils import inner_dataset_cfg
+    val_cfg = inner_dataset_cfg((cfg.get('val_dataloader') or {}).get(
+        'dataset'))
+    if val_cfg is None:
         raise ValueError(
-            'No test pipeline for the statistics pass: set '
-            'test_dataloader.dataset.pipeline or train_cfg.stats_dataloader='
-            'dict(pipeline=[...]).')
-    return statistics_dataset(train_dataset, pipeline)
+            "train_cfg.stats_dataloader.source='train+val' needs a "
+            'val_dataloader.dataset in the config')
+    val_cfg = copy.deepcopy(val_cfg)
+    val_cfg['pipeline'] = pipeline
+    val = DATASETS.build(val_cfg)
+    from ldr_mm.utils import check_same_classes
+    check_same_classes(
+        (getattr(train_view, 'metainfo', None) or {}).get('classes'),
+        (getattr(val, 'metainfo', None) or {}).get('classes'),
+        "train_cfg.stats_dataloader.source='train+val': the val dataset vs "
+        'the training set', hint='Both splits must name the same classes.',
+        error=ValueError)
+    return val
 
 
 def statistics_loader_options(cfg, options: dict) -> dict:

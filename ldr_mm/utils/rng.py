@@ -20,7 +20,7 @@ import torch
 
 #: Named random streams of a stage-2 round (the numbers are part of the
 #: seeds: never renumber them, or resumed runs draw other samples).
-STREAMS = dict(virtual=0, statistics_loader=1)
+STREAMS = dict(virtual=0, statistics_loader=1, statistics_views=2)
 
 
 def torch_rng_state() -> dict:

@@ -9,7 +9,7 @@ import torch
 from mmengine.dist import get_dist_info, is_main_process
 from mmengine.model import is_model_wrapper
 from mmengine.optim import build_optim_wrapper
-from mmengine.runner import IterBasedTrainLoop
+from mmengine.runner import IterBasedTrainLoop, set_random_seed
 
 from mmpretrain.registry import LOOPS, MODELS, TASK_UTILS
 
@@ -21,7 +21,8 @@ from ldr_mm.reconstruction import (GaussianStatistics,
 from ldr_mm.reconstruction.calibration import (calibrate_statistics,
                                                check_calibration)
 from ldr_mm.reconstruction.em import check_m_solver, run_m_step
-from ldr_mm.reconstruction.estimation import STATS_LOADER_KEYS
+from ldr_mm.reconstruction.estimation import (STATS_LOADER_KEYS,
+                                              check_statistics_source)
 from ldr_mm.utils.rng import preserved_global_rng, round_seed
 
 STATE_VERSION = 1
@@ -57,6 +58,7 @@ def _check_options(cov_type, stats_dataloader) -> None:
     if unknown:
         raise ValueError(f'Unknown stats_dataloader keys {sorted(unknown)} '
                          f'(known: {STATS_LOADER_KEYS})')
+    check_statistics_source(stats_dataloader or {})
 
 
 @LOOPS.register_module()
@@ -113,8 +115,12 @@ class EMTrainLoop(IterBasedTrainLoop):
             Defaults to the paper's Adam (lr 1e-4, weight decay 1e-5).
         m_loss (dict): 'sgd' M-step loss (MODELS). Defaults to BCE.
         stats_dataloader (dict, optional): ``batch_size``, ``num_workers``,
-            ``pipeline``, ``dataset``, ``pin_memory`` of the statistics pass
-            (:func:`~ldr_mm.reconstruction.build_statistics_source`).
+            ``pipeline``, ``dataset``, ``pin_memory``, ``source`` ('train' |
+            'train+val') and ``views`` (passes per image, augmented with the
+            train pipeline) of the statistics pass (:func:`~ldr_mm.
+            reconstruction.build_statistics_source`). The global RNGs are
+            seeded per round for the pass (stream 'statistics_views'), so
+            random views are reproducible and exactly resumable.
         seed (int, optional): Base seed of the virtual samples. Defaults to
             the runner's seed.
         save_stats (bool): Write each round's statistics. Defaults to True.
@@ -279,13 +285,19 @@ class EMTrainLoop(IterBasedTrainLoop):
         """Statistics pass of round ``round_idx``; fits the sampler."""
         dataset = self.runner.train_dataloader.dataset
         classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
-        stats, info = estimate_class_statistics(
-            self.runner.model,
-            self._statistics_loader(round_idx),
-            cov_type=self.cov_type,
-            shrinkage=self.shrinkage,
-            ridge=self.ridge,
-            classes=classes)
+        # random views (a train pipeline) draw from the global RNGs: seeded
+        # per round and restored afterwards
+        with preserved_global_rng():
+            set_random_seed(round_seed(self.base_seed, round_idx,
+                                       get_dist_info()[0],
+                                       'statistics_views') % 2**32)
+            stats, info = estimate_class_statistics(
+                self.runner.model,
+                self._statistics_loader(round_idx),
+                cov_type=self.cov_type,
+                shrinkage=self.shrinkage,
+                ridge=self.ridge,
+                classes=classes)
         if self.calibration is not None:
             stats, report = calibrate_statistics(stats, **self.calibration)
             self._log_calibration(round_idx, report)
@@ -297,7 +309,10 @@ class EMTrainLoop(IterBasedTrainLoop):
             m_solver=dict(self.m_solver),
             sampling_probability=self.sampler.prob.cpu().tolist(),
             seed=self.base_seed,
-            world_size=get_dist_info()[1])
+            world_size=get_dist_info()[1],
+            stats_source=dict(
+                source=self.stats_dataloader_cfg.get('source', 'train'),
+                views=int(self.stats_dataloader_cfg.get('views', 1))))
         self._log_statistics(round_idx, stats, info)
         if self.save_stats and is_main_process():
             path = osp.join(self.runner.work_dir, 'reconstruction',
