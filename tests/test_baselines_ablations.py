@@ -66,7 +66,7 @@ def test_the_set():
     want += [f'{prefix}_{v}.py' for prefix in RECIPE
              for v in ('stage1_dbloss', 'stage2_dbloss', 'stage2_ebce',
                        'stage1_dbloss_longer', 'stage2_elr0', 'stage2_elr1e4',
-                       'stage2_eiters30')]
+                       'stage2_eiters30', 'stage2_pooled')]
     want += ['ldr_r18_demo_stage2_views4.py']  # MNIST-LT has no augmentation
     assert names == sorted(want)
 

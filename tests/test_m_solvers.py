@@ -68,6 +68,41 @@ def test_lda_equals_the_closed_form_of_the_samples():
                                (pos.mean(0) - neg.mean(0)) / var, rtol=1e-6)
 
 
+def test_lda_weighted_pooling_is_the_within_class_pooled_covariance():
+    """pooling='weighted': classical LDA, from numpy on the raw samples."""
+    x, y, _ = gaussian_data(n=(3000, 60), seed=3)
+    x = torch.from_numpy(x).float().double().numpy()
+    stats = statistics_of(x, y)
+    prob = torch.tensor([0.2, 0.4, 0.6], dtype=torch.float64)
+    w, b, ok = lda_classifier(stats, prob, pooling='weighted')
+    we, _, _ = lda_classifier(stats, prob)  # 'equal'
+    assert ok.all()
+    for c in range(x.shape[1]):
+        pos, neg = x[y[:, c], c], x[~y[:, c], c]
+        m1, m0 = pos.mean(0), neg.mean(0)
+        S = (len(pos) * np.cov(pos, rowvar=False) +
+             len(neg) * np.cov(neg, rowvar=False)) / (len(pos) + len(neg))
+        w_ref = np.linalg.solve(S, m1 - m0)
+        p = float(prob[c])
+        b_ref = np.log(p / (1 - p)) - w_ref @ (m1 + m0) / 2
+        np.testing.assert_allclose(w[c].numpy(), w_ref, rtol=1e-6)
+        np.testing.assert_allclose(float(b[c]), b_ref, rtol=1e-6, atol=1e-8)
+        assert not np.allclose(we[c].numpy(), w_ref, rtol=1e-3)
+    # the M-step passes it through; bad values are refused at config time
+    weight, bias = torch.randn(3, 4), torch.zeros(3)
+    assert lda_m_step(weight, bias, stats, prob, scale='none',
+                      pooling='weighted') == []
+    torch.testing.assert_close(weight, w.float())
+    assert check_m_solver(dict(type='lda', pooling='weighted')) == dict(
+        type='lda', pooling='weighted')
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        check_m_solver(dict(type='lda', pooling='mean'))
+    with pytest.raises(ValueError, match="scale must be one of"):
+        check_m_solver(dict(type='lda', scale='unit'))
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        lda_classifier(stats, prob, pooling='mean')
+
+
 def test_lda_keeps_classes_it_cannot_solve():
     x, y, _ = gaussian_data()
     y[:, 1] = False  # class 1 has no positive

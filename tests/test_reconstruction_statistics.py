@@ -74,11 +74,13 @@ def test_shrinkage_and_ridge_formula():
     acc.update(torch.from_numpy(x), torch.from_numpy(y))
     _, S = numpy_stats(x, y)
     n = np.stack([(1 - y).sum(0), y.sum(0)], -1)
-    for shrinkage, ridge in (('auto', 1e-3), (0.3, 0.1)):
+    for shrinkage, ridge in (('auto', 1e-3), (0.3, 0.1), ('pooled', 1e-3)):
         st = acc.compute(shrinkage=shrinkage, ridge=ridge)
         for c in range(3):
             for j in (0, 1):
-                lam = 5 / (n[c, j] + 5) if shrinkage == 'auto' else shrinkage
+                lam = {'auto': 5 / (n[c, j] + 5),
+                       'pooled': 5 / (n[c].sum() + 5)}.get(shrinkage,
+                                                           shrinkage)
                 d = np.diag(np.diag(S[c, j]))
                 r = ridge * np.trace(S[c, j]) / 5
                 expect = (1 - lam) * S[c, j] + lam * d + r * np.eye(5)
@@ -154,6 +156,8 @@ def test_shape_errors():
         GaussianAccumulator(3, 4, cov_type='spherical')
     with pytest.raises(ValueError, match='shrinkage'):
         acc.compute(shrinkage=1.5)
+    with pytest.raises(ValueError, match="'auto', 'pooled' or a number"):
+        acc.compute(shrinkage='ledoit')
 
 
 @pytest.mark.parametrize('cov_type', ['full', 'diag'])

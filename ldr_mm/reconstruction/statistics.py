@@ -16,7 +16,11 @@ covariance, Eq. 10)::
     Sigma = (1 - lam) * S + lam * diag(S) + ridge * max(tr(S) / D, 1e-12) * I
 
 * ``shrinkage='auto'`` uses ``lam = D / (n + D)``: almost none for n >> D,
-  mostly diagonal for a rank-deficient (n <= D) tail class. A float fixes
+  mostly diagonal for a rank-deficient (n <= D) tail class.
+  ``shrinkage='pooled'`` uses ``lam = D / (n_c^0 + n_c^1 + D)`` for both
+  labels of class c: the rule for the covariance Fisher's LDA actually uses,
+  the within-class pooled one, whose sample size is every image with a known
+  label of c (the 'lda' M-step with ``pooling='weighted'``). A float fixes
   ``lam`` for every group. ``cov_type='diag'`` keeps only ``diag(S)``
   (+ ridge).
 * ``ridge`` (relative to the mean variance) makes Sigma positive definite even
@@ -211,7 +215,8 @@ class GaussianAccumulator:
         groups` (n < 2) and :func:`_shrink_and_ridge`.
 
         Args:
-            shrinkage ('auto' | float): lam = D / (n + D), or a fixed value
+            shrinkage ('auto' | 'pooled' | float): lam = D / (n + D) per
+                group, D / (n_c^0 + n_c^1 + D) per class, or a fixed value
                 in [0, 1]. Ignored for ``cov_type='diag'``.
             ridge (float): Relative ridge (>= 0).
             classes (Sequence[str], optional): Class names, for the log and
@@ -220,11 +225,12 @@ class GaussianAccumulator:
         Returns:
             GaussianStatistics: float64, on the accumulator's device.
         """
-        if not (shrinkage == 'auto' or
+        if not (shrinkage in ('auto', 'pooled') or
                 (isinstance(shrinkage, (int, float))
+                 and not isinstance(shrinkage, bool)
                  and 0 <= shrinkage <= 1)):
-            raise ValueError("shrinkage must be 'auto' or a number in [0, 1],"
-                             f' got {shrinkage!r}')
+            raise ValueError("shrinkage must be 'auto', 'pooled' or a number "
+                             f'in [0, 1], got {shrinkage!r}')
         if ridge < 0:
             raise ValueError(f'ridge must be >= 0, got {ridge}')
         self._flush()
@@ -368,6 +374,8 @@ def _shrink_and_ridge(S, n_eff, shrinkage, ridge: float, full: bool):
         lam = torch.zeros_like(n_eff)
     elif shrinkage == 'auto':
         lam = D / (n_eff + D)
+    elif shrinkage == 'pooled':
+        lam = (D / (n_eff.sum(-1, keepdim=True) + D)).expand_as(n_eff).clone()
     else:
         lam = torch.full_like(n_eff, float(shrinkage))
     if full:
