@@ -88,13 +88,15 @@ def make_stage1_checkpoint(root, path, seed=0, classes=DEMO_CLASSES,
 
 
 #: (m_solver, calibration) cases of the exact-resume and DDP tests: every
-#: M-step solver, and the tail calibration on the closed form
+#: M-step solver, the tail calibration and the weighted pooling of the closed form
 SOLVER_CASES = [
     ('sgd', None),
     pytest.param('lbfgs', None, marks=pytest.mark.slow),
     pytest.param('lda', None, marks=pytest.mark.slow),
     pytest.param('lda', dict(k=2, max_n=8), marks=pytest.mark.slow,
                  id='lda-calibration'),
+    pytest.param(dict(type='lda', pooling='weighted'), None,
+                 marks=pytest.mark.slow, id='lda-weighted'),
 ]
 
 
