@@ -88,7 +88,8 @@ def make_stage1_checkpoint(root, path, seed=0, classes=DEMO_CLASSES,
 
 
 #: (m_solver, calibration) cases of the exact-resume and DDP tests: every
-#: M-step solver, the tail calibration and the weighted pooling of the closed form
+#: M-step solver, the tail calibration and the weighted pooling of the
+#: closed form
 SOLVER_CASES = [
     ('sgd', None),
     pytest.param('lbfgs', None, marks=pytest.mark.slow),
