@@ -80,13 +80,20 @@ def test_mnistlt_control_is_the_demo_control_on_mnistlt():
 
 @pytest.mark.parametrize('data', ['demo', 'mnistlt'])
 def test_paper_leaves_undo_only_the_recommended_options(data):
-    """The recommended configs differ from the paper's in two options only:
-    the neck's GAP residual (stage 1) and the M-step solver (stage 2)."""
+    """The recommended configs differ from the paper's in three options
+    only: the neck's GAP residual and the DB loss (with the hook that gives
+    it the class frequencies) in stage 1, the M-step solver in stage 2."""
     for stage in ('stage1', 'stage2'):
         rec = load(f'ldr_r18_{data}_{stage}.py')
         paper = load(f'ldr_r18_{data}_{stage}_paper.py')
         assert rec.model.neck.pop('gap_residual') is True
         assert paper.model.neck.pop('gap_residual') is False
+        if stage == 'stage1':
+            assert rec.model.head.pop('loss').type == \
+                'DistributionBalancedLoss'
+            assert paper.model.head.pop('loss') == dict(
+                type='CrossEntropyLoss', use_sigmoid=True)
+            assert rec.custom_hooks.pop(-1) == dict(type='ClassFrequencyHook')
         if stage == 'stage2':
             assert paper.model.pop('stage1_checkpoint') == \
                 f'work_dirs/ldr_r18_{data}_stage1_paper/epoch_12.pth'

@@ -12,3 +12,5 @@ _base_ = [
 model = dict(
     neck=dict(prompt_cache='data/prompts/nih_ViT-B-32.pth'),
     head=dict(num_classes=14))
+# the runtime's hooks + the class frequencies of the DB loss (training set)
+custom_hooks = _base_.custom_hooks + [dict(type='ClassFrequencyHook')]

@@ -10,3 +10,5 @@ model = dict(
     head=dict(num_classes=10))
 
 default_hooks = dict(logger=dict(interval=10))
+# the runtime's hooks + the class frequencies of the DB loss (training set)
+custom_hooks = _base_.custom_hooks + [dict(type='ClassFrequencyHook')]

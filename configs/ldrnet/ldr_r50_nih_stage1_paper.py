@@ -1,4 +1,9 @@
 # ldr_r50_nih_stage1.py as the paper describes it: the decoupling neck
-# without the pooled-feature residual (the recommended configs add it).
+# without the pooled-feature residual and with BCE (the recommended
+# configs add the residual and use the DB loss).
 _base_ = './ldr_r50_nih_stage1.py'
-model = dict(neck=dict(gap_residual=False))
+model = dict(
+    neck=dict(gap_residual=False),
+    head=dict(loss=_base_.bce_loss))
+custom_hooks = [h for h in _base_.custom_hooks
+                if h['type'] != 'ClassFrequencyHook']

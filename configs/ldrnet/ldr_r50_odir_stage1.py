@@ -15,3 +15,5 @@ model = dict(
 
 # keep the checkpoint with the best official ODIR score
 default_hooks = dict(checkpoint=dict(save_best='odir/final'))
+# the runtime's hooks + the class frequencies of the DB loss (training set)
+custom_hooks = _base_.custom_hooks + [dict(type='ClassFrequencyHook')]

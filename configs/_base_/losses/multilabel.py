@@ -4,6 +4,10 @@
 #   model = dict(head=dict(loss=_base_.asl_loss))
 # (`_delete_` replaces the inherited loss instead of merging into it.)
 
+# Binary cross-entropy on sigmoid outputs (the paper's LDRNet stage-1 loss,
+# configs/ldrnet/*_stage1_paper.py).
+bce_loss = dict(_delete_=True, type='CrossEntropyLoss', use_sigmoid=True)
+
 # Asymmetric loss (Ridnik et al., ICCV 2021), MMPretrain's AsymmetricLoss
 # with the paper's defaults gamma+ = 0, gamma- = 4, clip 0.05.
 asl_loss = dict(
@@ -16,8 +20,7 @@ asl_loss = dict(
 # Distribution-balanced loss (Wu et al., ECCV 2020), the authors' COCO-MLT /
 # VOC-MLT settings; needs ClassFrequencyHook in custom_hooks (class
 # frequencies of the training set, before the first iteration).
-dbloss_loss = dict(
-    _delete_=True,
+dbloss_cfg = dict(
     type='DistributionBalancedLoss',
     gamma=2.0,
     neg_scale=2.0,
@@ -25,6 +28,8 @@ dbloss_loss = dict(
     map_alpha=0.1,
     map_beta=10.0,
     map_mu=0.2)
+# the same as an override of an inherited loss
+dbloss_loss = dict(_delete_=True, **dbloss_cfg)
 
 # Focal loss (Lin et al., ICCV 2017), MMPretrain's sigmoid FocalLoss with the
 # paper's defaults gamma = 2, alpha = 0.25.

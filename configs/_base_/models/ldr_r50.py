@@ -1,7 +1,7 @@
 # LDRNet stage 1 on an ImageNet ResNet-50 (the paper's default backbone).
 # Swap the backbone by inheritance: set `model.backbone` and
 # `model.neck.in_channels` (see ldr_d121.py).
-_base_ = './backbones/resnet50_in1k.py'
+_base_ = ['./backbones/resnet50_in1k.py', '../losses/multilabel.py']
 model = dict(
     type='LDRClassifier',
     neck=dict(
@@ -19,5 +19,9 @@ model = dict(
     head=dict(
         type='LDRHead',
         num_classes=None,  # set by the leaf config, e.g. 14 for NIH
-        loss=dict(type='CrossEntropyLoss', use_sigmoid=True)),
+        # recommended (issue 12, docs/recipe.md): the distribution-balanced
+        # loss; its class frequencies come from ClassFrequencyHook, which
+        # every LDR stage-1 leaf config adds to custom_hooks. The paper's BCE
+        # is the *_paper.py configs' choice.
+        loss=_base_.dbloss_cfg),
 )
