@@ -140,7 +140,8 @@ def test_lda_scale_keeps_boundary_and_ranking_at_the_old_norm():
     assert torch.equal(z > 0, z_raw > 0)  # the same decisions
     for c in range(3):  # and the same order of the images
         assert torch.equal(torch.argsort(z[:, c]), torch.argsort(z_raw[:, c]))
-    with pytest.raises(ValueError, match="scale must be 'head' or 'none'"):
+    with pytest.raises(ValueError,
+                       match="scale must be one of \\('head', 'none'\\)"):
         lda_m_step(weight, bias, stats, prob, scale='unit')
     assert check_m_solver(dict(type='lda', scale='none'))['scale'] == 'none'
 

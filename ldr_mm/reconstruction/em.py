@@ -170,8 +170,15 @@ def lbfgs_m_step(weight: torch.Tensor,
     return [sum(before) / len(before), sum(after) / len(after)]
 
 
-#: Shared covariances of the 'lda' solver (:func:`lda_classifier`).
-LDA_POOLINGS = ('equal', 'weighted')
+#: Options of the 'lda' solver and their values: the shared covariance
+#: (:func:`lda_classifier`) and the rescaling (:func:`lda_m_step`).
+LDA_OPTIONS = dict(pooling=('equal', 'weighted'), scale=('head', 'none'))
+
+
+def _check_lda_option(key: str, value) -> None:
+    if value not in LDA_OPTIONS[key]:
+        raise ValueError(f"m_solver 'lda': {key} must be one of "
+                         f'{LDA_OPTIONS[key]}, got {value!r}')
 
 
 @torch.no_grad()
@@ -190,9 +197,7 @@ def lda_classifier(stats: GaussianStatistics, prob: torch.Tensor,
         float64, and (C,) whether class c has both Gaussians and
         0 < p_c < 1 (elsewhere weight and bias are NaN: keep the old ones).
     """
-    if pooling not in LDA_POOLINGS:
-        raise ValueError(f"m_solver 'lda': pooling must be one of "
-                         f'{LDA_POOLINGS}, got {pooling!r}')
+    _check_lda_option('pooling', pooling)
     mean = stats.mean
     diff = mean[:, 1] - mean[:, 0]  # (C, D)
     if pooling == 'equal':
@@ -245,9 +250,7 @@ def lda_m_step(weight: torch.Tensor, bias: torch.Tensor,
         list[int]: Classes left unchanged (a label without samples, or
         p_c in {0, 1}).
     """
-    if scale not in ('head', 'none'):
-        raise ValueError(f"m_solver 'lda': scale must be 'head' or 'none', "
-                         f'got {scale!r}')
+    _check_lda_option('scale', scale)
     w, b, ok = lda_classifier(stats, prob, pooling)
     ok = ok.to(weight.device)
     if scale == 'head':
@@ -290,11 +293,8 @@ def check_m_solver(m_solver) -> dict:
         raise ValueError(f'm_solver {kind!r} has no options '
                          f'{sorted(unknown)}; it takes {sorted(allowed)}')
     if kind == 'lda':
-        for key, values in (('scale', ('head', 'none')),
-                            ('pooling', LDA_POOLINGS)):
-            if key in cfg and cfg[key] not in values:
-                raise ValueError(f"m_solver 'lda': {key} must be one of "
-                                 f'{values}, got {cfg[key]!r}')
+        for key in set(cfg) & set(LDA_OPTIONS):
+            _check_lda_option(key, cfg[key])
     return cfg
 
 

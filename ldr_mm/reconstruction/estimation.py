@@ -198,7 +198,7 @@ def _val_statistics_dataset(cfg, train_view, pipeline):
     """The val dataset of ``cfg`` with ``pipeline``, checked against the
     training set's classes."""
     from mmpretrain.registry import DATASETS
-    from ldr_mm.utils import inner_dataset_cfg
+    from ldr_mm.utils import check_same_classes, inner_dataset_cfg
     val_cfg = inner_dataset_cfg((cfg.get('val_dataloader') or {}).get(
         'dataset'))
     if val_cfg is None:
@@ -208,7 +208,6 @@ def _val_statistics_dataset(cfg, train_view, pipeline):
     val_cfg = copy.deepcopy(val_cfg)
     val_cfg['pipeline'] = pipeline
     val = DATASETS.build(val_cfg)
-    from ldr_mm.utils import check_same_classes
     check_same_classes(
         (getattr(train_view, 'metainfo', None) or {}).get('classes'),
         (getattr(val, 'metainfo', None) or {}).get('classes'),
