@@ -81,3 +81,15 @@ def png_stats(path: str):
     assert img is not None, path
     colours = np.unique(img.reshape(-1, 3), axis=0).shape[0]
     return img.shape[0], img.shape[1], float(img.std()), int(colours)
+
+
+def heat_spread(path: str) -> float:
+    """Spread (std over pixels) of B - R of a PNG overlay.
+
+    The demo images are grey (B = G = R), so B - R of an overlay is the
+    heat map's own colour, scaled by its blending weight: a flat attention
+    map gives one colour everywhere (spread 0: measured on a uniform map over
+    random grey pixels), a map that picks out some regions a positive one.
+    """
+    img = cv2.imread(path, cv2.IMREAD_COLOR).astype(np.float64)
+    return float((img[..., 0] - img[..., 2]).std())

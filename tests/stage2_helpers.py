@@ -3,8 +3,10 @@
 Kept out of conftest.py (owned by the stage-1 tests); import explicitly.
 """
 import os.path as osp
+import random
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +16,7 @@ if REPO not in sys.path:
 
 import ldr_mm  # noqa: E402,F401
 from ldr_mm.datasets.demo import DEMO_CLASSES  # noqa: E402
+from ldr_mm.reconstruction import GaussianStatistics  # noqa: E402
 
 from conftest import (TINY_BACKBONE, TINY_SIZE,  # noqa: E402
                       TINY_SPLITS, dataloader_options, write_prompt_cache)
@@ -137,6 +140,24 @@ def build_loop(runner):
 
 def get_hook(runner, name='GaussianReconstructionHook'):
     return [h for h in runner.hooks if type(h).__name__ == name][0]
+
+
+def round0_statistics(root, work, burn=0, **stats_dataloader):
+    """Round-0 statistics of a fresh tiny stage-2 run (stage-1 weights);
+    ``burn`` draws from the global RNGs first (as training would)."""
+    runner = build_runner(stage2_cfg(
+        root, work, stats_dataloader=stats_dataloader or None))
+    loop = build_loop(runner)
+    runner.model.init_weights()  # loads the stage-1 checkpoint, as train()
+    get_hook(runner).before_run(runner)
+    np.random.rand(burn), torch.rand(burn), [random.random()
+                                             for _ in range(burn)]
+    state = (np.random.get_state()[1].copy(), torch.get_rng_state().clone())
+    loop._estimate(0)
+    assert np.array_equal(np.random.get_state()[1], state[0])
+    assert torch.equal(torch.get_rng_state(), state[1])  # stream untouched
+    return GaussianStatistics.load(
+        osp.join(work, 'reconstruction', 'stats_round1.pth')), runner
 
 
 def _register_dump_hook():

@@ -9,8 +9,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from inference_helpers import (make_tiny_run, png_stats, reference_scores,
-                               SIZE)
+from inference_helpers import (SIZE, heat_spread, make_tiny_run, png_stats,
+                               reference_scores)
 
 
 @pytest.fixture(scope='module')
@@ -121,10 +121,15 @@ def test_show_dir_writes_overlays(run, inferencer, tmp_path):
         assert W == SIZE * k * 11  # input + 10 classes
         assert H > SIZE * k
         assert std > 10 and colours > 500
+        spreads = []
         for c in inferencer.classes:
             H, W, std, colours = png_stats(str(out / stem / f'{c}.png'))
             assert (H, W) == (SIZE * k, SIZE * k)
             assert std > 10 and colours > 100  # a 2-iteration model
+            spreads.append(heat_spread(str(out / stem / f'{c}.png')))
+        # no heat map is flat (a flat one has spread 0);
+        # the 2-iteration model's maps have spreads of about 1.3-20
+        assert min(spreads) > 1.0 and np.mean(spreads) > 5, spreads
     assert len(res.written) == 2 * 11
 
 

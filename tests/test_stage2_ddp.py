@@ -11,8 +11,8 @@ import torch
 from ldr_mm.reconstruction import (build_statistics_dataloader,
                                    estimate_class_statistics,
                                    statistics_dataset)
-from stage2_helpers import (REPO, SOLVER_CASES, build_model, stage2_cfg,
-                            stage2_root)
+from stage2_helpers import (REPO, SOLVER_CASES, build_model,
+                            round0_statistics, stage2_cfg, stage2_root)
 
 __all__ = ['stage2_root']
 
@@ -23,16 +23,8 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize('m_solver,calibration', SOLVER_CASES)
-def test_two_ranks_train_stage2_consistently(stage2_root, tmp_path,
-                                             m_solver, calibration):
-    """The frozen head stays out of the DDP reducer, the M-step's manual
-    gradient all-reduce keeps the classifier identical on both ranks, and
-    the sharded statistics pass equals the single-process one."""
-    work = str(tmp_path / 'ddp')
-    cfg = stage2_cfg(stage2_root, work, e_iters=2, rounds=2, m_iters=3,
-                     val=False, m_solver=m_solver, calibration=calibration)
+def _train_two_ranks(cfg, tmp_path):
+    """tools/train.py on 2 gloo ranks; each rank dumps its final state."""
     cfg.custom_imports = dict(
         imports=['ldr_mm', 'stage2_helpers'], allow_failed_imports=False)
     cfg.custom_hooks.append(dict(type='DumpRankStateHook'))
@@ -49,6 +41,19 @@ def test_two_ranks_train_stage2_consistently(stage2_root, tmp_path,
          'pytorch'],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('m_solver,calibration', SOLVER_CASES)
+def test_two_ranks_train_stage2_consistently(stage2_root, tmp_path,
+                                             m_solver, calibration):
+    """The frozen head stays out of the DDP reducer, the M-step's manual
+    gradient all-reduce keeps the classifier identical on both ranks, and
+    the sharded statistics pass equals the single-process one."""
+    work = str(tmp_path / 'ddp')
+    cfg = stage2_cfg(stage2_root, work, e_iters=2, rounds=2, m_iters=3,
+                     val=False, m_solver=m_solver, calibration=calibration)
+    _train_two_ranks(cfg, tmp_path)
 
     r0 = torch.load(osp.join(work, 'rank0.pth'), weights_only=True)
     r1 = torch.load(osp.join(work, 'rank1.pth'), weights_only=True)
@@ -81,6 +86,36 @@ def test_two_ranks_train_stage2_consistently(stage2_root, tmp_path,
         ddp = two['extra']['calibration']['report']
         assert [e['donor_indices'] for e in report] == [
             e['donor_indices'] for e in ddp]
+    assert torch.equal(two['counts'], one.counts)
+    torch.testing.assert_close(two['mean'], one.mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(two['cov'], one.cov, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('views', [1, 2])
+def test_two_ranks_estimate_train_val_statistics_as_one_process(
+        stage2_root, tmp_path, views):
+    """``stats_dataloader.source='train+val'`` (and ``views=2`` of a
+    deterministic pipeline) sharded over 2 ranks: round 1's statistics equal
+    the single-process ones, and the ranks end identical."""
+    test_set = stage2_cfg(stage2_root, 'unused').test_dataloader.dataset
+    opts = dict(source='train+val', views=views, pipeline=test_set.pipeline)
+    work = str(tmp_path / 'ddp')
+    cfg = stage2_cfg(stage2_root, work, e_iters=2, rounds=2, m_iters=3,
+                     m_solver='lda', stats_dataloader=opts)
+    _train_two_ranks(cfg, tmp_path)
+    r0 = torch.load(osp.join(work, 'rank0.pth'), weights_only=True)
+    r1 = torch.load(osp.join(work, 'rank1.pth'), weights_only=True)
+    for k in r0:
+        if 'running_' not in k and 'num_batches' not in k:
+            assert torch.equal(r0[k], r1[k]), k
+    two = torch.load(osp.join(work, 'reconstruction', 'stats_round1.pth'),
+                     weights_only=True)
+    assert two['extra']['world_size'] == 2
+    assert two['extra']['stats_source'] == dict(source='train+val',
+                                                views=views)
+    one, _ = round0_statistics(stage2_root, str(tmp_path / 'one'), **opts)
+    assert int(two['counts'][0].sum()) == views * (48 + 16)
     assert torch.equal(two['counts'], one.counts)
     torch.testing.assert_close(two['mean'], one.mean, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(two['cov'], one.cov, rtol=1e-4, atol=1e-6)

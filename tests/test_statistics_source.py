@@ -3,42 +3,22 @@ stats_dataloader.source`` ('train' | 'train+val') and ``views`` (augmented
 passes per image)."""
 import copy
 import os.path as osp
-import random
 
-import numpy as np
 import pytest
 import torch
 
-from ldr_mm.reconstruction import GaussianStatistics
-from stage2_helpers import (build_loop, build_runner, get_hook, stage2_cfg,
-                            stage2_root)
+from stage2_helpers import (build_loop, build_runner, get_hook,
+                            round0_statistics, stage2_cfg, stage2_root)
 
 __all__ = ['stage2_root']
 
 
-def _round0_stats(root, work, burn=0, **stats_dataloader):
-    """Round-0 statistics of a fresh tiny stage-2 run (stage-1 weights);
-    ``burn`` draws from the global RNGs first (as training would)."""
-    runner = build_runner(stage2_cfg(
-        root, work, stats_dataloader=stats_dataloader or None))
-    loop = build_loop(runner)
-    get_hook(runner).before_run(runner)  # loads the stage-1 checkpoint
-    np.random.rand(burn), torch.rand(burn), [random.random()
-                                             for _ in range(burn)]
-    state = (np.random.get_state()[1].copy(), torch.get_rng_state().clone())
-    loop._estimate(0)
-    assert np.array_equal(np.random.get_state()[1], state[0])
-    assert torch.equal(torch.get_rng_state(), state[1])  # stream untouched
-    return GaussianStatistics.load(
-        osp.join(work, 'reconstruction', 'stats_round1.pth')), runner
-
-
 def test_train_val_is_the_pooled_statistics_of_both_splits(
         stage2_root, tmp_path):
-    train, runner = _round0_stats(stage2_root, str(tmp_path / 't'))
+    train, runner = round0_statistics(stage2_root, str(tmp_path / 't'))
     val_cfg = copy.deepcopy(runner.cfg.val_dataloader.dataset)
-    val, _ = _round0_stats(stage2_root, str(tmp_path / 'v'), dataset=val_cfg)
-    both, _ = _round0_stats(stage2_root, str(tmp_path / 'tv'),
+    val, _ = round0_statistics(stage2_root, str(tmp_path / 'v'), dataset=val_cfg)
+    both, _ = round0_statistics(stage2_root, str(tmp_path / 'tv'),
                             source='train+val')
     assert both.num_samples == 48 + 16 == train.num_samples + val.num_samples
     n_t, n_v = train.counts.double(), val.counts.double()
@@ -53,17 +33,17 @@ def test_train_val_is_the_pooled_statistics_of_both_splits(
 
 def test_views_count_every_pass_and_augment_reproducibly(stage2_root,
                                                          tmp_path):
-    one, runner = _round0_stats(stage2_root, str(tmp_path / '1'))
+    one, runner = round0_statistics(stage2_root, str(tmp_path / '1'))
     test_pipeline = copy.deepcopy(runner.cfg.test_dataloader.dataset.pipeline)
     # a deterministic pipeline: two identical passes, same Gaussians
-    same, _ = _round0_stats(stage2_root, str(tmp_path / '2'), views=2,
+    same, _ = round0_statistics(stage2_root, str(tmp_path / '2'), views=2,
                             pipeline=test_pipeline)
     assert same.num_samples == 2 * one.num_samples
     assert torch.equal(same.counts, 2 * one.counts)
     torch.testing.assert_close(same.mean, one.mean, rtol=1e-6, atol=1e-6)
     # default with views > 1: the train pipeline (RandomFlip p=0.5)
-    aug_a, _ = _round0_stats(stage2_root, str(tmp_path / 'a'), views=3)
-    aug_b, _ = _round0_stats(stage2_root, str(tmp_path / 'b'), burn=5,
+    aug_a, _ = round0_statistics(stage2_root, str(tmp_path / 'a'), views=3)
+    aug_b, _ = round0_statistics(stage2_root, str(tmp_path / 'b'), burn=5,
                             views=3)
     assert aug_a.num_samples == 3 * one.num_samples
     # the pass is seeded per round, whatever the global streams hold
