@@ -64,7 +64,8 @@ def test_the_set():
     want += [f'ldr_r50_spa_stage{s}_{enc}.py' for s in (1, 2)
              for enc in TABLE5]  # Table 5 (language models): AxSpA only
     want += [f'{prefix}_{v}.py' for prefix in RECIPE
-             for v in ('stage1_bce', 'stage2_bce', 'stage2_ebce',
+             for v in ('stage1_bce', 'stage2_bce', 'stage1_ral', 'stage2_ral',
+                       'stage2_ebce',
                        'stage2_elr0', 'stage2_elr1e4', 'stage2_eiters30',
                        'stage2_pooled')]
     want += ['ldr_r18_demo_stage2_views4.py']  # MNIST-LT has no augmentation
@@ -80,8 +81,8 @@ def paper_stage1_of(path):
 @pytest.mark.parametrize('prefix', RECIPE)
 def test_recipe_variants(prefix):
     """The recommended stage 1 uses the DB loss (+ its class-frequency
-    hook); the variants: stage 1 with BCE, stage 2 on it, and stage 2 with a
-    BCE E-step: one change each from the recommended configs."""
+    hook); the variants: stage 1 with BCE or RAL, stage 2 on each, and stage 2
+    with a BCE E-step: one change each from the recommended configs."""
     s1, s2 = ldr(f'{prefix}_stage1.py'), ldr(f'{prefix}_stage2.py')
     rec = Config.fromfile(s1)
     assert rec.model.head.loss.type == 'DistributionBalancedLoss'
@@ -101,6 +102,16 @@ def test_recipe_variants(prefix):
     d = diff(path, s2)
     assert set(d) <= {'model.stage1_checkpoint', 'stage1_config'}
     assert paper_stage1_of(path) == f'{prefix}_stage1_bce.py'
+    # stage 1 with the robust asymmetric loss, and stage 2 on it
+    d = diff(osp.join(ABL, f'{prefix}_stage1_ral.py'), s1)
+    d = {k: v for k, v in d.items() if not k.split('.')[0].endswith('_loss')}
+    assert d['model.head.loss.type'] == ('RobustAsymmetricLoss',
+                                         'DistributionBalancedLoss')
+    assert {k for k in d if not k.startswith('model.head.loss.')} == {
+        'custom_hooks.4.type'}
+    path = osp.join(ABL, f'{prefix}_stage2_ral.py')
+    assert set(diff(path, s2)) <= {'model.stage1_checkpoint', 'stage1_config'}
+    assert paper_stage1_of(path) == f'{prefix}_stage1_ral.py'
     path = osp.join(ABL, f'{prefix}_stage2_ebce.py')
     d = diff(path, s2)
     assert set(d) - {'model.head.loss.q', 'model.head.loss.use_sigmoid',
