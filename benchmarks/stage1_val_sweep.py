@@ -22,7 +22,6 @@ Examples::
 import argparse
 import csv
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -36,13 +35,10 @@ REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-
-def _suite():
-    spec = importlib.util.spec_from_file_location(
-        'ldr_mm_benchmark_suite', osp.join(REPO, 'tools', 'benchmark_suite.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from ldr_mm.benchmark.configs import load_config, repo_path  # noqa: E402
+from ldr_mm.benchmark.overrides import (set_backbone, set_epochs,  # noqa: E402
+                                        tiny_backbone)
+from ldr_mm.benchmark.runs import dump_config  # noqa: E402
 
 
 def _tool(tool, argv, log, threads):
@@ -59,23 +55,30 @@ def _tool(tool, argv, log, threads):
         raise RuntimeError(f'{tool} failed, log {log}:\n{tail}')
 
 
-def run_one(args, suite, seed):
-    """Train one seed and evaluate it on val (and train)."""
-    out = osp.join(args.work_dir, args.name, f'seed{seed}')
-    if osp.isfile(osp.join(out, 'val_metrics.json')) and not args.force:
-        return out
+def prepare_config(args, seed, out):
+    """Write the run's resolved config to ``out/config.py`` (the suite's
+    overrides: seed, narrow backbone, epochs; then ``--cfg-options``)."""
     os.makedirs(out, exist_ok=True)
-    cfg = suite.load_config(suite.repo_path(args.config))
+    cfg = load_config(repo_path(args.config))
     cfg.randomness = dict(cfg.get('randomness') or {}, seed=seed)
     if args.backbone_width:
-        suite.set_backbone(cfg, suite.tiny_backbone(args.backbone_width))
+        set_backbone(cfg, tiny_backbone(args.backbone_width))
     if args.epochs:
-        suite.set_epochs(cfg, args.epochs)
+        set_epochs(cfg, args.epochs)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = out
     cfg_file = osp.join(out, 'config.py')
-    suite.dump_config(cfg, cfg_file)
+    dump_config(cfg, cfg_file)
+    return cfg_file
+
+
+def run_one(args, seed):
+    """Train one seed and evaluate it on val (and train)."""
+    out = osp.join(args.work_dir, args.name, f'seed{seed}')
+    if osp.isfile(osp.join(out, 'val_metrics.json')) and not args.force:
+        return out
+    cfg_file = prepare_config(args, seed, out)
     t0 = time.time()
     _tool('train', [cfg_file, '--work-dir', out],
           osp.join(out, 'train.log'), args.threads)
@@ -262,10 +265,9 @@ def main(argv=None):
     if not args.config:
         p.error('a config (or --summarize) is required')
     args.name = args.name or osp.splitext(osp.basename(args.config))[0]
-    suite = _suite()
     for seed in args.seeds:
         t0 = time.time()
-        out = run_one(args, suite, seed)
+        out = run_one(args, seed)
         with open(osp.join(out, 'val_metrics.json')) as f:
             m = json.load(f)['metrics']
         print(f'{args.name} seed {seed}: ' + '  '.join(
