@@ -65,6 +65,7 @@ def test_the_set():
              for enc in TABLE5]  # Table 5 (language models): AxSpA only
     want += [f'{prefix}_{v}.py' for prefix in RECIPE
              for v in ('stage1_bce', 'stage2_bce', 'stage1_ral', 'stage2_ral',
+                       'stage1_add', 'stage2_add',
                        'stage2_ebce',
                        'stage2_elr0', 'stage2_elr1e4', 'stage2_eiters30',
                        'stage2_pooled')]
@@ -81,8 +82,9 @@ def paper_stage1_of(path):
 @pytest.mark.parametrize('prefix', RECIPE)
 def test_recipe_variants(prefix):
     """The recommended stage 1 uses the DB loss (+ its class-frequency
-    hook); the variants: stage 1 with BCE or RAL, stage 2 on each, and stage 2
-    with a BCE E-step: one change each from the recommended configs."""
+    hook) and the concatenated GAP path; the variants: stage 1 with BCE or
+    RAL or the added GAP path, stage 2 on each, and stage 2 with a BCE
+    E-step: one change each from the recommended configs."""
     s1, s2 = ldr(f'{prefix}_stage1.py'), ldr(f'{prefix}_stage2.py')
     rec = Config.fromfile(s1)
     assert rec.model.head.loss.type == 'DistributionBalancedLoss'
@@ -112,6 +114,14 @@ def test_recipe_variants(prefix):
     path = osp.join(ABL, f'{prefix}_stage2_ral.py')
     assert set(diff(path, s2)) <= {'model.stage1_checkpoint', 'stage1_config'}
     assert paper_stage1_of(path) == f'{prefix}_stage1_ral.py'
+    # the previous recommended neck (GAP added, not appended), stage 2 on it
+    d = diff(osp.join(ABL, f'{prefix}_stage1_add.py'), s1)
+    assert d == {'model.neck.gap_residual': (True, 'concat')}
+    path = osp.join(ABL, f'{prefix}_stage2_add.py')
+    d = diff(path, s2)
+    assert set(d) - {'model.stage1_checkpoint', 'stage1_config'} == {
+        'model.neck.gap_residual'}
+    assert paper_stage1_of(path) == f'{prefix}_stage1_add.py'
     path = osp.join(ABL, f'{prefix}_stage2_ebce.py')
     d = diff(path, s2)
     assert set(d) - {'model.head.loss.q', 'model.head.loss.use_sigmoid',

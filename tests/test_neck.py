@@ -246,6 +246,57 @@ def test_gap_residual_gradient_reaches_backbone_map_directly(cache):
     assert torch.allclose(out[0, 1], x[0].mean((1, 2)), atol=1e-6)
 
 
+def test_gap_concat_appends_the_pooled_feature(cache):
+    """gap_residual='concat': x_class = [encoder output ; GAP] (B, C, 2D),
+    the head gets 2D inputs, and the logit splits into a decoupled and a
+    plain GAP + linear part with weights of their own."""
+    torch.manual_seed(0)
+    plain = make_neck(cache, embed_dims=8)
+    torch.manual_seed(0)
+    cat = make_neck(cache, embed_dims=8, gap_residual='concat')
+    assert (plain.out_channels, cat.out_channels) == (8, 16)
+    cat.load_state_dict(plain.state_dict(), strict=False)
+    feats = (torch.randn(2, 16, 3, 4), )
+    pooled = plain.input_proj(feats[0]).mean((2, 3))  # (B, D)
+    enc = plain(feats)[0]  # (B, C, D)
+    out = cat(feats)[0]
+    assert out.shape == (2, 3, 16)
+    assert torch.allclose(out[..., :8], enc, atol=1e-6)
+    assert torch.allclose(out[..., 8:], pooled[:, None].expand(-1, 3, -1))
+    x_class, _, _ = cat.forward_attention(feats)
+    assert torch.allclose(x_class, out, atol=1e-6)
+    # every mode keeps its own checkpoints
+    res = make_neck(cache, embed_dims=8, gap_residual='add')
+    assert 'gap_concat_on' in cat.state_dict()
+    for a, b in [(cat, plain), (plain, cat), (cat, res), (res, cat)]:
+        with pytest.raises(RuntimeError, match='gap_(concat|residual)_on'):
+            a.load_state_dict(b.state_dict())
+    with pytest.raises(ValueError, match="gap_residual must be"):
+        make_neck(cache, embed_dims=8, gap_residual='sum')
+
+
+def test_gap_concat_head_width_and_logit(cache):
+    """LDRClassifier gives the head the neck's out_channels (2D); the
+    second half of every class's feature is the backbone map's GAP."""
+    model = MODELS.build(
+        dict(type='LDRClassifier', backbone=TINY_BACKBONE,
+             neck=dict(type='LDRNeck', in_channels=64, prompt_cache=cache,
+                       num_heads=4, gap_residual='concat'),
+             head=dict(type='LDRHead', num_classes=3)))
+    model.init_weights()
+    model.eval()
+    assert model.head.in_channels == 128
+    assert model.head.weight.shape == (3, 128)
+    img = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        x = model.extract_feat(img)[0]
+        gap = model.backbone(img)[-1].mean((2, 3))  # D = D_in: no projection
+        assert x.shape == (2, 3, 128)
+        assert torch.allclose(x[..., 64:], gap[:, None].expand(-1, 3, -1),
+                              atol=1e-6)
+        assert model(img).shape == (2, 3)
+
+
 @pytest.mark.parametrize('std', [0.02, 1.0])
 def test_label_init_std(cache, std):
     torch.manual_seed(0)

@@ -13,9 +13,12 @@ model = dict(
         num_heads=8,
         dropout=0.1,
         # recommended (issue 12, docs/stage1.md): the pooled image feature is
-        # added to every class-aware feature, so the model contains GAP +
-        # linear. The paper's neck (False) is the *_paper.py configs' choice.
-        gap_residual=True),
+        # appended to every class-aware feature (width 2D), so the head has
+        # separate weights for the decoupled and the pooled part and the
+        # model contains GAP + linear exactly. 'add' (True) was the previous
+        # recommendation (configs/ablations/*_stage{1,2}_add.py); the paper's
+        # neck (False) is the *_paper.py configs' choice.
+        gap_residual='concat'),
     head=dict(
         type='LDRHead',
         num_classes=None,  # set by the leaf config, e.g. 14 for NIH

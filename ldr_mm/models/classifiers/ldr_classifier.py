@@ -13,7 +13,9 @@ class LDRClassifier(ImageClassifier):
     """:class:`ImageClassifier` that keeps neck and head consistent.
 
     The class count lives in one place (``head.num_classes``, MMPretrain's
-    habit) and the head width follows the neck (``neck.embed_dims``), so a
+    habit) and the head width follows the neck (``neck.out_channels``, the
+    class-aware width: ``embed_dims``, twice that with
+    ``gap_residual='concat'``), so a
     backbone swap by inheritance only needs ``model.backbone`` and
     ``model.neck.in_channels``. A neck with ``num_extra_tokens='auto'`` takes
     the backbone's class/prefix-token count when the backbone states one
@@ -24,7 +26,7 @@ class LDRClassifier(ImageClassifier):
         neck (dict): :class:`LDRNeck` config; ``num_classes`` defaults to
             ``head.num_classes``.
         head (dict): :class:`LDRHead` config; ``in_channels`` defaults to the
-            neck's ``embed_dims``.
+            neck's ``out_channels`` (else its ``embed_dims``).
         **kwargs: Other :class:`ImageClassifier` arguments.
     """
 
@@ -47,7 +49,8 @@ class LDRClassifier(ImageClassifier):
         if isinstance(neck, dict):
             neck = MODELS.build(neck)
         if isinstance(head, dict) and head.get('in_channels') is None:
-            head['in_channels'] = getattr(neck, 'embed_dims')
+            head['in_channels'] = getattr(neck, 'out_channels',
+                                         getattr(neck, 'embed_dims'))
         super().__init__(
             backbone=backbone,
             neck=neck,

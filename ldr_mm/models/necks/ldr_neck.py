@@ -102,15 +102,20 @@ class LDRNeck(BaseModule):
             Maps (B, C, H, W) and channels-last maps (B, H, W, C) ignore it.
         token_grid (Sequence[int], optional): (h, w) patch grid of token
             inputs from non-square images. Defaults to a square grid.
-        gap_residual (bool): Add the global average of the (projected) image
-            tokens, G (B, D), to every class-aware feature:
-            ``x_class[:, c] = encoder_out[:, c] + G``. With the group-wise
-            head, class c's logit is then ``<w_c, encoder_out_c> + <w_c, G>
-            + b_c``, so the model contains the plain GAP + linear classifier
-            and the decoupled feature can only add to it. Not in the paper;
-            defaults to False (paper-faithful). Saved as the buffer
-            ``gap_residual_on``, so checkpoints with and without it do not
-            load into each other.
+        gap_residual (bool | str): A path from the global average of the
+            (projected) image tokens, G (B, D), to the class-aware features.
+            Not in the paper; ``False`` (default, paper-faithful): none.
+            ``True`` (or ``'add'``): ``x_class[:, c] = encoder_out[:, c] +
+            G``, so class c's logit is ``<w_c, encoder_out_c> + <w_c, G> +
+            b_c``: one weight vector for both parts. ``'concat'``:
+            ``x_class[:, c] = [encoder_out[:, c] ; G]`` of width 2D, so the
+            group-wise head learns separate weights for the decoupled and
+            the pooled part, ``<u_c, encoder_out_c> + <v_c, G> + b_c``, and
+            the model contains the plain GAP + linear classifier exactly.
+            The class-aware width is :attr:`out_channels` (D, or 2D with
+            ``'concat'``), which :class:`LDRClassifier` gives the head.
+            Saved as a buffer (``gap_residual_on``, ``gap_concat_on``), so
+            checkpoints of different modes do not load into each other.
         label_init_std (float): Std of the normal init of the label
             embeddings L. Defaults to 1.0 (nn.Embedding's, as in Query2Label).
         init_cfg (dict, optional): Initialisation config.
@@ -131,7 +136,7 @@ class LDRNeck(BaseModule):
                  pos_encoding: str = 'sine',
                  num_extra_tokens: Union[int, str] = 'auto',
                  token_grid: Optional[Sequence[int]] = None,
-                 gap_residual: bool = False,
+                 gap_residual: Union[bool, str] = False,
                  label_init_std: float = 1.0,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
@@ -148,13 +153,17 @@ class LDRNeck(BaseModule):
         if label_init_std <= 0:
             raise ValueError(f'label_init_std must be > 0, got '
                              f'{label_init_std}')
-        self.gap_residual = bool(gap_residual)
+        self.gap_residual = self._check_gap_residual(gap_residual)
         self.label_init_std = float(label_init_std)
         if self.gap_residual:
             # Marks checkpoints: a model with the residual refuses (strict
-            # loading) a checkpoint trained without it, and vice versa.
-            self.register_buffer('gap_residual_on', torch.ones(()))
+            # loading) a checkpoint trained without it or with the other
+            # mode, and vice versa.
+            mode = 'residual' if self.gap_residual == 'add' else 'concat'
+            self.register_buffer(f'gap_{mode}_on', torch.ones(()))
         D = self.embed_dims
+        #: Width of the class-aware features x_class (the head's D).
+        self.out_channels = 2 * D if self.gap_residual == 'concat' else D
 
         self.input_proj = (
             nn.Conv2d(self.in_channels, D, kernel_size=1)
@@ -187,6 +196,18 @@ class LDRNeck(BaseModule):
         if embed_dims % num_heads != 0:
             raise ValueError(f'embed_dims={embed_dims} is not divisible '
                              f'by num_heads={num_heads}')
+
+    @staticmethod
+    def _check_gap_residual(value) -> Union[bool, str]:
+        """``False``, ``'add'`` (also ``True``) or ``'concat'``."""
+        if value is False or value is None:
+            return False
+        if value is True or value == 'add':
+            return 'add'
+        if value == 'concat':
+            return 'concat'
+        raise ValueError(f"gap_residual must be False, True / 'add' or "
+                         f"'concat', got {value!r}")
 
     def _build_queries(self, classes: Optional[Sequence[str]],
                        word_mlp_hidden: Optional[int]) -> None:
@@ -297,8 +318,11 @@ class LDRNeck(BaseModule):
         for layer in self.layers[:-1]:
             x = layer(x)
         x_class, weights = self._last_layer(x, need_weights=need_weights)
-        if self.gap_residual:
+        if self.gap_residual == 'add':
             x_class = x_class + pooled.unsqueeze(1)
+        elif self.gap_residual == 'concat':
+            x_class = torch.cat(
+                [x_class, pooled.unsqueeze(1).expand_as(x_class)], dim=-1)
         return x_class, weights
 
     def feature_map(self, feats) -> torch.Tensor:
@@ -345,7 +369,9 @@ class LDRNeck(BaseModule):
                 ``num_extra_tokens``), is used.
 
         Returns:
-            tuple[Tensor]: ``(x_class, )`` with x_class of shape (B, C, D).
+            tuple[Tensor]: ``(x_class, )`` with x_class of shape
+            (B, C, D_out), D_out = :attr:`out_channels` (D, or 2D with
+            ``gap_residual='concat'``).
         """
         x_class, _ = self._decouple(inputs)
         return (x_class, )
@@ -361,7 +387,7 @@ class LDRNeck(BaseModule):
         one over the image tokens. For explanations; not used in training.
 
         Returns:
-            tuple: ``x_class`` (B, C, D), ``attn`` (B, C, H, W) and the
+            tuple: ``x_class`` (B, C, D_out), ``attn`` (B, C, H, W) and the
             feature-map size ``(H, W)``.
         """
         fmap = self.feature_map(inputs)
