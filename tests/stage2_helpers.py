@@ -101,6 +101,9 @@ SOLVER_CASES = [
                  id='lda-calibration'),
     pytest.param(dict(type='lda', pooling='weighted'), None,
                  marks=pytest.mark.slow, id='lda-weighted'),
+    # blends with the stage-1 head kept in the loop's checkpoint state
+    pytest.param(dict(type='lda', blend=0.5), None,
+                 marks=pytest.mark.slow, id='lda-blend'),
 ]
 
 

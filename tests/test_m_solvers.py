@@ -7,7 +7,8 @@ import torch
 
 from ldr_mm.reconstruction import GaussianAccumulator, ReverseSampler
 from ldr_mm.reconstruction.em import (check_m_solver, lbfgs_m_step,
-                                      lda_classifier, lda_m_step, sgd_m_step)
+                                      lda_classifier, lda_m_step, score_std,
+                                      sgd_m_step)
 
 
 def gaussian_data(C=3, D=4, n=(3000, 600), seed=0):
@@ -144,6 +145,64 @@ def test_lda_scale_keeps_boundary_and_ranking_at_the_old_norm():
                        match="scale must be one of \\('head', 'none'\\)"):
         lda_m_step(weight, bias, stats, prob, scale='unit')
     assert check_m_solver(dict(type='lda', scale='none'))['scale'] == 'none'
+
+
+def test_score_std_is_the_std_of_the_scores_of_the_samples():
+    """With unregularised statistics: the std of <w_c, x> over the mixture
+    of the class's two Gaussians, by hand from the samples' scores."""
+    x, y, _ = gaussian_data()
+    x = torch.from_numpy(x).float().double().numpy()
+    stats = statistics_of(x, y)
+    w = torch.randn(3, 4, dtype=torch.float64)
+    got = score_std(w, stats)
+    for c in range(3):
+        z = x[:, c] @ w[c].numpy()
+        z1, z0 = z[y[:, c]], z[~y[:, c]]
+        pi1 = len(z1) / len(z)
+        pi0 = 1 - pi1
+        want = pi0 * z0.var(ddof=1) + pi1 * z1.var(ddof=1) + \
+            pi0 * pi1 * (z1.mean() - z0.mean())**2
+        np.testing.assert_allclose(float(got[c]), np.sqrt(want), rtol=1e-9)
+        # within (n-1)/n of the plain std of all the scores
+        np.testing.assert_allclose(float(got[c]), z.std(), rtol=1e-3)
+    # diag statistics: the same with the variances only
+    dstats = statistics_of(x, y, 'diag')
+    wd = torch.zeros(3, 4, dtype=torch.float64)
+    wd[:, 0] = 1.0  # one coordinate: diag and full agree
+    torch.testing.assert_close(score_std(wd, dstats), score_std(wd, stats))
+
+
+def test_lda_blend_is_the_standardised_ensemble_with_the_anchor():
+    """blend=t: (1 - t) z_anchor / s_anchor + t z_lda / s_lda, by hand on
+    the samples; t=1 is the LDA step, t=0 the anchor's ranking; blend < 1
+    without an anchor, or outside [0, 1], is refused."""
+    x, y, _ = gaussian_data()
+    x = torch.from_numpy(x).float().double().numpy()
+    stats = statistics_of(x, y)
+    prob = torch.tensor([0.2, 0.5, 0.7], dtype=torch.float64)
+    wa = torch.randn(3, 4, dtype=torch.float64)
+    ba = torch.randn(3, dtype=torch.float64)
+    w_lda, b_lda, _ = lda_classifier(stats, prob)
+    xt = torch.as_tensor(x)
+    for t in (0.0, 0.3, 1.0):
+        weight, bias = wa.clone(), ba.clone()
+        assert lda_m_step(weight, bias, stats, prob, scale='none', blend=t,
+                          anchor=(wa, ba)) == []
+        z = (xt * weight).sum(-1) + bias
+        za = (xt * wa).sum(-1) + ba
+        zl = (xt * w_lda).sum(-1) + b_lda
+        want = (1 - t) * za / score_std(wa, stats) + \
+            t * zl / score_std(w_lda, stats)
+        torch.testing.assert_close(z, zl if t == 1.0 else want)
+        if t == 0.0:
+            for c in range(3):
+                assert torch.equal(torch.argsort(z[:, c]),
+                                   torch.argsort(za[:, c]))
+    with pytest.raises(ValueError, match='needs the anchor head'):
+        lda_m_step(wa.clone(), ba.clone(), stats, prob, blend=0.5)
+    with pytest.raises(ValueError, match="blend must be a number in"):
+        check_m_solver(dict(type='lda', blend=1.5))
+    assert check_m_solver(dict(type='lda', blend=0.5))['blend'] == 0.5
 
 
 def fitted_sampler(seed=0):

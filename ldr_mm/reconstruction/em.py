@@ -171,14 +171,49 @@ def lbfgs_m_step(weight: torch.Tensor,
 
 
 #: Options of the 'lda' solver and their values: the shared covariance
-#: (:func:`lda_classifier`) and the rescaling (:func:`lda_m_step`).
-LDA_OPTIONS = dict(pooling=('equal', 'weighted'), scale=('head', 'none'))
+#: (:func:`lda_classifier`), the rescaling and the blend with the stage-1
+#: head (:func:`lda_m_step`; ``blend`` is a number in [0, 1]).
+LDA_OPTIONS = dict(pooling=('equal', 'weighted'), scale=('head', 'none'),
+                   blend='a number in [0, 1]')
 
 
 def _check_lda_option(key: str, value) -> None:
-    if value not in LDA_OPTIONS[key]:
-        raise ValueError(f"m_solver 'lda': {key} must be one of "
+    if key == 'blend':
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+              and 0 <= value <= 1)
+    else:
+        ok = value in LDA_OPTIONS[key]
+    if not ok:
+        raise ValueError(f"m_solver 'lda': {key} must be "
+                         f'{"one of " if key != "blend" else ""}'
                          f'{LDA_OPTIONS[key]}, got {value!r}')
+
+
+@torch.no_grad()
+def score_std(weight: torch.Tensor, stats: GaussianStatistics) -> torch.Tensor:
+    """Std of each class's score ``<w_c, x>`` over its two Gaussians.
+
+    The mixture of ``N(mu_c^0, Sigma_c^0)`` and ``N(mu_c^1, Sigma_c^1)``
+    weighted by the counts ``n_c^j``: ``pi_0 w' S0 w + pi_1 w' S1 w + pi_0
+    pi_1 (w' (mu^1 - mu^0))^2``.
+
+    Args:
+        weight (Tensor): (C, D).
+        stats (GaussianStatistics): The estimate.
+
+    Returns:
+        Tensor: (C,) float64 standard deviations.
+    """
+    w = weight.to(stats.mean)
+    if stats.cov_type == 'diag':
+        quad = (w.unsqueeze(1)**2 * stats.cov).sum(-1)  # (C, 2)
+    else:
+        quad = torch.einsum('cd,cjde,ce->cj', w, stats.cov, w)
+    n = stats.counts.to(w)
+    pi = n / n.sum(1, keepdim=True).clamp_min(1)
+    gap = (w * (stats.mean[:, 1] - stats.mean[:, 0])).sum(-1)
+    var = (pi * quad).sum(1) + pi[:, 0] * pi[:, 1] * gap**2
+    return var.clamp_min(0).sqrt()
 
 
 @torch.no_grad()
@@ -226,8 +261,19 @@ def lda_classifier(stats: GaussianStatistics, prob: torch.Tensor,
 @torch.no_grad()
 def lda_m_step(weight: torch.Tensor, bias: torch.Tensor,
                stats: GaussianStatistics, prob: torch.Tensor,
-               scale: str = 'head', pooling: str = 'equal') -> List[int]:
+               scale: str = 'head', pooling: str = 'equal',
+               blend: float = 1.0,
+               anchor: Optional[Sequence[torch.Tensor]] = None) -> List[int]:
     """Set (weight, bias) in place to :func:`lda_classifier`'s solution.
+
+    With ``blend < 1`` the solution is a blend of the LDA classifier and
+    ``anchor`` (the stage-1 head, which :class:`~ldr_mm.engine.EMTrainLoop`
+    keeps from before round 1): each is divided by the std of its scores
+    over the class's two Gaussians (:func:`score_std`), so both scores are
+    on one scale, and the logit is ``(1 - blend) z_anchor / s_anchor +
+    blend z_lda / s_lda``: an ensemble of the discriminative head trained on
+    real images and the generative one of the statistics. ``blend=1``
+    (default) is the LDA classifier alone, ``0`` the anchor's ranking.
 
     Args:
         weight (Tensor): (C, D) the head's weight, updated in place.
@@ -245,14 +291,27 @@ def lda_m_step(weight: torch.Tensor, bias: torch.Tensor,
             (validation mAP 0.760 instead of 0.813 on MNIST-LT).
             ``'none'``: the raw closed form.
         pooling (str): Of :func:`lda_classifier`.
+        blend (float): Weight of the LDA classifier in [0, 1].
+        anchor (tuple[Tensor, Tensor], optional): (C, D) weight and (C,)
+            bias blended with; required when ``blend < 1``.
 
     Returns:
         list[int]: Classes left unchanged (a label without samples, or
         p_c in {0, 1}).
     """
     _check_lda_option('scale', scale)
+    _check_lda_option('blend', blend)
     w, b, ok = lda_classifier(stats, prob, pooling)
     ok = ok.to(weight.device)
+    if blend < 1:
+        if anchor is None:
+            raise ValueError("m_solver 'lda' with blend < 1 needs the "
+                             'anchor head (the stage-1 weight and bias)')
+        wa, ba = (t.to(w) for t in anchor)
+        sa = score_std(wa, stats).clamp_min(1e-12)
+        sl = score_std(torch.nan_to_num(w), stats).clamp_min(1e-12)
+        w = (1 - blend) * wa / sa.unsqueeze(-1) + blend * w / sl.unsqueeze(-1)
+        b = (1 - blend) * ba / sa + blend * b / sl
     if scale == 'head':
         old = weight.double().norm(dim=-1).to(w)
         new = w.norm(dim=-1)
@@ -286,7 +345,7 @@ def check_m_solver(m_solver) -> dict:
     if kind not in M_SOLVERS:
         raise ValueError(f'm_solver must be one of {M_SOLVERS} (or a dict '
                          f'with that type), got {m_solver!r}')
-    allowed = {'sgd': set(), 'lda': {'scale', 'pooling'},
+    allowed = {'sgd': set(), 'lda': {'scale', 'pooling', 'blend'},
                'lbfgs': {'num_samples', 'l2', 'max_iter', 'tol'}}[kind]
     unknown = set(cfg) - allowed - {'type'}
     if unknown:
@@ -306,7 +365,8 @@ def run_m_step(model,
                optim_wrapper=None,
                loss_fn: Optional[Callable] = None,
                iters: int = 0,
-               batch_size: int = 32) -> dict:
+               batch_size: int = 32,
+               anchor: Optional[Sequence[torch.Tensor]] = None) -> dict:
     """One M-step of ``model``'s classifier with the chosen solver.
 
     Args:
@@ -317,6 +377,8 @@ def run_m_step(model,
         generator (torch.Generator): Virtual samples ('sgd': per rank;
             'lbfgs': the same on every rank).
         optim_wrapper, loss_fn, iters, batch_size: Of :func:`sgd_m_step`.
+        anchor (tuple[Tensor, Tensor], optional): The stage-1 head, for
+            'lda' with ``blend < 1`` (:func:`lda_m_step`).
 
     Returns:
         dict: ``losses`` (list[float]: per step for 'sgd', before/after for
@@ -338,6 +400,6 @@ def run_m_step(model,
         else:
             losses = []
             unchanged = lda_m_step(head.weight.data, head.bias.data, stats,
-                                   sampler.prob, **cfg)
+                                   sampler.prob, anchor=anchor, **cfg)
         broadcast_head(params)
     return dict(losses=losses, unchanged=unchanged)

@@ -184,6 +184,9 @@ class EMTrainLoop(IterBasedTrainLoop):
         self._build_m_step(m_loss, m_optim_wrapper)
         self.stats: Optional[GaussianStatistics] = None
         self.round_done = -1  # last round whose statistics + M-step ran
+        # the head before round 1's M-step (the stage-1 head), which the
+        # 'lda' solver with blend < 1 blends with in every round
+        self.anchor_head = None
         self.history: List[dict] = []
         self._stats_dataset = None
 
@@ -244,6 +247,8 @@ class EMTrainLoop(IterBasedTrainLoop):
             round_done=self.round_done,
             history=[dict(h) for h in self.history],
             m_optim_wrapper=self.m_optim_wrapper.state_dict(),
+            anchor_head=None if self.anchor_head is None else
+            [t.clone() for t in self.anchor_head],
             stats=self.stats.to_dict()
             if (self.stats is not None and self.stats_in_checkpoint) else
             None)
@@ -262,6 +267,9 @@ class EMTrainLoop(IterBasedTrainLoop):
         self.history = [dict(h) for h in state.get('history', [])]
         if state.get('m_optim_wrapper') is not None:
             self.m_optim_wrapper.load_state_dict(state['m_optim_wrapper'])
+        anchor = state.get('anchor_head')
+        self.anchor_head = None if anchor is None else tuple(
+            t.clone() for t in anchor)
         if state.get('stats') is not None:
             device = next(self.model.parameters()).device
             self.stats = GaussianStatistics.from_dict(
@@ -331,10 +339,16 @@ class EMTrainLoop(IterBasedTrainLoop):
         gen.manual_seed(
             round_seed(self.base_seed, round_idx,
                        get_dist_info()[0] if per_rank else 0, 'virtual'))
+        if self.anchor_head is None and \
+                self.m_solver.get('blend', 1) < 1:
+            head = self.model.head
+            self.anchor_head = (head.weight.detach().cpu().clone(),
+                                head.bias.detach().cpu().clone())
         return run_m_step(
             self.model, self.sampler, stats, self.m_solver, gen,
             optim_wrapper=self.m_optim_wrapper, loss_fn=self.m_loss,
-            iters=self.m_iters, batch_size=self.virtual_batch_size)
+            iters=self.m_iters, batch_size=self.virtual_batch_size,
+            anchor=self.anchor_head)
 
     def run_round(self, round_idx: int) -> None:
         """Statistics pass + M-step of round ``round_idx`` (0-based)."""
