@@ -16,9 +16,10 @@
    (sample + classifier + BCE + Adam), next to one real-image E-step train
    step (forward + GCE through the frozen head + backward + Adam) of the same
    batch size.
-4. M-step solvers (C = 14, D = 2048, full covariance): 'sgd' (``--m-iters``
-   Adam steps on batches of 256 virtual samples), 'lbfgs' (8192 virtual
-   samples per class, L-BFGS to convergence) and 'lda' (closed form), next
+4. M-step solvers (C = 14, D = ``--dims`` = 2048 by default, full
+   covariance): 'sgd' (``--m-iters`` Adam steps on batches of 256 virtual
+   samples), 'lbfgs' (8192 virtual samples per class, L-BFGS to
+   convergence), 'lda' (closed form) and 'lda' with ``blend=0.5``, next
    to one E-step round (``--e-iters`` real-image train steps of section 3's
    batch). The synthetic statistics are better conditioned than real ones,
    so L-BFGS converges in fewer iterations here than on a trained model.
@@ -229,7 +230,7 @@ def bench_sampling(args, model, batches):
     from ldr_mm.reconstruction import ReverseSampler
     from mmengine.optim import build_optim_wrapper
     from mmpretrain.registry import MODELS
-    C, D = args.classes, 2048
+    C, D = args.classes, args.dims
     st = synthetic_statistics(C, D, args.device)
     dev = torch.device(args.device)
     vbatches = sorted({args.vbatch, 256})
@@ -311,7 +312,7 @@ def bench_solvers(args, e_step: float):
     from ldr_mm.reconstruction.em import (lbfgs_m_step, lda_m_step,
                                           sgd_m_step)
     from mmpretrain.registry import MODELS
-    C, D, dev = args.classes, 2048, torch.device(args.device)
+    C, D, dev = args.classes, args.dims, torch.device(args.device)
     st = synthetic_statistics(C, D, args.device)
     sampler = ReverseSampler().fit(st, device=dev)
     head = MODELS.build(dict(type='LDRHead', num_classes=C,
@@ -327,7 +328,10 @@ def bench_solvers(args, e_step: float):
                                    x, y) / avg_factor, args.m_iters, 256,
                                gen),
         lbfgs=lambda: lbfgs_m_step(w, b, sampler, gen),
-        lda=lambda: lda_m_step(w, b, st, sampler.prob))
+        lda=lambda: lda_m_step(w, b, st, sampler.prob),
+        # + the standardisation of both heads (two quadratic forms per class)
+        lda_blend=lambda: lda_m_step(w, b, st, sampler.prob, blend=0.5,
+                                     anchor=(w.clone(), b.clone())))
     round_s = e_step * args.e_iters
     print(f'\n[4] M-step solvers (C={C}, D={D}, full covariance) vs one '
           f'E-step round ({args.e_iters} steps x {e_step:.2f} s = '
@@ -340,7 +344,7 @@ def bench_solvers(args, e_step: float):
         sec = time.perf_counter() - t
         extra = (f', objective {out[0]:.4f} -> {out[1]:.4f}'
                  if name == 'lbfgs' else '')
-        print(f'  {name:5s}: {sec:8.2f} s = {sec / round_s:.4f} of an '
+        print(f'  {name:9s}: {sec:8.2f} s = {sec / round_s:.4f} of an '
               f'E-step round{extra}')
 
 
@@ -354,6 +358,10 @@ def main(argv=None):
     p.add_argument('--vbatch', type=int, default=None,
                    help='virtual batch size (default: --batch)')
     p.add_argument('--classes', type=int, default=14)
+    p.add_argument('--dims', type=int, default=2048,
+                   help='D of sections 3 and 4 (class-aware feature width; '
+                   "4096 for ResNet-50 with the recommended gap_residual="
+                   "'concat')")
     p.add_argument('--prompt-tokens', type=int, default=48)
     p.add_argument('--reps', type=int, default=3)
     p.add_argument('--warmup', type=int, default=1)
