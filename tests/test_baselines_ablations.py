@@ -68,7 +68,7 @@ def test_the_set():
                        'stage1_add', 'stage2_add',
                        'stage2_ebce',
                        'stage2_elr0', 'stage2_elr1e4', 'stage2_eiters30',
-                       'stage2_pooled', 'stage2_blend05')]
+                       'stage2_pooled', 'stage2_lda')]
     want += ['ldr_r18_demo_stage2_views4.py']  # MNIST-LT has no augmentation
     assert names == sorted(want)
 
@@ -135,7 +135,7 @@ def test_recipe_variants(prefix):
 @pytest.mark.parametrize('prefix', RECIPE)
 def test_estep_and_control_variants(prefix):
     """E-step learning rate / iterations (issue 12 item 3), statistics
-    views (item 5), the LDA blend with the stage-1 head: one change each;
+    views (item 5), the LDA head alone, the pooled LDA: one change each;
     the train-longer control's loss."""
     s2 = ldr(f'{prefix}_stage2.py')
 
@@ -152,10 +152,10 @@ def test_estep_and_control_variants(prefix):
     assert change('eiters30') == {
         'e_iters': (30, 10), 'train_cfg.e_iters': (30, 10),
         'default_hooks.checkpoint.interval': (30, 10)}
-    # 'lda' (a name) becomes dict(type='lda', blend=0.5)
-    assert change('blend05') == {'train_cfg.m_solver': (None, 'lda'),
-                                 'train_cfg.m_solver.type': ('lda', None),
-                                 'train_cfg.m_solver.blend': (0.5, None)}
+    assert change('lda') == {'train_cfg.m_solver.blend': (1.0, 0.5)}
+    assert change('pooled') == {'train_cfg.m_solver.pooling': ('weighted',
+                                                               None),
+                                'train_cfg.shrinkage': ('pooled', None)}
     if prefix == 'ldr_r18_demo':
         assert change('views4') == {
             'train_cfg.stats_dataloader.views': (4, None)}

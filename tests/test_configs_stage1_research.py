@@ -100,7 +100,8 @@ def test_paper_leaves_undo_only_the_recommended_options(data):
                 f'work_dirs/ldr_r18_{data}_stage1_paper/epoch_12.pth'
             rec.model.pop('stage1_checkpoint')
             assert paper.stage1_config == f'./ldr_r18_{data}_stage1_paper.py'
-            assert rec.train_cfg.pop('m_solver') == 'lda'
+            assert rec.train_cfg.pop('m_solver') == dict(type='lda',
+                                                         blend=0.5)
             assert paper.train_cfg.pop('m_solver') == 'sgd'
         assert paper.model == rec.model
         for key in ('train_dataloader', 'optim_wrapper', 'train_cfg',

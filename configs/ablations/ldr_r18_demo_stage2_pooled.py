@@ -3,5 +3,4 @@
 # D / (n_c^0 + n_c^1 + D) (issue 12 item 1; docs/recipe.md)
 _base_ = '../ldrnet/ldr_r18_demo_stage2.py'
 stage1_config = '../ldrnet/ldr_r18_demo_stage1.py'  # tools/benchmark_suite.py
-train_cfg = dict(shrinkage='pooled',
-                 m_solver=dict(_delete_=True, type='lda', pooling='weighted'))
+train_cfg = dict(shrinkage='pooled', m_solver=dict(pooling='weighted'))

@@ -23,10 +23,12 @@ ldr_stage2_train_cfg = dict(
     _delete_=True,
     type='EMTrainLoop',
     virtual_batch_size=256,
-    # M-step solver: 'lda' (closed form, recommended: docs/stage2.md),
-    # 'lbfgs' (BCE on virtual features to convergence) or 'sgd' (m_iters Adam
-    # steps, the paper's text and the *_paper.py configs' choice)
-    m_solver='lda',
+    # M-step solver: 'lda' (closed form, recommended: docs/stage2.md) blended
+    # half and half with the stage-1 head (blend=0.5, docs/recipe.md; the LDA
+    # head alone, blend=1, is configs/ablations/*_stage2_lda.py), 'lbfgs'
+    # (BCE on virtual features to convergence) or 'sgd' (m_iters Adam steps,
+    # the paper's text and the *_paper.py configs' choice)
+    m_solver=dict(type='lda', blend=0.5),
     sampler=dict(type='ReverseSampler', mode='reverse', alpha=0.9, eps=1e-9),
     cov_type='full',
     # tail calibration of the positive Gaussians (docs/stage2.md), e.g.
