@@ -35,3 +35,28 @@ def test_stage1_val_sweep_prepares_the_run_config(tmp_path):
     assert cfg.model.neck.in_channels == 128  # 16 * 8: the narrow ResNet-18
     assert cfg.model.neck.dropout == 0.3
     assert cfg.train_cfg.max_epochs == 2
+
+
+def test_heads_on_cached_features_rows():
+    """blend=1 is the LDA head alone and blend=0 the stage-1 head's ranking
+    (the same AUC / AP), on synthetic class features."""
+    import torch
+    heads = _load('heads_on_cached_features')
+    g = torch.Generator().manual_seed(0)
+    C, D = 3, 6
+
+    def split(n):
+        y = torch.rand(n, C, generator=g) < 0.3
+        x = torch.randn(n, C, D, generator=g) + 1.5 * y.unsqueeze(-1)
+        return x, y
+
+    data = dict(splits=dict(train=split(400), val=split(300)), tail=[1, 2],
+                classes=['a', 'b', 'c'],
+                head=(torch.randn(C, D, generator=g), torch.zeros(C)))
+    rows = heads.head_rows(data, blends=[0.0, 1.0], shrinkages=[0.5])
+    assert set(rows) == {'stage1', 'lda', 'lda_sh0.5', 'blend0', 'blend1'}
+    assert rows['blend1'] == rows['lda']
+    for a, b in zip(rows['blend0'], rows['stage1']):
+        assert abs(a - b) < 1e-12
+    # the random stage-1 head ranks worse than LDA on these Gaussians
+    assert rows['lda'][0] > rows['stage1'][0] + 0.1
