@@ -20,11 +20,17 @@ class Stage1CheckpointError(CheckpointMismatchError, ValueError):
 
 
 def _shape_summary(state: dict) -> dict:
-    """C, D and M (prompt tokens) as a state dict of LDRNet shows them."""
+    """C, D (the neck width: the label embeddings', else the head's input)
+    and M (prompt tokens) as a state dict of LDRNet shows them. With
+    ``gap_residual='concat'`` the head's input is 2D, so the label
+    embeddings say D."""
     out = {}
     w = state.get('head.weight')
     if w is not None and w.ndim == 2:
         out['C'], out['D'] = int(w.shape[0]), int(w.shape[1])
+    labels = state.get('neck.label_embed')
+    if labels is not None and labels.ndim == 2:
+        out['D'] = int(labels.shape[1])
     words = state.get('neck.word_embeddings')
     out['M'] = int(words.shape[0]) if words is not None else 0
     return out
