@@ -182,7 +182,8 @@ def test_tools_test_refuses_other_models_and_classes(strict_case):
     tool = load_tool('test.py')
     cfg = strict_case['cfg']
     expect = {
-        'nine': r'head.weight checkpoint \(9, 32\) vs model \(10, 32\)',
+        # the head's input is 2D = 64: the recommended gap_residual='concat'
+        'nine': r'head.weight checkpoint \(9, 64\) vs model \(10, 64\)',
         'headless': r'missing from the checkpoint: head.weight, head.bias',
         'swapped': r"the test dataset of .*same names in another order; "
                    r"#0: 'nodule' vs 'opacity', #1: 'opacity' vs 'nodule'",
