@@ -49,7 +49,14 @@ DEFAULT_SETTINGS = [
 
 
 def find_run(run_dir):
-    """(config, checkpoint) of a finished stage-1 run folder."""
+    """(config, checkpoint) of a finished stage-1 run folder: a suite run
+    (one ``<config>.py`` + ``best_*.pth``) or a ``stage1_val_sweep.py`` run
+    (``config.py`` + ``last_checkpoint``)."""
+    last = osp.join(run_dir, 'last_checkpoint')
+    sweep_cfg = osp.join(run_dir, 'config.py')
+    if osp.isfile(sweep_cfg) and osp.isfile(last):
+        with open(last) as f:
+            return sweep_cfg, f.read().strip()
     cfgs = [p for p in glob.glob(osp.join(run_dir, '*.py'))]
     ckpts = sorted(glob.glob(osp.join(run_dir, 'best_*.pth')))
     if len(cfgs) != 1 or not ckpts:
@@ -113,12 +120,12 @@ def load_or_cache(cfg, ckpt, data_dir, cache_dir):
     return data
 
 
-def statistics_of(x, y, classes):
+def statistics_of(x, y, classes, shrinkage='auto'):
     from ldr_mm.reconstruction import GaussianAccumulator
     acc = GaussianAccumulator(x.shape[1], x.shape[2], cov_type='full')
     for i in range(0, len(x), 512):
         acc.update(x[i:i + 512], y[i:i + 512])
-    return acc.compute(shrinkage='auto', ridge=1e-3, classes=classes)
+    return acc.compute(shrinkage=shrinkage, ridge=1e-3, classes=classes)
 
 
 def scores_of(weight, bias, x):
@@ -174,14 +181,21 @@ def evaluate_run(data, settings):
     return rows, who, stats.positive_counts.tolist()
 
 
-def _parse(argv):
-    p = argparse.ArgumentParser(description=__doc__,
+def run_parser(doc):
+    """The options of the cached-feature scripts: runs, data, cache."""
+    p = argparse.ArgumentParser(description=doc,
                                 formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument('--run', nargs='+', required=True,
-                   help='finished stage-1 run folders (config + best_*.pth)')
+                   help='finished stage-1 run folders (config + best_*.pth, '
+                   'or a stage1_val_sweep run)')
     p.add_argument('--data-dir', default=None,
                    help='folder that relative data_root paths resolve in')
     p.add_argument('--cache-dir', default='work_dirs/calibration_cache')
+    return p
+
+
+def _parse(argv):
+    p = run_parser(__doc__)
     p.add_argument('--setting', nargs='+', action='append', default=[],
                    metavar=('NAME', 'KEY=VALUE'),
                    help='extra calibration setting (v: JSON, or 2D)')

@@ -23,8 +23,6 @@ Example (runs of ``tools/benchmark_suite.py`` or of
     python benchmarks/heads_on_cached_features.py \\
         --run work_dirs/bench_demo/ldr_r18_demo_stage1/seed{0,1,2}
 """
-import argparse
-import glob
 import os.path as osp
 import sys
 
@@ -37,34 +35,11 @@ for path in (REPO, HERE):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from calibration_on_cached_stats import (load_or_cache, metrics,  # noqa: E402
-                                         scores_of)
+from calibration_on_cached_stats import (find_run, load_or_cache,  # noqa: E402
+                                         metrics, run_parser, scores_of,
+                                         statistics_of)
 
 COLUMNS = ('AUC', 'mAP', 'tail AUC', 'tail mAP')
-
-
-def find_run(run_dir):
-    """(config, checkpoint): a suite run (``<config>.py`` + ``best_*.pth``)
-    or a sweep run (``config.py`` + ``last_checkpoint``)."""
-    last = osp.join(run_dir, 'last_checkpoint')
-    sweep_cfg = osp.join(run_dir, 'config.py')
-    if osp.isfile(sweep_cfg) and osp.isfile(last):
-        with open(last) as f:
-            return sweep_cfg, f.read().strip()
-    cfgs = glob.glob(osp.join(run_dir, '*.py'))
-    ckpts = sorted(glob.glob(osp.join(run_dir, 'best_*.pth')))
-    if len(cfgs) != 1 or not ckpts:
-        raise FileNotFoundError(f'{run_dir}: expected a config and a '
-                                f'checkpoint, found {cfgs} and {ckpts}')
-    return cfgs[0], ckpts[-1]
-
-
-def statistics(x, y, classes, shrinkage='auto'):
-    from ldr_mm.reconstruction import GaussianAccumulator
-    acc = GaussianAccumulator(x.shape[1], x.shape[2], cov_type='full')
-    for i in range(0, len(x), 512):
-        acc.update(x[i:i + 512], y[i:i + 512])
-    return acc.compute(shrinkage=shrinkage, ridge=1e-3, classes=classes)
 
 
 def head_rows(data, blends, shrinkages):
@@ -85,10 +60,11 @@ def head_rows(data, blends, shrinkages):
         lda_m_step(w, b, stats, prob, blend=blend, anchor=(w1, b1))
         return score(w, b)
 
-    stats = statistics(xtr, ytr, classes)
+    stats = statistics_of(xtr, ytr, classes)
     rows = {'stage1': score(w1, b1), 'lda': m_step(stats, 1.0)}
     for s in shrinkages:
-        rows[f'lda_sh{s:g}'] = m_step(statistics(xtr, ytr, classes, s), 1.0)
+        rows[f'lda_sh{s:g}'] = m_step(statistics_of(xtr, ytr, classes, s),
+                                       1.0)
     for t in blends:
         rows[f'blend{t:g}'] = m_step(stats, t)
     return rows
@@ -97,13 +73,7 @@ def head_rows(data, blends, shrinkages):
 def main(argv=None):
     from mmengine.config import Config
     import ldr_mm  # noqa: F401
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument('--run', nargs='+', required=True,
-                   help='finished stage-1 run folders')
-    p.add_argument('--data-dir', default=None,
-                   help='folder that relative data_root paths resolve in')
-    p.add_argument('--cache-dir', default='work_dirs/calibration_cache')
+    p = run_parser(__doc__)
     p.add_argument('--blend', type=float, nargs='*',
                    default=[0.25, 0.5, 0.75])
     p.add_argument('--shrinkage', type=float, nargs='*', default=[])
