@@ -1,7 +1,8 @@
 """Stage-2 costs, measured side by side in one run.
 
 1. Statistics pass vs a plain feature-extraction pass: the same LDRNet model
-   (ResNet-50, D = 2048, C = 14 by default) in eval mode over the same
+   (ResNet-50, C = 14 by default, the recommended neck
+   ``gap_residual='concat'``: D = 2 x 2048 = 4096) in eval mode over the same
    in-memory batches; the statistics pass adds the float64 accumulation
    (full covariance) and its final flush. Timed interleaved (A, B, A, B, ...),
    ratio of medians. Goal (issue 3): <= 1.1.
@@ -45,6 +46,9 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+GAP_RESIDUAL = dict(none=False, add='add', concat='concat')
+
+
 def build_model(args, cache):
     from mmpretrain.registry import MODELS
     channels = 2048 if args.depth >= 50 else 512
@@ -56,7 +60,8 @@ def build_model(args, cache):
                       init_cfg=None),
         data_preprocessor=pre,
         neck=dict(type='LDRNeck', in_channels=channels, prompt_cache=cache,
-                  num_layers=1, num_heads=8),
+                  num_layers=1, num_heads=8,
+                  gap_residual=GAP_RESIDUAL[args.gap_residual]),
         head=dict(type='LDRHead', num_classes=args.classes,
                   loss=dict(type='MultiLabelGCELoss', q=0.8))))
     model.init_weights()
@@ -362,6 +367,11 @@ def main(argv=None):
                    help='D of sections 3 and 4 (class-aware feature width; '
                    "4096 for ResNet-50 with the recommended gap_residual="
                    "'concat')")
+    p.add_argument('--gap-residual', default='concat',
+                   choices=sorted(GAP_RESIDUAL),
+                   help="LDRNeck.gap_residual of section 1's model (default "
+                   "'concat', the recommended neck: its statistics are 2 x "
+                   "the backbone width; 'none' is the paper's neck)")
     p.add_argument('--prompt-tokens', type=int, default=48)
     p.add_argument('--reps', type=int, default=3)
     p.add_argument('--warmup', type=int, default=1)

@@ -24,8 +24,8 @@ step stage 1: LDR vs plain MMPretrain, ResNet-50 448x448 batch 32
 run bench_stage1_fp32 $PY benchmarks/bench_stage1.py --device cuda --batch 32 --reps 10 --warmup 3
 run bench_stage1_amp $PY benchmarks/bench_stage1.py --device cuda --batch 32 --reps 10 --warmup 3 --amp
 
-step stage 2 costs, ResNet-50 448x448 batch 32, C=14 D=2048
-run bench_reconstruction $PY benchmarks/bench_reconstruction.py --device cuda --batch 32 --batches 4 --vbatch 256 --amp --mem-n 1024 4096 16384
+step stage 2 costs, ResNet-50 448x448 batch 32, C=14, D=4096 (the recommended concat neck: 2 x 2048)
+run bench_reconstruction $PY benchmarks/bench_reconstruction.py --device cuda --batch 32 --batches 4 --vbatch 256 --amp --dims 4096 --mem-dims 4096 --mem-n 1024 4096 16384
 
 step end to end on the demo data with --amp
 W=$LOGS/work; rm -rf "$W"

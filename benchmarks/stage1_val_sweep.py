@@ -62,7 +62,8 @@ def prepare_config(args, seed, out):
     cfg = load_config(repo_path(args.config))
     cfg.randomness = dict(cfg.get('randomness') or {}, seed=seed)
     if args.backbone_width:
-        set_backbone(cfg, tiny_backbone(args.backbone_width))
+        set_backbone(cfg, tiny_backbone(args.backbone_width,
+                                         like=cfg.model.backbone))
     if args.epochs:
         set_epochs(cfg, args.epochs)
     if args.cfg_options:

@@ -6,6 +6,7 @@ iterations, validation, best checkpoint, test) runs every config of
 configs/baselines and configs/ablations plus the LDR demo configs, on the
 demo data and on tiny fixtures in the medical datasets' real formats.
 """
+import glob
 import json
 import os.path as osp
 import pathlib
@@ -378,3 +379,50 @@ def test_epoch_and_backbone_overrides():
     suite.set_backbone(base, suite.tiny_backbone(4))
     assert base.model.head.in_channels == 32
     assert base.model.backbone.base_channels == 4
+
+
+@pytest.mark.parametrize('bench,strides', [
+    ('demo', (1, 2, 2, 1)), ('mnistlt', (1, 2, 2, 2))])
+def test_every_row_of_a_benchmark_has_its_output_stride(bench, strides):
+    """Every config of a built-in benchmark (baselines, LDR, paper,
+    control, ablations) has that benchmark's backbone: output stride 16 on
+    the demo, 32 on MNIST-LT (docs/recipe.md)."""
+    paths = sorted(glob.glob(osp.join(REPO, 'configs', '*',
+                                      f'*_r18_{bench}*.py')))
+    assert len(paths) > 10
+    for path in paths:
+        bb = suite.load_config(path).model.backbone
+        assert tuple(bb.strides) == strides, path
+        assert tuple(bb.dilations) == ((1, 1, 1, 2) if strides[-1] == 1
+                                       else (1, 1, 1, 1)), path
+
+
+def test_narrow_backbone_keeps_the_output_stride():
+    """--backbone-width keeps the config's output stride (the demo's 16: a
+    6 x 6 map of a 96 x 96 image, the neck's token grid; MNIST-LT's 32),
+    and a config without strides (ResNet-50) gets MMPretrain's stride 32."""
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    maps = {}
+    for path in ('ldrnet/ldr_r18_demo_stage1.py', 'baselines/ral_r18_demo.py',
+                 'ldrnet/ldr_r18_mnistlt_stage2.py',
+                 'baselines/dbloss_r18_mnistlt.py'):
+        cfg = suite.load_config(osp.join(REPO, 'configs', path))
+        tiny = suite.tiny_backbone(4, like=cfg.model.backbone)
+        assert tiny['base_channels'] == 4
+        assert tiny['strides'] == cfg.model.backbone.strides
+        out = MODELS.build(tiny)(torch.zeros(1, 3, 96, 96))[-1]
+        maps[path] = tuple(out.shape)
+    assert maps == {
+        'ldrnet/ldr_r18_demo_stage1.py': (1, 32, 6, 6),
+        'baselines/ral_r18_demo.py': (1, 32, 6, 6),
+        'ldrnet/ldr_r18_mnistlt_stage2.py': (1, 32, 3, 3),
+        'baselines/dbloss_r18_mnistlt.py': (1, 32, 3, 3)}
+    r50 = suite.load_config(osp.join(REPO, 'configs', 'ldrnet',
+                                     'ldr_r50_nih_stage1.py'))
+    tiny = suite.tiny_backbone(4, like=r50.model.backbone)
+    assert 'strides' not in tiny and 'dilations' not in tiny
+    out = MODELS.build(tiny)(torch.zeros(1, 3, 96, 96))[-1]
+    assert tuple(out.shape) == (1, 32, 3, 3)

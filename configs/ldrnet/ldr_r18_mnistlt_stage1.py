@@ -3,4 +3,5 @@ _base_ = ['./ldr_r18_demo_stage1.py', '../_base_/datasets/mnist_lt.py']
 train_dataloader = dict(dataset=_base_.mnist_lt_train)
 val_dataloader = dict(dataset=_base_.mnist_lt_val)
 test_dataloader = dict(dataset=_base_.mnist_lt_test)
-model = dict(neck=dict(prompt_cache=_base_.mnist_lt_prompt_cache))
+model = dict(backbone=_base_.mnist_lt_backbone,
+             neck=dict(prompt_cache=_base_.mnist_lt_prompt_cache))

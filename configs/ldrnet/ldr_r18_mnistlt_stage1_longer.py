@@ -4,5 +4,6 @@ stage1_config = './ldr_r18_mnistlt_stage1.py'
 train_dataloader = dict(dataset=_base_.mnist_lt_train)
 val_dataloader = dict(dataset=_base_.mnist_lt_val)
 test_dataloader = dict(dataset=_base_.mnist_lt_test)
-model = dict(neck=dict(prompt_cache=_base_.mnist_lt_prompt_cache))
+model = dict(backbone=_base_.mnist_lt_backbone,
+             neck=dict(prompt_cache=_base_.mnist_lt_prompt_cache))
 load_from = 'work_dirs/ldr_r18_mnistlt_stage1/epoch_12.pth'

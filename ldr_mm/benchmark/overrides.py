@@ -17,10 +17,27 @@ from .presets import REPO, SMOKE_SIZE, SMOKE_SPLITS, TABLE_METRICS
 from .settings import SuiteSettings
 
 
-def tiny_backbone(width: int) -> dict:
-    return dict(type='ResNet', depth=18, stem_channels=width,
-                base_channels=width, num_stages=4, out_indices=(3, ),
-                style='pytorch', init_cfg=None)
+#: Backbone keys the narrow ResNet-18 takes over from the config's ResNet:
+#: the output stride (the decoupling neck's token grid) is part of the
+#: benchmark, the width is what ``--backbone-width`` changes.
+KEPT_BACKBONE_KEYS = ('strides', 'dilations')
+
+
+def tiny_backbone(width: int, like: Optional[dict] = None) -> dict:
+    """A randomly initialised ResNet-18 with ``width`` base channels.
+
+    Args:
+        width (int): Stem and base channels (features: 8 x width).
+        like (dict, optional): The config's backbone; when it is a ResNet,
+            its ``strides`` and ``dilations`` are kept (e.g. the demo
+            backbone's output stride 16).
+    """
+    out = dict(type='ResNet', depth=18, stem_channels=width,
+               base_channels=width, num_stages=4, out_indices=(3, ),
+               style='pytorch', init_cfg=None)
+    if like is not None and like.get('type') == 'ResNet':
+        out.update({k: like[k] for k in KEPT_BACKBONE_KEYS if k in like})
+    return out
 
 
 def backbone_channels(backbone: dict) -> int:
@@ -86,7 +103,7 @@ def ensure_table_metrics(cfg) -> None:
 
 def smoke_overrides(cfg, smoke_root: str, data_root: Optional[str]) -> None:
     """Tiny everything: backbone, images, data, 2 training iterations."""
-    set_backbone(cfg, tiny_backbone(8))
+    set_backbone(cfg, tiny_backbone(8, like=cfg.model.backbone))
     for key in _dataloaders(cfg):
         dl = cfg[key]
         dl.batch_size = 4 if key == 'train_dataloader' else 8
@@ -196,7 +213,8 @@ def resolve_run_config(run, settings: SuiteSettings, smoke_root: str):
     cfg = load_config(run.config)
     cfg.randomness = dict(cfg.get('randomness') or {}, seed=run.seed)
     if settings.backbone_width:
-        set_backbone(cfg, tiny_backbone(settings.backbone_width))
+        set_backbone(cfg, tiny_backbone(settings.backbone_width,
+                                         like=cfg.model.backbone))
     if settings.epochs:
         set_epochs(cfg, settings.epochs)
     if settings.data_root and not settings.smoke:
