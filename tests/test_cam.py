@@ -126,7 +126,8 @@ def test_visualize_attention_on_a_trained_baseline(tmp_path_factory, capsys):
                                     'all', '--min-size', '128',
                                     '--no-progress'])
     assert len(res['written']) == 2
-    assert res['results'][0]['attention'].shape == (10, 2, 2)
+    # 64 x 64 images at the demo backbone's output stride 16
+    assert res['results'][0]['attention'].shape == (10, 4, 4)
     H, W, std, colours = png_stats(res['written'][0])
     assert W == 128 * 11 and std > 10 and colours > 200
     assert 'Wrote 2 PNG file(s)' in capsys.readouterr().out
