@@ -88,8 +88,8 @@ def test_classes_without_both_labels_fall_back():
 def test_bad_inputs():
     with pytest.raises(ValueError, match='criterion'):
         choose_thresholds(np.zeros((2, 1)), np.zeros((2, 1)), 'acc')
-    with pytest.raises(ValueError, match='0/1'):
-        choose_thresholds(np.zeros((2, 1)), -np.ones((2, 1)), 'f1')
+    with pytest.raises(ValueError, match=r'1, 0 or -1 \(masked\)'):
+        choose_thresholds(np.zeros((2, 1)), 2 * np.ones((2, 1)), 'f1')
     with pytest.raises(ValueError, match=r'must both be \(N, C\)'):
         choose_thresholds(np.zeros((2, 2)), np.zeros((2, 1)), 'f1')
 

@@ -33,7 +33,7 @@ def test_against_sklearn(ties):
 def test_rejects_bad_input():
     with pytest.raises(ValueError, match='Non-finite score at sample 1'):
         roc_auc_per_class([[0.1], [np.nan]], [[0], [1]])
-    with pytest.raises(ValueError, match='0/1'):
+    with pytest.raises(ValueError, match=r'1, 0 or -1 \(masked\)'):
         average_precision_per_class([[0.1], [0.2]], [[0], [2]])
 
 

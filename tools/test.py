@@ -46,7 +46,8 @@ def parse_args(argv=None):
         '--out', help='write per-image scores and labels (.csv or .json)')
     parser.add_argument(
         '--metrics-out',
-        help='also write the metrics (including per-class values) as JSON')
+        help='also write the metrics (including per-class values) as strict '
+        'JSON: an undefined value (NaN) is written as null')
     parser.add_argument(
         '--split',
         choices=['test', 'val'],
@@ -308,6 +309,11 @@ def print_clinical_report(metrics, classes, positives, head, args):
     grp = '' if args.groups == 'paper' else \
         '; groups by training frequency'
     print(f'\nClinical report (thresholds: {src}{ci}{grp}):')
+    masked = metrics.get('clinical/masked/total', 0)
+    if masked:
+        print(f'{masked} masked label cells (uncertain, gt_mask 0: '
+              'U-Ignore) left out of their classes in every metric; per '
+              'class in the "masked" column.')
     print(clinical_table(metrics, classes, positives, head_classes=head))
     print()
     print(clinical_summary_table(metrics))
@@ -359,15 +365,15 @@ def main(argv=None):
             if args.metrics_out:
                 import json
                 from ldr_mm.engine.hooks import package_versions
+                from ldr_mm.evaluation.report import strict_json_values
                 from ldr_mm.utils import atomic_write
                 with atomic_write(args.metrics_out) as f:
-                    json.dump(dict(config=args.config,
-                                   checkpoint=args.checkpoint,
-                                   split=args.split, metrics=metrics,
-                                   versions=package_versions(),
-                                   classes=classes,
-                                   positives=positives.tolist()), f,
-                              indent=1)
+                    json.dump(strict_json_values(dict(
+                        config=args.config, checkpoint=args.checkpoint,
+                        split=args.split, metrics=metrics,
+                        versions=package_versions(), classes=classes,
+                        positives=positives.tolist())), f, indent=1,
+                        allow_nan=False)
         ok = True
     finally:
         # MMEngine never destroys the process group (NCCL warns at exit)

@@ -2,6 +2,8 @@
 
 The points come from :mod:`ldr_mm.evaluation.clinical`; each panel shows the
 class's AUC / AP, its positives, and the operating point at its threshold.
+Masked label cells (target -1, U-Ignore) are left out of their class's
+curve, value and positive rate.
 """
 import math
 from typing import Sequence
@@ -43,7 +45,8 @@ def _panels(kind: str, scores, targets, classes: Sequence[str], head, tail,
             ax.set_axis_off()
             continue
         name = classes[c]
-        pos = int(np.asarray(targets)[:, c].sum())
+        pos = int((np.asarray(targets)[:, c] == 1).sum())
+        known = int((np.asarray(targets)[:, c] >= 0).sum())
         label = 'AUC' if roc else 'AP'
         value = 'n/a' if math.isnan(summary[c]) else f'{summary[c]:.3f}'
         ax.set_title(f'{name} ({pos} pos): {label} {value}', fontsize=8)
@@ -62,7 +65,7 @@ def _panels(kind: str, scores, targets, classes: Sequence[str], head, tail,
             x, y = pr_curve_points(scores, targets, c)
             # AP = sum (R_k - R_k-1) P_k: P_k holds on (R_k-1, R_k]
             x, y = np.r_[0.0, x], np.r_[y[0], y]
-            ax.axhline(pos / len(targets), color='0.7', lw=0.8, ls='--')
+            ax.axhline(pos / known, color='0.7', lw=0.8, ls='--')
             px, py = op['sens'][c], op['ppv'][c]
         ax.plot(x, y, color=_color(name, head, tail), lw=1.4,
                 drawstyle='default' if roc else 'steps-pre')

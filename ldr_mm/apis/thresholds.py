@@ -16,7 +16,9 @@ validation image's score (scores of new images, or scores printed with fewer
 digits, fall on the intended side). When several cuts tie, the highest is
 kept (fewest positive calls). A class with only positives or only negatives in
 the validation set has no defined optimum: it keeps ``default`` (0.5) and is
-flagged ``fallback`` in the file, with a warning.
+flagged ``fallback`` in the file, with a warning. A masked label (target -1,
+U-Ignore's uncertain cell) is left out of its class: the class's optimum is
+over its known rows, ``positives`` / ``negatives`` count known labels only.
 
 File format (JSON, written atomically by :func:`save_thresholds`)::
 
@@ -38,6 +40,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ldr_mm.evaluation.metrics.label_mask import known_cells
 from ldr_mm.utils import atomic_write, class_difference
 
 FORMAT = 'ldr_mm.thresholds'
@@ -78,7 +81,8 @@ def _criterion_curve(scores: np.ndarray, targets: np.ndarray,
 
 def _check_inputs(scores, targets, criterion: str,
                   classes: Optional[Sequence[str]]):
-    """Validate (N, C) scores / 0-1 targets; default class names to indices.
+    """Validate (N, C) scores / targets (1, 0 or -1 = masked); default
+    class names to indices.
 
     Returns:
         tuple: float64 scores (N, C), targets (N, C), list of C class names.
@@ -93,9 +97,7 @@ def _check_inputs(scores, targets, criterion: str,
                          f'{targets.shape} must both be (N, C)')
     if not np.isfinite(scores).all():
         raise ValueError('scores contain NaN or Inf')
-    if not np.isin(targets, (0, 1)).all():
-        raise ValueError('targets must be 0/1 (unlabelled rows, -1, cannot '
-                         'be used to choose thresholds)')
+    known_cells(targets)  # 1, 0 or -1 (masked)
     C = scores.shape[1]
     classes = list(classes) if classes is not None else [
         str(i) for i in range(C)]
@@ -129,7 +131,8 @@ def choose_thresholds(scores, targets, criterion: str = 'f1',
 
     Args:
         scores: (N, C) scores in [0, 1] (sigmoid outputs).
-        targets: (N, C) 0/1 labels.
+        targets: (N, C) labels, 1, 0 or -1 (masked: left out of its
+            class).
         criterion (str): ``'f1'`` or ``'youden'``.
         classes (Sequence[str], optional): Class names, for messages and the
             result.
@@ -144,15 +147,17 @@ def choose_thresholds(scores, targets, criterion: str = 'f1',
                                              classes)
     C = scores.shape[1]
     thr, values, fallback = [], [], []
-    pos = targets.sum(0).astype(int)
-    neg = targets.shape[0] - pos
+    known = known_cells(targets)
+    pos = (targets == 1).sum(0).astype(int)
+    neg = (targets == 0).sum(0).astype(int)
     for c in range(C):
         if pos[c] == 0 or neg[c] == 0:
             thr.append(float(default))
             values.append(math.nan)
             fallback.append(True)
             continue
-        t, value = _best_cut(scores[:, c], targets[:, c], criterion)
+        rows = known[:, c]
+        t, value = _best_cut(scores[rows, c], targets[rows, c], criterion)
         thr.append(t)
         values.append(value)
         fallback.append(False)

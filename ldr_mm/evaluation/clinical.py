@@ -1,7 +1,10 @@
 """Clinical reporting: operating-point metrics, bootstrap intervals, curves.
 
-All functions take (N, C) scores and 0/1 targets (one column per class) and
-work on every class at once. A class is predicted positive when ``score >=
+All functions take (N, C) scores and targets (one column per class) and
+work on every class at once. A target is 1, 0 or -1: a masked (uncertain,
+U-Ignore) cell, left out of its class everywhere, as if that image were not
+in the evaluated set for that class
+(:mod:`~ldr_mm.evaluation.metrics.label_mask`). A class is predicted positive when ``score >=
 threshold`` (the heads' rule). Undefined values are NaN, never 0: the
 sensitivity of a class without positives, the PPV of a class without
 positive calls, and so on.
@@ -10,13 +13,16 @@ Bootstrap intervals resample the N rows with replacement. A resample is
 evaluated as integer weights on the original rows (how often each row was
 drawn), with the rows sorted once: the weighted AUC / AP of a resample equal
 the plain ones of the resampled data (tested against scikit-learn on the
-drawn indices) at a fraction of the cost of sorting every resample.
+drawn indices) at a fraction of the cost of sorting every resample. A
+masked cell has weight 0 in every resample: the resample of a class is its
+drawn rows whose label is known.
 """
 from typing import Dict, Iterator, Optional, Sequence
 
 import numpy as np
 
 from .functional import _as_2d, _group_ends
+from .metrics.label_mask import known_cells
 
 #: Operating-point metrics of :func:`threshold_metrics`, in table order.
 OPERATING_POINT_KEYS = ('sens', 'spec', 'ppv', 'npv', 'f1')
@@ -35,7 +41,7 @@ def confusion_counts(scores, targets, thresholds=0.5) -> Dict[str, np.ndarray]:
 
     Args:
         scores: (N, C) scores.
-        targets: (N, C) 0/1 labels.
+        targets: (N, C) labels, 1, 0 or -1 (masked: in no cell).
         thresholds: One float or (C,) per-class thresholds.
 
     Returns:
@@ -44,9 +50,9 @@ def confusion_counts(scores, targets, thresholds=0.5) -> Dict[str, np.ndarray]:
     scores, targets = _as_2d(scores, targets)
     thr = _as_thresholds(thresholds, scores.shape[1])
     pred = scores >= thr[None, :]
-    t = targets > 0
-    return dict(tp=(pred & t).sum(0), fp=(pred & ~t).sum(0),
-                tn=(~pred & ~t).sum(0), fn=(~pred & t).sum(0))
+    pos, neg = targets == 1, targets == 0
+    return dict(tp=(pred & pos).sum(0), fp=(pred & neg).sum(0),
+                tn=(~pred & neg).sum(0), fn=(~pred & pos).sum(0))
 
 
 def _ratio(num, den) -> np.ndarray:
@@ -88,17 +94,22 @@ def bootstrap_indices(num_rows: int, num_resamples: int,
 
 
 class _SortedColumns:
-    """Scores sorted once per class (descending) for weighted AUC / AP."""
+    """Scores sorted once per class (descending) for weighted AUC / AP.
+
+    A masked cell (target -1) gets weight 0: it is in no resample.
+    """
 
     def __init__(self, scores: np.ndarray, targets: np.ndarray):
         self.order = np.argsort(-scores, axis=0, kind='mergesort')
         s = np.take_along_axis(scores, self.order, axis=0)
-        self.t = np.take_along_axis(targets, self.order, axis=0)
+        t = np.take_along_axis(targets, self.order, axis=0)
+        self.known = known_cells(t).astype(np.float64)
+        self.t = (t == 1).astype(np.float64)
         self.ends = _group_ends(-s)
 
     def auc_ap(self, weights: np.ndarray):
         """(C,) AUC and AP of the rows weighted by ``weights`` (N,)."""
-        w = weights[self.order]
+        w = weights[self.order] * self.known
         tp = np.cumsum(w * self.t, axis=0)
         fp = np.cumsum(w * (1.0 - self.t), axis=0)
         pos, neg = tp[-1], fp[-1]
@@ -130,7 +141,8 @@ def weighted_auc_ap(scores: np.ndarray, targets: np.ndarray,
 
     Args:
         scores (np.ndarray): (N, C) scores.
-        targets (np.ndarray): (N, C) 0/1 labels.
+        targets (np.ndarray): (N, C) labels, 1, 0 or -1 (masked: left out
+            of its class in every resample).
         counts (np.ndarray): (B, N) multiplicities.
 
     Returns:
@@ -186,7 +198,8 @@ def bootstrap_auc_ap(scores, targets, num_resamples: int = 1000,
 
     Args:
         scores: (N, C) scores.
-        targets: (N, C) 0/1 labels.
+        targets: (N, C) labels, 1, 0 or -1 (masked: a drawn row counts
+            for the classes whose label it knows).
         num_resamples (int): Resamples of the N rows (with replacement).
         seed (int): Seed of :func:`bootstrap_indices`.
         level (float): Coverage of the interval, in (0, 1).
@@ -228,14 +241,22 @@ def bootstrap_auc_ap(scores, targets, num_resamples: int = 1000,
     return out
 
 
+def _known_column(scores, targets, column: int):
+    """(M, 1) scores and targets of the M rows where ``column`` is known."""
+    scores, targets = _as_2d(scores, targets)
+    rows = targets[:, column] >= 0
+    return scores[rows][:, [column]], targets[rows][:, [column]]
+
+
 def roc_curve_points(scores, targets, column: int):
     """ROC curve of one class: (fpr, tpr), from (0, 0) to (1, 1).
 
     One point per distinct score (cut ``score >= s``), as scikit-learn's
-    ``roc_curve(drop_intermediate=False)``.
+    ``roc_curve(drop_intermediate=False)``, on the rows whose label of the
+    class is known.
     """
-    scores, targets = _as_2d(scores, targets)
-    cols = _SortedColumns(scores[:, [column]], targets[:, [column]])
+    scores, targets = _known_column(scores, targets, column)
+    cols = _SortedColumns(scores, targets)
     t = cols.t[:, 0]
     ends = cols.ends[:, 0]
     tp = np.cumsum(t)[ends]
@@ -251,10 +272,11 @@ def pr_curve_points(scores, targets, column: int):
 
     One point per distinct score in decreasing-score order (recall rising),
     as scikit-learn's ``precision_recall_curve`` reversed, without its
-    final (recall 0, precision 1) point.
+    final (recall 0, precision 1) point. Rows whose label of the class is
+    masked are left out.
     """
-    scores, targets = _as_2d(scores, targets)
-    cols = _SortedColumns(scores[:, [column]], targets[:, [column]])
+    scores, targets = _known_column(scores, targets, column)
+    cols = _SortedColumns(scores, targets)
     t = cols.t[:, 0]
     ends = cols.ends[:, 0]
     tp = np.cumsum(t)[ends]
@@ -271,13 +293,17 @@ def co_confusion(scores, targets, thresholds=0.5) -> np.ndarray:
     ``j != i``: those where class ``j`` is called although absent (false
     positives of ``j`` on images of class ``i``). Row ``C``: images without
     any label, and the false positives of each class on them.
+
+    Masked cells (-1) count nowhere: an image is in row ``i`` only if its
+    label of ``i`` is a known 1, in row ``C`` only if every label is a
+    known 0, and a call of ``j`` is false only where ``j`` is a known 0.
     """
     scores, targets = _as_2d(scores, targets)
     thr = _as_thresholds(thresholds, scores.shape[1])
     pred = (scores >= thr[None, :]).astype(np.int64)
-    t = (targets > 0).astype(np.int64)
-    false_pos = pred * (1 - t)  # (N, C)
+    t = (targets == 1).astype(np.int64)
+    false_pos = pred * (targets == 0)  # (N, C)
     mat = t.T @ false_pos  # (C, C): images with i, false call of j
     np.fill_diagonal(mat, (t * (1 - pred)).sum(0))
-    none = (t.sum(1) == 0).astype(np.int64)
+    none = (targets == 0).all(1).astype(np.int64)
     return np.vstack([mat, none @ false_pos])

@@ -11,6 +11,8 @@ from typing import Tuple
 
 import numpy as np
 
+from .metrics.label_mask import known_cells, masked_per_class
+
 
 def _as_2d(scores, targets) -> Tuple[np.ndarray, np.ndarray]:
     scores = np.asarray(scores, dtype=np.float64)
@@ -24,18 +26,21 @@ def _as_2d(scores, targets) -> Tuple[np.ndarray, np.ndarray]:
         bad = np.argwhere(~np.isfinite(scores))[0]
         raise ValueError(f'Non-finite score at sample {bad[0]}, class '
                          f'{bad[1]}')
-    if not np.isin(targets, (0, 1)).all():
-        raise ValueError('targets must be 0/1')
+    known_cells(targets)  # 1, 0 or -1 (masked)
     return scores, targets.astype(np.float64)
 
 
+def has_masked(targets) -> bool:
+    """Whether any cell of ``targets`` is masked (-1)."""
+    return bool((np.asarray(targets) < 0).any())
+
+
 def missing_classes(targets) -> np.ndarray:
-    """Bool (C,): classes with only positives or only negatives."""
+    """Bool (C,): classes without a known positive or a known negative."""
     targets = np.asarray(targets)
     if targets.ndim == 1:
         targets = targets[:, None]
-    pos = targets.sum(0)
-    return (pos == 0) | (pos == targets.shape[0])
+    return ((targets == 1).sum(0) == 0) | ((targets == 0).sum(0) == 0)
 
 
 def _group_ends(sorted_scores: np.ndarray) -> np.ndarray:
@@ -50,12 +55,14 @@ def roc_auc_per_class(scores, targets) -> np.ndarray:
 
     Args:
         scores: (N, C) scores (any monotone scale).
-        targets: (N, C) 0/1 labels.
+        targets: (N, C) labels: 1, 0 or -1 (masked, left out).
 
     Returns:
         np.ndarray: (C,) AUC; NaN for a class whose targets are all 0 or all 1.
     """
     scores, targets = _as_2d(scores, targets)
+    if has_masked(targets):
+        return masked_per_class(roc_auc_per_class, scores, targets)
     n = scores.shape[0]
     order = np.argsort(scores, axis=0, kind='mergesort')
     s = np.take_along_axis(scores, order, axis=0)
@@ -89,6 +96,8 @@ def average_precision_per_class(scores, targets) -> np.ndarray:
         1 (AP of a class without positives is undefined, not 0).
     """
     scores, targets = _as_2d(scores, targets)
+    if has_masked(targets):
+        return masked_per_class(average_precision_per_class, scores, targets)
     order = np.argsort(-scores, axis=0, kind='mergesort')
     s = np.take_along_axis(scores, order, axis=0)
     t = np.take_along_axis(targets, order, axis=0)

@@ -13,6 +13,26 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def strict_json_values(obj):
+    """``obj`` with every NaN / Inf float replaced by None (JSON ``null``).
+
+    ``json.dump`` writes NaN as the bare token ``NaN``, which strict JSON
+    readers (JavaScript's ``JSON.parse``, ``jq``, Go, Rust's serde) refuse.
+    An undefined metric (a class with one label value) is NaN; in a metrics
+    file it becomes ``null``. Dicts, lists and tuples are converted
+    recursively; NumPy scalars become Python numbers.
+    """
+    if isinstance(obj, dict):
+        return {k: strict_json_values(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json_values(v) for v in obj]
+    if hasattr(obj, 'item') and getattr(obj, 'ndim', None) == 0:
+        obj = obj.item()  # NumPy / torch scalar
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def format_table(header: Sequence[str], rows: List[Sequence]) -> str:
     """A simple aligned text table."""
     cells = [[str(h) for h in header]] + [[_fmt(v) for v in r] for r in rows]
@@ -113,16 +133,19 @@ def clinical_table(metrics: Dict[str, float], classes: Sequence[str],
                    prefix: str = 'clinical') -> str:
     """Per class: threshold, sensitivity, specificity, PPV, NPV, F1 and AUC
     / AP with their bootstrap intervals (``MultiLabelClinicalReport`` and
-    ``MultiLabelAUC`` / ``MultiLabelAP`` keys)."""
+    ``MultiLabelAUC`` / ``MultiLabelAP`` keys); a ``masked`` column (label
+    cells left out, U-Ignore) when the evaluated set has masked cells."""
     level = metrics.get(f'{prefix}/bootstrap/level')
     ci = f' [{level:.0%} CI]' if level else ''
-    header = ['class', 'group', 'positives'] + [
+    masked = metrics.get(f'{prefix}/masked/total', 0) > 0
+    header = ['class', 'group', 'positives'] + ['masked'] * masked + [
         h for _, h in CLINICAL_COLUMNS] + ['AUC' + ci, 'AP' + ci]
     rows = []
     for i, c in enumerate(classes):
         group = 'head' if c in head_classes else (
             'tail' if head_classes else '')
         row = [c, group, None if positives is None else int(positives[i])]
+        row += [metrics.get(f'{prefix}/masked/class/{c}')] * masked
         row += [metrics.get(f'{prefix}/{k}/class/{c}')
                 for k, _ in CLINICAL_COLUMNS]
         for src, key in (('auc', 'auc'), ('mAP', 'ap')):

@@ -11,7 +11,12 @@ thresholds (``score >= thr``):
 * the co-confusion matrix: row = the images that have a class (plus a row
   for the images without any label), diagonal = that class missed,
   off-diagonal = another class called although absent on those images;
-  written as a PNG and printed as the largest off-diagonal entries::
+  written as a PNG and printed as the largest off-diagonal entries.
+
+Masked label cells (empty / ``null`` in the score file: uncertain labels
+under U-Ignore) are left out of their class's 2x2 table and of the
+co-confusion rows and calls (see :func:`~ldr_mm.evaluation.clinical.
+co_confusion`)::
 
     python tools/analysis_tools/confusion_matrix.py test_scores.csv \\
         --thresholds thresholds.json --out-dir work_dirs/analysis
@@ -80,8 +85,10 @@ def main(argv=None):
                          'confusion table needs the ground truth')
     thr = resolve(args, sf.classes)
     m = threshold_metrics(sf.scores, sf.gt, thr)
+    masked = int((sf.gt < 0).sum())
     print(f'{args.scores}: {len(sf.img_paths)} images, thresholds '
-          f'{args.thresholds}')
+          f'{args.thresholds}' + (f'; {masked} masked label cells left out'
+                                  if masked else ''))
     print(format_table(
         ['class', 'thr', 'TP', 'FN', 'FP', 'TN', 'sens', 'spec', 'PPV'],
         [[c, float(thr[i]), int(m['tp'][i]), int(m['fn'][i]),
@@ -89,7 +96,7 @@ def main(argv=None):
           float(m['spec'][i]), float(m['ppv'][i])]
          for i, c in enumerate(sf.classes)]))
     mat = co_confusion(sf.scores, sf.gt, thr)
-    rows = np.r_[sf.gt.sum(0), (sf.gt.sum(1) == 0).sum()]
+    rows = np.r_[(sf.gt == 1).sum(0), (sf.gt == 0).all(1).sum()]
     print('\nLargest co-confusions (false calls of a class on the images '
           'of another):')
     print(format_table(['images with', 'falsely called', 'images',

@@ -14,7 +14,9 @@ per-class AP, one bar per result file, head / tail classes shaded::
 
 Frequency is the positive count in the training split when ``--config`` is
 given (the frequency the model was trained on; the config also gives the
-head / tail classes), else the positive count in the evaluated set. AUC and
+head / tail classes), else the positive count in the evaluated set. Masked
+label cells (uncertain labels under U-Ignore, empty in the score file) are
+left out of their class. AUC and
 AP are computed with :mod:`ldr_mm.evaluation.functional` (tie-aware; a class
 with only positives or only negatives is missing, drawn as no bar).
 """
@@ -171,7 +173,7 @@ def main(argv=None):
         freq, freq_label = sl.counts, 'train positives'
         head, tail = sl.head, sl.tail
     else:
-        freq = files[0].gt.sum(0).astype(np.int64)
+        freq = (files[0].gt == 1).sum(0).astype(np.int64)
         freq_label = 'positives (evaluated set)'
     auc, ap = per_class_values(files)
 

@@ -14,7 +14,8 @@ youden``) on validation scores, saved as JSON for ``tools/infer.py
 
 How the threshold is placed and what happens to a class without positives
 (or negatives) in the validation set: see ``ldr_mm/apis/thresholds.py`` and
-``docs/inference.md``. Never choose thresholds on the test split you report.
+``docs/inference.md``. Masked labels (U-Ignore's uncertain cells) are left
+out of their class: positives / negatives count the known labels. Never choose thresholds on the test split you report.
 """
 import argparse
 import importlib.util
@@ -146,8 +147,10 @@ def main(argv=None):
                      float(thr[i]), float(at_half[i]),
                      float(at_thr[i]) if not chosen['fallback'][i] else
                      None])
+    masked = int((sf.gt < 0).sum())
     print(f'Per-class thresholds ({args.criterion}) on {len(sf.img_paths)} '
-          f'images of {source}:')
+          f'images of {source}' + (f' ({masked} masked label cells left '
+                                   'out)' if masked else '') + ':')
     print(format_table(['class', 'positives', 'negatives', 'threshold',
                         f'{name}@0.5', f'{name}@thr'], rows))
     print(f'Wrote {args.out}')

@@ -3,8 +3,9 @@ import numpy as np
 
 from mmpretrain.registry import METRICS
 
-from ldr_mm.evaluation.functional import missing_classes
+from ldr_mm.evaluation.functional import has_masked, missing_classes
 from .base import MultiLabelScoreMetric
+from .label_mask import masked_per_class
 
 
 def accuracy_per_class(scores, targets, thr: float = 0.5) -> np.ndarray:
@@ -13,10 +14,14 @@ def accuracy_per_class(scores, targets, thr: float = 0.5) -> np.ndarray:
     A sample is predicted positive when ``score >= thr`` (MMPretrain's
     ``MultiLabelMetric`` rule), compared in the scores' own precision (a
     float32 score 0.7 is >= 0.7). Defined for every class, also one with a
-    single label value in the evaluated set.
+    single label value in the evaluated set. A masked target (-1) is left
+    out of its class.
     """
     scores = np.asarray(scores)
     targets = np.asarray(targets)
+    if has_masked(targets):
+        return masked_per_class(
+            lambda s, t: accuracy_per_class(s, t, thr), scores, targets)
     return ((scores >= thr) == (targets > 0)).mean(0)
 
 
@@ -25,9 +30,14 @@ def balanced_accuracy_per_class(scores, targets,
     """(C,) mean of sensitivity and specificity at ``score >= thr``.
 
     NaN for a class with only positives or only negatives (sensitivity or
-    specificity is undefined there), like the ranking metrics.
+    specificity is undefined there), like the ranking metrics. A masked
+    target (-1) is left out of its class.
     """
     scores = np.asarray(scores)
+    if has_masked(targets):
+        return masked_per_class(
+            lambda s, t: balanced_accuracy_per_class(s, t, thr), scores,
+            np.asarray(targets))
     t = np.asarray(targets) > 0
     pred = scores >= thr
     pos = t.sum(0)

@@ -11,6 +11,7 @@ from mmpretrain.registry import METRICS
 from ldr_mm.evaluation.clinical import (OPERATING_POINT_KEYS,
                                         bootstrap_auc_ap, threshold_metrics)
 from .base import MultiLabelScoreMetric
+from .label_mask import masked_count
 
 
 def _nan_group_means(values: np.ndarray, classes, head, tail) -> dict:
@@ -36,7 +37,9 @@ class MultiLabelClinicalReport(MultiLabelScoreMetric):
 
     Keys (prefix ``clinical``): ``<k>/class/<name>``, ``<k>/mean``,
     ``<k>/head``, ``<k>/tail`` for ``k`` in sens, spec, ppv, npv, f1;
-    ``thr/class/<name>``; with ``bootstrap > 0`` also ``auc_lo``,
+    ``thr/class/<name>``; ``masked/total`` and ``masked/class/<name>``, the
+    label cells masked by ``gt_mask`` (U-Ignore), which every value here
+    leaves out of its class; with ``bootstrap > 0`` also ``auc_lo``,
     ``auc_hi``, ``ap_lo``, ``ap_hi`` for every class and for the mean /
     head / tail means, and ``bootstrap/resamples``, ``bootstrap/level``.
 
@@ -94,6 +97,10 @@ class MultiLabelClinicalReport(MultiLabelScoreMetric):
         values = threshold_metrics(scores, targets, thr)
         self._warn_undefined(values, classes)
         out = {f'thr/class/{c}': float(t) for c, t in zip(classes, thr)}
+        masked = masked_count(targets)
+        out['masked/total'] = int(masked.sum())
+        out.update({f'masked/class/{c}': int(n)
+                    for c, n in zip(classes, masked)})
         for k in OPERATING_POINT_KEYS:
             out.update({f'{k}/{g}': v for g, v in _nan_group_means(
                 values[k], classes, head, tail).items()})

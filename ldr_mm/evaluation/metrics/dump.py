@@ -12,6 +12,7 @@ from mmengine.logging import MMLogger
 from mmpretrain.registry import METRICS
 from ldr_mm.utils.fileio import atomic_write
 from .base import sample_targets
+from .label_mask import MASKED, apply_gt_mask
 
 
 def score_text(scores: np.ndarray) -> List[List[str]]:
@@ -41,7 +42,10 @@ class MultiLabelScoreDump(BaseMetric):
     plain table a spreadsheet or pandas reads: one row per image with
     ``img_path``, ``score/<class>`` and ``gt/<class>`` columns (``.csv``), or
     the same as a JSON dict with ``classes``, ``img_path``, ``scores`` and
-    ``gt`` lists (``.json``). Scores are written as the shortest text that
+    ``gt`` lists (``.json``). A label cell is 1 or 0; a cell masked by the
+    sample's ``gt_mask`` (U-Ignore) is empty (CSV) / ``null`` (JSON), so it
+    stays apart from a negative; an image without labels has -1 cells
+    (:mod:`ldr_mm.apis.score_file` reads all three). Scores are written as the shortest text that
     reads back as the same float32 (:func:`score_text`), so metrics
     recomputed from the file equal the printed ones. Written atomically by
     rank 0 only, after MMEngine gathered the results of all ranks (no
@@ -64,11 +68,13 @@ class MultiLabelScoreDump(BaseMetric):
         for s in data_samples:
             score = s['pred_score'].detach().float().cpu().numpy()
             if 'gt_score' in s or 'gt_label' in s:
-                gt = sample_targets(s, score.size)
+                gt = apply_gt_mask(sample_targets(s, score.size), s)
+                cells = [None if v == MASKED else int(v) for v in gt]
             else:
-                gt = np.full(score.size, -1, dtype=np.int64)
+                cells = [-1] * score.size  # no labels
             self.results.append(
-                (s.get('img_path', str(s.get('sample_idx', ''))), score, gt))
+                (s.get('img_path', str(s.get('sample_idx', ''))), score,
+                 cells))
 
     def compute_metrics(self, results: List[tuple]) -> dict:
         classes = list((self.dataset_meta or {}).get('classes') or [
@@ -76,21 +82,21 @@ class MultiLabelScoreDump(BaseMetric):
         ])
         paths = [r[0] for r in results]
         scores = np.stack([r[1] for r in results])
-        gts = np.stack([r[2] for r in results])
+        gts = [r[2] for r in results]
         text = score_text(scores)
         if self.out_file.endswith('.json'):
             with atomic_write(self.out_file) as f:
                 json.dump(
                     dict(classes=classes, img_path=paths,
                          scores=[[float(v) for v in r] for r in text],
-                         gt=gts.tolist()), f)
+                         gt=gts), f)
         else:
             buf = io.StringIO()
             w = csv.writer(buf)
             w.writerow(['img_path'] + [f'score/{c}' for c in classes] +
                        [f'gt/{c}' for c in classes])
             for p, s, g in zip(paths, text, gts):
-                w.writerow([p] + s + [int(v) for v in g])
+                w.writerow([p] + s + ['' if v is None else v for v in g])
             with atomic_write(self.out_file, newline='') as f:
                 f.write(buf.getvalue())
         MMLogger.get_current_instance().info(

@@ -9,6 +9,7 @@ from mmpretrain.registry import METRICS
 
 from ldr_mm.evaluation.functional import roc_auc_per_class
 from .base import MultiLabelScoreMetric
+from .label_mask import known_cells
 
 
 def cohen_kappa_binary(y_true, y_pred) -> float:
@@ -39,16 +40,20 @@ def odir_score(scores, targets, thr: float = 0.5) -> Dict[str, float]:
     values equals plain accuracy; the official code computes exactly that,
     so ``f1`` reproduces the leaderboard numbers. ``f1_pos`` is the F1 of
     the positive value (a real F1), reported beside it for reference.
+    Masked cells (target -1, U-Ignore) are left out of the flattened
+    vectors.
 
     Returns:
         dict: ``kappa``, ``f1``, ``auc``, ``final``, ``f1_pos``; NaN where
         undefined (e.g. AUC when all labels are equal).
     """
     s = np.asarray(scores, dtype=np.float64).ravel()
-    t = (np.asarray(targets) > 0).ravel()
+    t = np.asarray(targets).ravel()
     if s.shape != t.shape:
         raise ValueError(f'scores {np.shape(scores)} and targets '
                          f'{np.shape(targets)} differ')
+    known = known_cells(t)  # a masked cell (-1) is left out
+    s, t = s[known], t[known] > 0
     pred = s > thr
     kappa = cohen_kappa_binary(t, pred)
     f1 = float((pred == t).mean()) if t.size else math.nan
