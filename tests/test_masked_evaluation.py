@@ -177,10 +177,30 @@ def test_old_score_files_still_read(tmp_path):
 
 
 def strict_json(path):
+    with open(path) as f:
+        return strict_json_text(f.read())
+
+
+def test_metrics_json_is_strict(tmp_path):
+    """--metrics-out's conversion: NaN / Inf -> null, NumPy scalars ->
+    numbers; a strict parser reads the result."""
+    from ldr_mm.evaluation.report import strict_json_values
+    metrics = {'auc/mean': np.float64(0.5), 'auc/class/a': math.nan,
+               'n': np.int64(3), 'x': [np.float32('inf'), 1.0],
+               'nested': {'y': (float('-inf'), 'text')}}
+    path = tmp_path / 'm.json'
+    path.write_text(json.dumps(strict_json_values(metrics), allow_nan=False))
+    assert strict_json(path) == {'auc/mean': 0.5, 'auc/class/a': None,
+                                 'n': 3, 'x': [None, 1.0],
+                                 'nested': {'y': [None, 'text']}}
+    with pytest.raises(ValueError, match='NaN'):
+        strict_json_text(json.dumps(metrics['auc/class/a']))
+
+
+def strict_json_text(text):
     def refuse(name):
         raise ValueError(f'non-standard JSON constant {name}')
-    with open(path) as f:
-        return json.loads(f.read(), parse_constant=refuse)
+    return json.loads(text, parse_constant=refuse)
 
 
 # ------------------------------------------------------------- end to end

@@ -11,6 +11,7 @@ is known (:func:`known_cells`, :func:`masked_per_class`): a masked cell is
 neither a positive nor a negative of AUC, AP, the accuracies, the
 operating points, the bootstrap resamples, the curves and the thresholds.
 """
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -81,8 +82,11 @@ def masked_per_class(per_class: Callable, scores: np.ndarray,
     for c in range(C):
         rows = known[:, c]
         args = [np.asarray(a)[[c]] for a in class_args]
-        parts.append(per_class(scores[rows][:, [c]], targets[rows][:, [c]],
-                               *args))
+        with warnings.catch_warnings():
+            if not rows.any():  # no known row: numpy's empty-mean warning
+                warnings.simplefilter('ignore', RuntimeWarning)
+            parts.append(per_class(scores[rows][:, [c]],
+                                   targets[rows][:, [c]], *args))
 
     def join(values):
         values = [np.asarray(v).reshape(-1)[0] for v in values]
