@@ -274,7 +274,8 @@ def test_tools_evaluate_a_masked_split(chexpert_run, capsys):
         y, s = gt[k, c], sf.scores[k, c]
         assert metrics[f'clinical/masked/class/{name}'] == (~k).sum()
         pred = (s >= 0.5).astype(int)
-        tp, fn = ((pred == 1) & (y == 1)).sum(), ((pred == 0) & (y == 1)).sum()
+        tp = ((pred == 1) & (y == 1)).sum()
+        fn = ((pred == 0) & (y == 1)).sum()
         ref = dict(sens=tp / (tp + fn) if tp + fn else math.nan,
                    auc=sk_or_nan(roc_auc_score, y, s),
                    mAP=sk_or_nan(average_precision_score, y, s))

@@ -4,10 +4,10 @@ All functions take (N, C) scores and targets (one column per class) and
 work on every class at once. A target is 1, 0 or -1: a masked (uncertain,
 U-Ignore) cell, left out of its class everywhere, as if that image were not
 in the evaluated set for that class
-(:mod:`~ldr_mm.evaluation.metrics.label_mask`). A class is predicted positive when ``score >=
-threshold`` (the heads' rule). Undefined values are NaN, never 0: the
-sensitivity of a class without positives, the PPV of a class without
-positive calls, and so on.
+(:mod:`~ldr_mm.evaluation.metrics.label_mask`). A class is predicted
+positive when ``score >= threshold`` (the heads' rule). Undefined values
+are NaN, never 0: the sensitivity of a class without positives, the PPV
+of a class without positive calls, and so on.
 
 Bootstrap intervals resample the N rows with replacement. A resample is
 evaluated as integer weights on the original rows (how often each row was
