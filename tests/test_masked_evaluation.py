@@ -15,8 +15,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import (average_precision_score, precision_score,
-                             recall_score, roc_auc_score, roc_curve)
+from sklearn.metrics import (accuracy_score, average_precision_score,
+                             confusion_matrix, precision_score, recall_score,
+                             roc_auc_score, roc_curve)
 
 from ldr_mm.apis import choose_thresholds, read_score_file
 from ldr_mm.apis.score_file import labelled
@@ -274,21 +275,29 @@ def test_tools_evaluate_a_masked_split(chexpert_run, capsys):
         y, s = gt[k, c], sf.scores[k, c]
         assert metrics[f'clinical/masked/class/{name}'] == (~k).sum()
         pred = (s >= 0.5).astype(int)
-        tp = ((pred == 1) & (y == 1)).sum()
-        fn = ((pred == 0) & (y == 1)).sum()
-        ref = dict(sens=tp / (tp + fn) if tp + fn else math.nan,
-                   auc=sk_or_nan(roc_auc_score, y, s),
-                   mAP=sk_or_nan(average_precision_score, y, s))
-        spec_d = ((y == 0)).sum()
-        ref['spec'] = ((pred == 0) & (y == 0)).sum() / spec_d if spec_d \
-            else math.nan
+        tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
+
+        def ratio(a, b):
+            return a / b if b else math.nan
+
+        ref = {'clinical/sens': ratio(tp, tp + fn),
+               'clinical/spec': ratio(tn, tn + fp),
+               'clinical/ppv': ratio(tp, tp + fp),
+               'clinical/npv': ratio(tn, tn + fn),
+               'clinical/f1': ratio(2 * tp, 2 * tp + fp + fn),
+               'mACC': accuracy_score(y, pred),
+               'auc': sk_or_nan(roc_auc_score, y, s),
+               'mAP': sk_or_nan(average_precision_score, y, s)}
         for key, v in ref.items():
-            got = metrics[f'clinical/{key}/class/{name}'] if key in (
-                'sens', 'spec') else metrics[f'{key}/class/{name}']
+            got = metrics[f'{key}/class/{name}']
             assert (math.isnan(v) and math.isnan(got)) or \
                 got == pytest.approx(v), (key, name)
         known_both += not math.isnan(ref['auc'])
     assert known_both >= 3
+    # reading masked cells as negatives would change the values checked
+    as_zero = roc_auc_per_class(sf.scores, np.maximum(gt, 0))
+    assert not np.allclose(as_zero, [metrics[f'auc/class/{c}']
+                                     for c in classes], equal_nan=True)
     for key in ('auc/mean', 'mAP/mean', 'clinical/sens/mean',
                 'clinical/auc_lo/mean'):
         assert np.isfinite(metrics[key])
