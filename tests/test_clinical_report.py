@@ -175,7 +175,11 @@ def test_test_tool_report_and_confusion_tool(tmp_path, capsys):
     assert 0 < len(head) < len(classes)
     head_auc = np.nanmean([metrics[f'auc/class/{c}'] for c in head])
     assert metrics['auc/head'] == pytest.approx(head_auc)
-    saved = json.load(open(tmp_path / 'm.json'))['metrics']
+    def refuse(name):  # strict JSON: NaN is written as null (issue 23.8)
+        raise ValueError(f'bare {name} in --metrics-out')
+    saved = json.loads((tmp_path / 'm.json').read_text(),
+                       parse_constant=refuse)['metrics']
+    assert any(v is None for v in saved.values())  # the NaN metrics
     assert saved['clinical/bootstrap/resamples'] == 40
     import ldr_mm
     assert json.load(open(tmp_path / 'm.json'))['versions']['ldr_mm'] == \
