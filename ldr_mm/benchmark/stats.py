@@ -83,7 +83,9 @@ def resampled_metrics(scores: np.ndarray, targets: np.ndarray,
 
     Args:
         scores (np.ndarray): (N, C) per-image scores.
-        targets (np.ndarray): (N, C) 0/1 labels.
+        targets (np.ndarray): (N, C) labels, 1, 0 or -1 (masked: left out
+            of its class in every resample, see
+            :func:`~ldr_mm.evaluation.clinical.weighted_auc_ap`).
         indices (np.ndarray): (B, N) resamples (:func:`bootstrap_indices`);
             a row of ``arange(N)`` gives the metrics of the test set itself.
         classes, head, tail: Class names and the head / tail groups.
