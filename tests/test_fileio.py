@@ -60,3 +60,20 @@ def test_mmengine_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         backend.put(b'trunc', str(tmp_path / 'x.pth'))
     assert (tmp_path / 'x.pth').read_bytes() == b'complete'
+
+
+def test_the_umask_is_read_without_changing_it(tmp_path, monkeypatch):
+    """Setting the umask to read it would give files that other threads
+    create meanwhile a umask of 0 (world-writable)."""
+    calls = []
+    monkeypatch.setattr(os, 'umask', lambda *a: calls.append(a) or 0)
+    with atomic_write(str(tmp_path / 'a.txt')) as f:
+        f.write('x')
+    atomic_call(str(tmp_path / 'b.txt'), lambda p: open(p, 'w').write('x'))
+    assert calls == [], 'os.umask was called after import'
+    monkeypatch.undo()
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for name in ('a.txt', 'b.txt'):
+        assert _mode(tmp_path / name) == 0o666 & ~mask, name
+

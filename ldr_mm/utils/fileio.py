@@ -15,11 +15,37 @@ from typing import Any, Callable, Iterator, IO
 import torch
 
 
-def _umask_mode() -> int:
-    """0o666 minus the process umask: the mode ``open()`` would give."""
+def _umask_at_import() -> int:
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+# ``os.umask`` can only be read by setting it; doing that while other threads
+# create files would give them a umask of 0 (world-writable files), so it is
+# done once, here, and later reads go through /proc (Linux) instead.
+_IMPORT_UMASK = _umask_at_import()
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it.
+
+    From the ``Umask:`` line of ``/proc/self/status`` (Linux >= 4.7), so a
+    ``umask`` set after import is honoured; elsewhere the umask at import.
+    """
+    try:
+        with open('/proc/self/status', encoding='ascii') as f:
+            for line in f:
+                if line.startswith('Umask:'):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _IMPORT_UMASK
+
+
+def _umask_mode() -> int:
+    """0o666 minus the process umask: the mode ``open()`` would give."""
+    return 0o666 & ~_current_umask()
 
 
 @contextlib.contextmanager
