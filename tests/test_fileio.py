@@ -77,3 +77,17 @@ def test_the_umask_is_read_without_changing_it(tmp_path, monkeypatch):
     for name in ('a.txt', 'b.txt'):
         assert _mode(tmp_path / name) == 0o666 & ~mask, name
 
+
+
+@pytest.mark.parametrize('name, safe', [
+    ('../../x', '___.._x'), ('a/b', 'a_b'), ('a\\b', 'a_b'), ('..', '__'),
+    ('.hidden', '_hidden'), ('', 'unnamed'), ('a\x00b:c*', 'a_b_c_'),
+    ('Pleural Effusion', 'Pleural Effusion'), ('Atelectasis', 'Atelectasis'),
+    ('é' * 200, 'é' * 75)])
+def test_safe_file_name(tmp_path, name, safe):
+    """Issue 23.6: one file-name component, never a path out of a folder."""
+    from ldr_mm.utils import safe_file_name
+    assert safe_file_name(name) == safe
+    with open(tmp_path / f'{safe_file_name(name)}.png', 'w'):
+        pass
+    assert len(os.listdir(tmp_path)) == 1

@@ -4,6 +4,7 @@ module."""
 import csv
 import glob
 import json
+import os
 import os.path as osp
 import shutil
 
@@ -176,3 +177,28 @@ def test_visualize_attention(run, tmp_path, capsys):
     with pytest.raises(ValueError, match=r"Unknown class\(es\) \['lung'\]"):
         vis_tool.main([run.config, run.checkpoint, paths[0], '--out-dir',
                        str(out2), '--classes', 'lung', '--no-progress'])
+
+
+def test_visualize_attention_class_name_stays_in_out_dir(run, tmp_path,
+                                                         monkeypatch):
+    """Issue 23.6: ``--per-class-files`` with a class named ``../../x``
+    wrote ``<out-dir>/<image>/../../x.png``, outside ``--out-dir``."""
+    from ldr_mm.apis import MultiLabelInferencer
+    init = MultiLabelInferencer.__init__
+
+    def renamed(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.classes[0] = '../../x'  # e.g. from a user's annotation file
+    monkeypatch.setattr(MultiLabelInferencer, '__init__', renamed)
+    path = sorted(glob.glob(osp.join(run.root, 'images', 'test',
+                                     '*.png')))[0]
+    out = tmp_path / 'a' / 'att'
+    res = vis_tool.main([run.config, run.checkpoint, path, '--out-dir',
+                         str(out), '--classes', '../../x', '--per-class-files',
+                         '--no-progress'])
+    stem = osp.splitext(osp.basename(path))[0]
+    assert sorted(res['written']) == [str(out / f'{stem}.png'),
+                                      str(out / stem / '___.._x.png')]
+    assert not glob.glob(str(tmp_path / '**' / 'x.png'), recursive=True)
+    assert os.listdir(tmp_path) == ['a'] and os.listdir(tmp_path / 'a') == [
+        'att']
