@@ -151,11 +151,13 @@ def main(argv=None):
     args = parse_args(argv)
     from ldr_mm.apis import IMAGE_EXTENSIONS, MultiLabelInferencer
     from ldr_mm.utils import atomic_write
+    from ldr_mm.utils.checkpoint import exit_on_checkpoint_error
 
     thresholds = args.thresholds if args.thresholds else args.thr
-    inferencer = MultiLabelInferencer(
-        args.config, args.checkpoint, device=args.device,
-        thresholds=thresholds, cfg_options=args.cfg_options)
+    with exit_on_checkpoint_error(args.checkpoint):
+        inferencer = MultiLabelInferencer(
+            args.config, args.checkpoint, device=args.device,
+            thresholds=thresholds, cfg_options=args.cfg_options)
     classes = inferencer.classes
     with warnings.catch_warnings():
         warnings.simplefilter('always')  # every skipped file is named
