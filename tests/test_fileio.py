@@ -79,6 +79,16 @@ def test_the_umask_is_read_without_changing_it(tmp_path, monkeypatch):
 
 
 
+
+def test_without_proc_the_umask_at_import_is_used(tmp_path, monkeypatch):
+    import ldr_mm.utils.fileio as fileio
+    monkeypatch.setattr(fileio, '_proc_umask', lambda: None)
+    monkeypatch.setattr(fileio, '_IMPORT_UMASK', 0o027)
+    monkeypatch.setattr(os, 'umask', lambda *a: pytest.fail('os.umask'))
+    with atomic_write(str(tmp_path / 'a.txt')) as f:
+        f.write('x')
+    assert _mode(tmp_path / 'a.txt') == 0o640
+
 @pytest.mark.parametrize('name, safe', [
     ('../../x', '___.._x'), ('a/b', 'a_b'), ('a\\b', 'a_b'), ('..', '__'),
     ('.hidden', '_hidden'), ('', 'unnamed'), ('a\x00b:c*', 'a_b_c_'),

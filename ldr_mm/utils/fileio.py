@@ -16,24 +16,9 @@ from typing import Any, Callable, Iterator, IO
 import torch
 
 
-def _umask_at_import() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# ``os.umask`` can only be read by setting it; doing that while other threads
-# create files would give them a umask of 0 (world-writable files), so it is
-# done once, here, and later reads go through /proc (Linux) instead.
-_IMPORT_UMASK = _umask_at_import()
-
-
-def _current_umask() -> int:
-    """The process umask, read without changing it.
-
-    From the ``Umask:`` line of ``/proc/self/status`` (Linux >= 4.7), so a
-    ``umask`` set after import is honoured; elsewhere the umask at import.
-    """
+def _proc_umask():
+    """The umask from the ``Umask:`` line of ``/proc/self/status`` (Linux
+    >= 4.7), or None where there is none."""
     try:
         with open('/proc/self/status', encoding='ascii') as f:
             for line in f:
@@ -41,7 +26,28 @@ def _current_umask() -> int:
                     return int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass
-    return _IMPORT_UMASK
+    return None
+
+
+def _umask_at_import() -> int:
+    mask = _proc_umask()
+    if mask is None:  # read by setting it: only here, once
+        mask = os.umask(0)
+        os.umask(mask)
+    return mask
+
+
+# ``os.umask`` can only be read by setting it; doing that while other threads
+# create files would give them a umask of 0 (world-writable files), so it is
+# never done after import.
+_IMPORT_UMASK = _umask_at_import()
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it: from /proc, so a
+    ``umask`` set after import is honoured; elsewhere the umask at import."""
+    mask = _proc_umask()
+    return _IMPORT_UMASK if mask is None else mask
 
 
 def _umask_mode() -> int:
