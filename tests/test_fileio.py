@@ -80,6 +80,36 @@ def test_the_umask_is_read_without_changing_it(tmp_path, monkeypatch):
 
 
 
+def test_no_world_writable_file_from_a_concurrent_thread(tmp_path):
+    """Stress: one thread computes the mode of atomic writes while this one
+    creates 3000 plain files; with the umask set to 0 for a moment (the old
+    way) hundreds of them came out world-writable."""
+    import sys
+    import threading
+
+    import ldr_mm.utils.fileio as fileio
+    old_mask, old_switch = os.umask(0o022), sys.getswitchinterval()
+    stop = threading.Event()
+
+    def modes():
+        while not stop.is_set():
+            assert fileio._umask_mode() == 0o644
+    t = threading.Thread(target=modes)
+    sys.setswitchinterval(1e-6)
+    try:
+        t.start()
+        for i in range(3000):
+            open(tmp_path / str(i), 'w').close()
+    finally:
+        stop.set()
+        t.join()
+        sys.setswitchinterval(old_switch)
+        os.umask(old_mask)
+    loose = [p.name for p in tmp_path.iterdir() if _mode(p) & stat.S_IWOTH]
+    assert loose == [], f'{len(loose)} of 3000 files world-writable'
+
+
+
 def test_without_proc_the_umask_at_import_is_used(tmp_path, monkeypatch):
     import ldr_mm.utils.fileio as fileio
     monkeypatch.setattr(fileio, '_proc_umask', lambda: None)
