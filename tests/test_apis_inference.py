@@ -272,3 +272,30 @@ def test_cuda_matches_cpu(run, inferencer):
                                    atol=1e-4)
         np.testing.assert_allclose(x['attention'], y['attention'],
                                    atol=1e-4)
+
+
+def test_class_and_image_names_cannot_leave_show_dir(run, inferencer,
+                                                     tmp_path, monkeypatch):
+    """Issue 23.6: a class named ``../../x`` wrote outside ``show_dir``."""
+    bad = ['../../x', 'a/b', 'a_b', '..', '.hidden'] + \
+        inferencer.classes[5:]
+    monkeypatch.setattr(inferencer, 'classes', bad)
+    src = tmp_path / 'src'
+    src.mkdir()
+    img = str(src / '..png')  # an image whose stem is '.'-only
+    shutil.copy(image_paths(run)[0], img)
+    out = tmp_path / 'deep' / 'vis'
+    res = inferencer([img], show_dir=str(out), attention_classes='all',
+                     per_class_files=True, progress=False)
+    assert len(res.written) == 11
+    root = osp.realpath(str(out))
+    for p in res.written:
+        assert osp.realpath(p).startswith(root + os.sep), p
+        assert osp.isfile(p)
+    assert sorted(os.listdir(out)) == ['__png', '__png.png']
+    names = sorted(os.listdir(out / '__png'))
+    assert names[:5] == ['__.png', '___.._x.png', '_hidden.png', 'a_b.png',
+                         'a_b_1.png']
+    # nothing but the source image and the output folder under tmp_path
+    assert sorted(os.listdir(tmp_path)) == ['deep', 'src']
+    assert os.listdir(tmp_path / 'deep') == ['vis']

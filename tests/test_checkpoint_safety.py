@@ -89,3 +89,41 @@ def test_tools_refuse_a_code_running_checkpoint(demo_root, tmp_path):
     with pytest.raises(SystemExit, match=f'Refused.*"{evil}"'):
         train_tool.main([cfg, '--resume', evil])
     assert not marker.exists()
+
+
+@pytest.mark.parametrize('kind', ['evil', 'truncated'])
+def test_every_weight_loading_tool_exits_with_one_line(demo_root, tmp_path,
+                                                       kind):
+    """Issue 23.8: tools/infer.py (and visualize_attention, get_flops,
+    weight_norms) printed a traceback for a code-running or truncated
+    checkpoint; now each exits with tools/test.py's one-line reason."""
+    import glob
+    from conftest import write_tiny_config
+    from inference_helpers import load_tool
+
+    marker = tmp_path / 'pwned'
+    ckpt = str(tmp_path / f'{kind}.pth')
+    torch.save({'state_dict': {}, 'meta': {}, 'x': _RunsCode(str(marker))},
+               ckpt)
+    if kind == 'truncated':
+        data = open(ckpt, 'rb').read()
+        open(ckpt, 'wb').write(data[:len(data) // 2])
+        expected = f'^Checkpoint "{ckpt}" is truncated'
+    else:
+        expected = (f'^Refused to load the checkpoint "{ckpt}".*Nothing in '
+                    r'it was executed.*\(.*GLOBAL .*system')
+    cfg = write_tiny_config(tmp_path / 'cfg.py', demo_root,
+                            str(tmp_path / 'work'))
+    image = sorted(glob.glob(f'{demo_root}/images/test/*.png'))[0]
+    runs = [('infer.py', [cfg, ckpt, image, '--no-progress']),
+            ('visualize_attention.py', [cfg, ckpt, image, '--out-dir',
+                                        str(tmp_path / 'vis'),
+                                        '--no-progress']),
+            ('analysis_tools/get_flops.py', [cfg, '--checkpoint', ckpt]),
+            ('analysis_tools/weight_norms.py', [ckpt, '--out',
+                                                str(tmp_path / 'w.png')])]
+    for tool, argv in runs:
+        with pytest.raises(SystemExit, match=expected) as e:
+            load_tool(tool).main(argv)
+        assert '\n' not in str(e.value.code), tool
+    assert not marker.exists()

@@ -186,3 +186,37 @@ def test_empty_demo_or_multilabel_dataset_is_named(demo_root, tmp_path):
     with pytest.raises(ValueError, match='validation dataset has no samples'):
         train_tool.main([cfg])
     assert no_checkpoint(work)
+
+
+def test_one_hot_gt_label_is_refused(demo_root, tmp_path):
+    """Issue 23.4: ``[0,1,0,0,1,...]`` has values in 0..C-1 and was read as
+    the class indices {0, 1}."""
+    meta = dict(classes=list(NIH_CLASSES), split='test')
+    one_hot = [0] * len(NIH_CLASSES)
+    one_hot[1] = one_hot[9] = 1
+    data = [dict(img_path='a.png', gt_label=[1], patient_id='1'),
+            dict(img_path='b.png', gt_label=one_hot, patient_id='2')]
+    path = tmp_path / 'nih_test.json'
+    json.dump(dict(metainfo=meta, data_list=data), open(path, 'w'))
+    with pytest.raises(AnnotationError, match=r'nih_test.json" data_list'
+                       r'\[1\] \("b.png"\).*looks one-hot.*Write the indices '
+                       r'of the positive classes \(\[1, 9\]\).*gt_score'):
+        NIHChestXray14(data_root='', ann_file=str(path), split='test')
+    # MMPretrain's own dataset, checked by the hook before training
+    bad = copy_split(demo_root, tmp_path, 'train',
+                     [0, 0, 1, 0, 0, 0, 0, 0, 0, 1], index=5)
+    cfg, work = multilabel_cfg(demo_root, tmp_path, train=bad)
+    with pytest.raises(AnnotationError, match=r'train_edited.json" '
+                       r'data_list\[5\].*looks one-hot.*\[2, 9\]'):
+        train_tool.main([cfg])
+    assert no_checkpoint(work)
+
+
+def test_repeated_class_index_is_refused(tmp_path):
+    meta = dict(classes=list(NIH_CLASSES), split='test')
+    data = [dict(img_path='a.png', gt_label=[3, 5, 3], patient_id='1')]
+    path = tmp_path / 'nih_test.json'
+    json.dump(dict(metainfo=meta, data_list=data), open(path, 'w'))
+    with pytest.raises(AnnotationError, match=r'data_list\[0\] \("a.png"\)'
+                       r'.*names the classes \[3\] more than once'):
+        NIHChestXray14(data_root='', ann_file=str(path), split='test')

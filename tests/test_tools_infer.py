@@ -4,6 +4,7 @@ module."""
 import csv
 import glob
 import json
+import os
 import os.path as osp
 import shutil
 
@@ -176,3 +177,65 @@ def test_visualize_attention(run, tmp_path, capsys):
     with pytest.raises(ValueError, match=r"Unknown class\(es\) \['lung'\]"):
         vis_tool.main([run.config, run.checkpoint, paths[0], '--out-dir',
                        str(out2), '--classes', 'lung', '--no-progress'])
+
+
+def test_visualize_attention_class_name_stays_in_out_dir(run, tmp_path,
+                                                         monkeypatch):
+    """Issue 23.6: ``--per-class-files`` with a class named ``../../x``
+    wrote ``<out-dir>/<image>/../../x.png``, outside ``--out-dir``."""
+    from ldr_mm.apis import MultiLabelInferencer
+    init = MultiLabelInferencer.__init__
+
+    def renamed(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.classes[0] = '../../x'  # e.g. from a user's annotation file
+    monkeypatch.setattr(MultiLabelInferencer, '__init__', renamed)
+    path = sorted(glob.glob(osp.join(run.root, 'images', 'test',
+                                     '*.png')))[0]
+    out = tmp_path / 'a' / 'att'
+    res = vis_tool.main([run.config, run.checkpoint, path, '--out-dir',
+                         str(out), '--classes', '../../x', '--per-class-files',
+                         '--no-progress'])
+    stem = osp.splitext(osp.basename(path))[0]
+    assert sorted(res['written']) == [str(out / f'{stem}.png'),
+                                      str(out / stem / '___.._x.png')]
+    assert not glob.glob(str(tmp_path / '**' / 'x.png'), recursive=True)
+    assert os.listdir(tmp_path) == ['a'] and os.listdir(tmp_path / 'a') == [
+        'att']
+
+
+def test_extensionless_dicom_in_a_folder_is_read(run, tmp_path, capsys):
+    """Issue 23.8: a DICOM file without extension in a folder was counted as
+    "non-image file ignored" (unnamed) while the same file given directly
+    was read. Now it is sniffed (``DICM`` at byte 128) and read; the files
+    still ignored are named."""
+    pytest.importorskip('pydicom')
+    from pydicom.data import get_testdata_file
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    dcm = str(folder / '1.2.840.10008.1')  # a UID-like name, no extension
+    shutil.copy(get_testdata_file('MR_small.dcm', download=False), dcm)
+    plain = str(folder / 'IM0001')
+    shutil.copy(get_testdata_file('CT_small.dcm', download=False), plain)
+    (folder / 'notes.txt').write_text('not an image')
+    (folder / 'README').write_text('x' * 200)  # no marker at byte 128
+    out = str(tmp_path / 'r.json')
+    res = infer_tool.main([run.config, run.checkpoint, str(folder), '--out',
+                           out, '--no-progress'])
+    text = capsys.readouterr().out
+    assert sorted(r['name'] for r in res['results']) == [dcm, plain]
+    assert sorted(res['ignored']) == [str(folder / 'README'),
+                                      str(folder / 'notes.txt')]
+    assert '2 image(s) read, 0 unreadable skipped, 2 non-image file(s) ' \
+        'ignored' in text
+    assert f'ignored {folder / "notes.txt"}: not an image extension' in text
+    assert f'ignored {folder / "README"}' in text
+    # the same scores as each file given by itself
+    alone = infer_tool.main([run.config, run.checkpoint, dcm,
+                             '--no-progress'])['results'][0]
+    got = next(r for r in res['results'] if r['name'] == dcm)
+    np.testing.assert_array_equal(got['pred_scores'], alone['pred_scores'])
+    # with --ext limited to PNG, no file is sniffed
+    with pytest.raises(SystemExit, match='No readable image'):
+        infer_tool.main([run.config, run.checkpoint, str(folder), '--ext',
+                         '.png', '--no-progress'])

@@ -26,6 +26,9 @@ import warnings
 
 from mmengine.config import DictAction  # noqa: E402
 
+#: Ignored (non-image) files named one per line; the rest are counted.
+MAX_IGNORED_SHOWN = 10
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
@@ -60,7 +63,8 @@ def parse_args(argv=None):
         '--ext', nargs='+', default=None,
         help='file endings counted as images in folders (default: .png '
         '.jpg .jpeg .bmp .tif .tiff .webp .pgm .ppm .pbm .dcm .dicom .nii '
-        '.nii.gz)')
+        '.nii.gz); with .dcm or .dicom, files with the DICOM marker count '
+        'whatever their name')
     parser.add_argument(
         '--show-dir',
         help='also save, per image, the attention map of each positive '
@@ -151,11 +155,13 @@ def main(argv=None):
     args = parse_args(argv)
     from ldr_mm.apis import IMAGE_EXTENSIONS, MultiLabelInferencer
     from ldr_mm.utils import atomic_write
+    from ldr_mm.utils.checkpoint import exit_on_checkpoint_error
 
     thresholds = args.thresholds if args.thresholds else args.thr
-    inferencer = MultiLabelInferencer(
-        args.config, args.checkpoint, device=args.device,
-        thresholds=thresholds, cfg_options=args.cfg_options)
+    with exit_on_checkpoint_error(args.checkpoint):
+        inferencer = MultiLabelInferencer(
+            args.config, args.checkpoint, device=args.device,
+            thresholds=thresholds, cfg_options=args.cfg_options)
     classes = inferencer.classes
     with warnings.catch_warnings():
         warnings.simplefilter('always')  # every skipped file is named
@@ -197,6 +203,11 @@ def main(argv=None):
     print(summary + '.')
     for path, why in skipped:
         print(f'  skipped {path}: {why}')
+    for path in ignored[:MAX_IGNORED_SHOWN]:
+        print(f'  ignored {path}: not an image extension (--ext adds one)')
+    if len(ignored) > MAX_IGNORED_SHOWN:
+        print(f'  ... {len(ignored) - MAX_IGNORED_SHOWN} more ignored file(s) '
+              '(all are in a --out .json)')
     if not results:
         raise SystemExit('No readable image among the inputs.')
     return dict(results=results, skipped=skipped, ignored=ignored,

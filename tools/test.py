@@ -276,19 +276,16 @@ def load_checkpoint(model, checkpoint, classes, classes_of):
             weights (keys, shapes) or other class names; nothing is loaded.
     """
     import warnings
-    from ldr_mm.utils import (CheckpointMismatchError, CorruptCheckpointError,
-                              UnsafeCheckpointError, load_strict)
-    from ldr_mm.utils.checkpoint import refuse_unsafe_checkpoint
+    from ldr_mm.utils import load_strict
+    from ldr_mm.utils.checkpoint import exit_on_checkpoint_error
     try:
-        meta = load_strict(
-            model, checkpoint, what='Checkpoint', classes=classes,
-            classes_of=classes_of,
-            hint='Evaluate it with the config it was trained with (same '
-            'model, same dataset classes in the same order).')
-    except UnsafeCheckpointError as e:
-        raise refuse_unsafe_checkpoint(e, checkpoint) from None
-    except (FileNotFoundError, CorruptCheckpointError,
-            CheckpointMismatchError) as e:
+        with exit_on_checkpoint_error(checkpoint):
+            meta = load_strict(
+                model, checkpoint, what='Checkpoint', classes=classes,
+                classes_of=classes_of,
+                hint='Evaluate it with the config it was trained with (same '
+                'model, same dataset classes in the same order).')
+    except FileNotFoundError as e:
         raise SystemExit(str(e)) from None
     if not (meta.get('dataset_meta') or {}).get('classes'):
         warnings.warn(f'Checkpoint "{checkpoint}" records no class names '

@@ -79,11 +79,13 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from ldr_mm.apis import MultiLabelInferencer
+    from ldr_mm.utils.checkpoint import exit_on_checkpoint_error
 
-    inferencer = MultiLabelInferencer(
-        args.config, args.checkpoint, device=args.device,
-        thresholds=args.thresholds if args.thresholds else args.thr,
-        cfg_options=args.cfg_options)
+    with exit_on_checkpoint_error(args.checkpoint):
+        inferencer = MultiLabelInferencer(
+            args.config, args.checkpoint, device=args.device,
+            thresholds=args.thresholds if args.thresholds else args.thr,
+            cfg_options=args.cfg_options)
     classes = args.classes[0] if args.classes in (
         ['predicted'], ['all']) else args.classes
     with warnings.catch_warnings():

@@ -26,6 +26,9 @@ custom_hooks = [
     # ldr_mm / MMPretrain versions in the log and in checkpoint meta
     dict(type='VersionInfoHook'),
 ]
+# duplicate images in a split, images / patient ids shared by train, val
+# and test: 'warn' (logged when training starts) or 'error'
+split_overlap = 'warn'
 
 env_cfg = dict(
     cudnn_benchmark=False,

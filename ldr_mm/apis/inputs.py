@@ -36,11 +36,18 @@ class InputItem(NamedTuple):
 
 class CollectedInputs(NamedTuple):
     items: List[InputItem]
-    ignored: List[str]  # files in folders without an image extension
+    ignored: List[str]  # other files in folders (no image extension)
 
 
 def _folder_files(folder: str, recursive: bool,
                   extensions: Sequence[str]):
+    """(image files, other files) of ``folder``. A file without one of the
+    ``extensions`` still counts as an image when it has the DICOM marker
+    and ``extensions`` include a DICOM one (DICOM files often have no
+    extension, or a UID's last number as one)."""
+    from ldr_mm.datasets.transforms.medical_io import (DICOM_SUFFIXES,
+                                                       is_dicom_file)
+    sniff = any(e in DICOM_SUFFIXES for e in extensions)
     images, ignored = [], []
     if recursive:
         walk = ((d, sorted(fs)) for d, _, fs in sorted(os.walk(folder)))
@@ -52,8 +59,8 @@ def _folder_files(folder: str, recursive: bool,
             if f.startswith('.'):
                 continue  # hidden files, our own temporaries
             path = osp.join(d, f)
-            (images if f.lower().endswith(tuple(extensions)) else
-             ignored).append(path)
+            (images if f.lower().endswith(tuple(extensions)) or (
+                sniff and is_dicom_file(path)) else ignored).append(path)
     return images, ignored
 
 
@@ -86,7 +93,8 @@ def collect_inputs(inputs: Union[str, np.ndarray, Iterable],
             of any of these.
         recursive (bool): Descend into sub-folders of folders.
         extensions (Sequence[str]): File name endings counted as images in
-            folders.
+            folders (with a DICOM ending among them, a file with the DICOM
+            marker counts too, whatever its name).
         skip_unreadable (bool, optional): Force the error policy for every
             item; by default files from folders and list files are skipped
             when unreadable and single images raise.

@@ -22,7 +22,7 @@ from .attention import (attention_panels, display_scale, overlay_attention,
 from .cam import class_activation_maps, supports_cam
 from .inputs import (IMAGE_EXTENSIONS, InputItem, UnreadableImageError,
                      collect_inputs)
-from ldr_mm.utils import load_strict, split_dataset_cfg
+from ldr_mm.utils import load_strict, safe_file_name, split_dataset_cfg
 
 from .model_loading import init_multilabel_model
 from .thresholds import resolve_thresholds
@@ -52,12 +52,20 @@ def _progress_bar(enabled: bool):
         progress.disable_progress_bar = before
 
 
-def _unique_name(name: str, used: dict) -> str:
-    """The file stem of ``name``, numbered if ``used`` has it already."""
-    stem = osp.splitext(osp.basename(name))[0] or 'image'
-    n = used.get(stem, 0)
-    used[stem] = n + 1
-    return stem if n == 0 else f'{stem}_{n}'
+def _unique_name(name: str, used: dict, stem_only: bool = True) -> str:
+    """A safe file name for ``name`` (its stem unless ``stem_only=False``,
+    see :func:`~ldr_mm.utils.safe_file_name`), numbered if ``used`` has it
+    already; ``used`` records it."""
+    if stem_only:
+        name = osp.splitext(osp.basename(name))[0]
+    stem = safe_file_name(name, 'image')
+    out, n = stem, used.get(stem, 0)
+    while out in used:
+        n += 1
+        out = f'{stem}_{n}'
+    used[stem] = n
+    used[out] = 0
+    return out
 
 
 class MultiLabelResults(list):
@@ -463,6 +471,9 @@ class MultiLabelInferencer(BaseInferencer):
         if show_dir is None:
             return []
         names, written = {}, []
+        used = {}  # a file name per class, unique, path-safe
+        class_files = [_unique_name(c, used, stem_only=False)
+                       for c in self.classes]
         for pred in preds:
             view = to_rgb_uint8(_display_view(pred.pop('input_view')))
             scores = pred.pred_score.float().cpu().numpy()
@@ -483,7 +494,7 @@ class MultiLabelInferencer(BaseInferencer):
                     interpolation=cv2.INTER_CUBIC)
                 for c in chosen:
                     written.append(
-                        osp.join(show_dir, name, f'{self.classes[c]}.png'))
+                        osp.join(show_dir, name, f'{class_files[c]}.png'))
                     write_png(written[-1],
                               overlay_attention(big, attn[c], alpha))
         return written

@@ -25,7 +25,9 @@ def label_indices(labels, num_classes: int, where: str) -> List[int]:
         list[int]: The indices.
 
     Raises:
-        AnnotationError: A non-integer, negative or too large index.
+        AnnotationError: A non-integer, negative or too large index, or
+            an index given twice (e.g. a one-hot vector written as
+            ``gt_label``).
     """
     if hasattr(labels, 'tolist'):
         labels = labels.tolist()
@@ -44,7 +46,29 @@ def label_indices(labels, num_classes: int, where: str) -> List[int]:
                 f'be integer class indices in 0..{num_classes - 1} '
                 f'({num_classes} classes). Fix the annotation file.')
         out.append(int(v))
+    if len(set(out)) != len(out):
+        raise AnnotationError(_repeated_message(out, num_classes, where))
     return out
+
+
+def _repeated_message(out: List[int], num_classes: int, where: str) -> str:
+    """The message for a ``gt_label`` that names a class twice."""
+    shown = out if len(out) <= 20 else out[:20] + ['...']
+    if len(out) == num_classes and set(out) <= {0, 1}:
+        ones = [i for i, v in enumerate(out) if v == 1]
+        return (f'{where}: gt_label {shown} looks one-hot ({num_classes} '
+                'values, all 0 or 1), but gt_label holds class indices, so '
+                'it would be read as classes {0, 1}. Write the indices of '
+                f'the positive classes ({ones}), or, with MMPretrain\'s '
+                'MultiLabelDataset, put the 0/1 vector in gt_score.')
+    seen, repeated = set(), []
+    for v in out:
+        if v in seen and v not in repeated:
+            repeated.append(v)
+        seen.add(v)
+    return (f'{where}: gt_label {shown} names the classes {repeated} more '
+            'than once; write each positive class index once. Fix the '
+            'annotation file.')
 
 
 def sample_name(info: dict, index: int) -> str:

@@ -8,7 +8,7 @@ from .config import (config_classes, config_metainfo, inner_dataset_cfg,
                      split_dataset_cfg)
 from .dist import cleanup_distributed, setup_cpu_distributed
 from .fileio import (atomic_call, atomic_torch_save, atomic_write,
-                     register_atomic_local_backend)
+                     register_atomic_local_backend, safe_file_name)
 from .strict_loading import (CheckpointMismatchError, checkpoint_dataset_meta,
                              checkpoint_state_dict, compare_state_dicts,
                              load_strict)
@@ -20,7 +20,8 @@ __all__ = [
     'config_classes', 'config_metainfo', 'inner_dataset_cfg',
     'split_dataset_cfg', 'cleanup_distributed', 'setup_cpu_distributed',
     'atomic_call', 'atomic_torch_save', 'atomic_write',
-    'register_atomic_local_backend', 'CheckpointMismatchError',
+    'register_atomic_local_backend', 'safe_file_name',
+    'CheckpointMismatchError',
     'checkpoint_dataset_meta', 'checkpoint_state_dict', 'compare_state_dicts',
     'load_strict'
 ]

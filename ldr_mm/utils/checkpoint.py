@@ -13,10 +13,11 @@ builtin itself; the name resolves to :func:`_history_buffer_getattr`, which
 only returns the registered statistics methods of ``HistoryBuffer`` and
 refuses everything else.
 """
+import contextlib
 import os.path as osp
 import pickle
 import zipfile
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -205,12 +206,38 @@ def refuse_unsafe_checkpoint(error: pickle.UnpicklingError,
     Returns a :class:`SystemExit` to raise; nothing in the file has run
     (weights-only unpickling stops at the first disallowed global).
     """
-    detail = str(error).strip().splitlines()
-    detail = next((line.strip() for line in detail
-                   if 'Unsupported global' in line or 'Refused' in line),
-                  detail[-1] if detail else '')
+    lines = [line.strip() for line in str(error).strip().splitlines()]
+    # torch's line naming the refused global, e.g. "Trying to load
+    # unsupported GLOBAL posix.system ..." / "Unsupported global: ..."
+    detail = next((line for line in lines if 'GLOBAL' in line or
+                   'Unsupported global' in line), None) or next(
+        (line for line in lines if 'Refused' in line),
+        lines[-1] if lines else '')
     return SystemExit(
         f'Refused to load the checkpoint "{path or "(latest in work_dir)"}":'
         ' it holds objects outside the weights-only allow-list, and loading '
         'it could run code. Nothing in it was executed. Only load '
         f'checkpoints you trust. ({detail})')
+
+
+@contextlib.contextmanager
+def exit_on_checkpoint_error(checkpoint: Optional[str]) -> Iterator[None]:
+    """Turn a refused checkpoint into the one-line exit of the tools.
+
+    Around the code of a command-line tool that loads ``checkpoint``: a
+    code-running file (:class:`UnsafeCheckpointError`, reworded by
+    :func:`refuse_unsafe_checkpoint`), an empty or truncated one
+    (:class:`CorruptCheckpointError`) and one for another model or other
+    classes (:class:`~ldr_mm.utils.CheckpointMismatchError`) exit with their
+    message (status 1) instead of a traceback. Other errors pass.
+
+    Raises:
+        SystemExit: One of the errors above happened in the body.
+    """
+    from .strict_loading import CheckpointMismatchError
+    try:
+        yield
+    except UnsafeCheckpointError as e:
+        raise refuse_unsafe_checkpoint(e, checkpoint) from None
+    except (CorruptCheckpointError, CheckpointMismatchError) as e:
+        raise SystemExit(str(e)) from None

@@ -9,17 +9,81 @@ and only then renamed over the target (``os.replace`` is atomic on POSIX).
 import contextlib
 import os
 import os.path as osp
+import re
 import tempfile
 from typing import Any, Callable, Iterator, IO
 
 import torch
 
 
+def _proc_umask():
+    """The umask from the ``Umask:`` line of ``/proc/self/status`` (Linux
+    >= 4.7), or None where there is none."""
+    try:
+        with open('/proc/self/status', encoding='ascii') as f:
+            for line in f:
+                if line.startswith('Umask:'):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _umask_at_import() -> int:
+    mask = _proc_umask()
+    if mask is None:  # read by setting it: only here, once
+        mask = os.umask(0)
+        os.umask(mask)
+    return mask
+
+
+# ``os.umask`` can only be read by setting it; doing that while other threads
+# create files would give them a umask of 0 (world-writable files), so it is
+# never done after import.
+_IMPORT_UMASK = _umask_at_import()
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it: from /proc, so a
+    ``umask`` set after import is honoured; elsewhere the umask at import."""
+    mask = _proc_umask()
+    return _IMPORT_UMASK if mask is None else mask
+
+
 def _umask_mode() -> int:
     """0o666 minus the process umask: the mode ``open()`` would give."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+    return 0o666 & ~_current_umask()
+
+
+# characters kept in a file name made from a label: letters and digits of
+# any script, ``_``, space and ``. - + = @ ( ) [ ] ,``
+_UNSAFE_CHARS = re.compile(r'[^\w .+=@()\[\],-]')
+
+
+def safe_file_name(name, default: str = 'unnamed',
+                   max_bytes: int = 150) -> str:
+    """``name`` made into one harmless file-name component.
+
+    For every file name built from data -- a class name, an image name --
+    so that ``../../x`` or ``a/b`` cannot write outside the output folder:
+    every character but letters, digits, ``_``, space and ``. - + = @ ( )
+    [ ] ,`` becomes ``_`` (path separators, NUL, control characters,
+    ``:``, ``*`` ...), leading dots become ``_`` (no ``..``, no hidden
+    files), outer spaces are removed and the UTF-8 form is cut to
+    ``max_bytes`` bytes (file systems allow 255).
+
+    Args:
+        name: A class name, image stem ... (``str()`` is applied).
+        default (str): The result for an empty name.
+        max_bytes (int): Longest result, in UTF-8 bytes.
+
+    Returns:
+        str: The file name; equal to ``name`` when that is already safe.
+    """
+    out = _UNSAFE_CHARS.sub('_', str(name)).strip()
+    out = re.sub(r'^\.+', lambda m: '_' * len(m.group()), out)
+    out = out.encode('utf-8')[:max_bytes].decode('utf-8', 'ignore')
+    return out or default
 
 
 @contextlib.contextmanager

@@ -85,6 +85,7 @@ def main(argv=None):
     from mmengine.utils import ProgressBar
 
     from ldr_mm.apis.sample_plot import plot_sample
+    from ldr_mm.utils import safe_file_name
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -108,7 +109,7 @@ def main(argv=None):
             panels.append(('model input', dataset[i]['inputs']))
         path = info.get('img_path')
         path = path[0] if isinstance(path, (list, tuple)) else path
-        name = osp.splitext(osp.basename(str(path)))[0]
+        name = safe_file_name(osp.splitext(osp.basename(str(path)))[0])
         labels = [classes[c] for c in dataset.get_cat_ids(i)]
         note = f"patient {info['patient_id']}" if 'patient_id' in info \
             else None

@@ -83,7 +83,9 @@ def main(argv=None):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     h, w = (args.shape * 2)[:2] if args.shape else pipeline_size(cfg)
-    model = build(cfg, args.checkpoint)
+    from ldr_mm.utils.checkpoint import exit_on_checkpoint_error
+    with exit_on_checkpoint_error(args.checkpoint):
+        model = build(cfg, args.checkpoint)
     x = torch.randn(args.batch, 3, h, w)
     if args.mode == 'inference':
         model.eval()

@@ -84,7 +84,11 @@ def main(argv=None):
     from ldr_mm.evaluation.report import format_table
     from ldr_mm.utils import class_difference
 
-    loaded = [classifier_weight(p) for p in args.checkpoints]
+    from ldr_mm.utils.checkpoint import exit_on_checkpoint_error
+    loaded = []
+    for p in args.checkpoints:
+        with exit_on_checkpoint_error(p):
+            loaded.append(classifier_weight(p))
     labels = args.labels or [osp.splitext(osp.basename(p))[0]
                              for p in args.checkpoints]
     C = loaded[0][0].shape[0]

@@ -66,6 +66,22 @@ def require(module: str, what: str):
             f'pip install "{_PACKAGES[module]}"') from e
 
 
+def has_dicom_marker(data: bytes) -> bool:
+    """Whether ``data`` (a file's first bytes, at least 132) carries the
+    ``DICM`` marker that follows the 128-byte DICOM preamble."""
+    return data[128:132] == b'DICM'
+
+
+def is_dicom_file(path: str) -> bool:
+    """Whether the file at ``path`` starts like a DICOM file (reads 132
+    bytes; an unreadable file is not one)."""
+    try:
+        with open(path, 'rb') as f:
+            return has_dicom_marker(f.read(132))
+    except OSError:
+        return False
+
+
 def medical_format(path: str, data: bytes) -> Optional[str]:
     """``'dicom'``, ``'nifti'`` or None (an ordinary image format).
 
@@ -76,7 +92,7 @@ def medical_format(path: str, data: bytes) -> Optional[str]:
     low = path.lower()
     if low.endswith(NIFTI_SUFFIXES):
         return 'nifti'
-    if low.endswith(DICOM_SUFFIXES) or data[128:132] == b'DICM':
+    if low.endswith(DICOM_SUFFIXES) or has_dicom_marker(data):
         return 'dicom'
     return None
 

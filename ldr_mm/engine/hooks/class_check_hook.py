@@ -7,6 +7,7 @@ from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
 from ldr_mm.datasets.label_check import check_dataset_labels
+from ldr_mm.datasets.overlap import build_split_dataset, check_split_overlap
 from ldr_mm.prompts import PromptCacheError, make_cache_command
 from ldr_mm.utils import check_same_classes
 
@@ -85,6 +86,12 @@ class ClassConsistencyHook(Hook):
     ``0..C-1`` or not an integer (checked once per dataset; the ldr_mm
     datasets check while loading), an empty dataset, and ``drop_last=True``
     with a batch larger than the dataset (an epoch without a batch).
+
+    At the start of training it also compares the training, validation and
+    test sets (the test set is read from its annotations only): duplicate
+    images inside a split, images or patient ids shared between splits are
+    logged as a warning, or refused with ``split_overlap = 'error'`` in the
+    config (:func:`~ldr_mm.datasets.overlap.check_split_overlap`).
     """
     priority = 'VERY_HIGH'
 
@@ -102,6 +109,31 @@ class ClassConsistencyHook(Hook):
         if runner.val_loop is not None:  # checked now, not after an epoch
             self._check(runner, runner.val_loop.dataloader,
                         'validation dataset')
+        self._check_splits(runner)
+
+    @staticmethod
+    def _check_splits(runner) -> None:
+        """Duplicates / overlap of the train, val and test sets."""
+        on_overlap = runner.cfg.get('split_overlap', 'warn')
+        datasets = {'train': runner.train_dataloader.dataset}
+        if runner.val_loop is not None:
+            datasets['val'] = runner.val_loop.dataloader.dataset
+        test = runner._test_dataloader  # a config until runner.test()
+        if isinstance(test, dict):
+            try:
+                test = build_split_dataset(test.get('dataset'))
+            except Exception as e:  # the test set may not be there yet
+                if on_overlap == 'error':
+                    raise
+                runner.logger.warning(
+                    'Split check: the test set was not compared with the '
+                    f'training set, it could not be read ({e})')
+                test = None
+        else:
+            test = getattr(test, 'dataset', None)
+        if test is not None:
+            datasets['test'] = test
+        check_split_overlap(datasets, on_overlap, runner.logger)
 
     def before_val(self, runner) -> None:
         self._check(runner, runner.val_loop.dataloader, 'validation dataset')
