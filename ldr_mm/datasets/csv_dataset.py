@@ -20,7 +20,8 @@ from mmpretrain.registry import DATASETS
 
 from .base import AnnotationError, MedicalMultiLabelDataset
 from .nih import open_text
-from .splits import DEFAULT_RATIOS, SPLITS, patient_split, wanted_splits
+from .splits import (DEFAULT_RATIOS, SPLITS, assign_splits,
+                     wanted_splits)
 from .uncertain import (LabelMaskMixin, apply_policy, check_policy,
                         finish_samples, missing_columns, parse_label_row)
 
@@ -77,6 +78,16 @@ class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
         uncertain (str): ``'ones'``, ``'zeros'`` (default) or ``'ignore'``
             for ``-1`` cells.
         split_ratios, split_seed: The patient-level split.
+        split_stratify (bool): Stratify the split by the labels
+            (:func:`~ldr_mm.datasets.splits.stratified_patient_split`: every
+            class with at least 3 patients has positives in train, val and
+            test). False: the unstratified :func:`~ldr_mm.datasets.splits.
+            patient_split`. Defaults to True.
+        num_folds (int, optional): k-fold cross-validation: the test split
+            is made as above (``split_ratios[2]``, none if 0), the other
+            patients are split into ``num_folds`` folds (stratified alike);
+            ``'val'`` is fold ``fold`` and ``'train'`` the other folds.
+        fold (int): The validation fold, ``0..num_folds-1``.
         check_files (bool): Check that the split's images exist.
         **kwargs: Other :class:`MultiLabelDataset` arguments (``classes``,
             ``metainfo``, ``pipeline``, ...).
@@ -94,6 +105,9 @@ class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
                  uncertain: str = 'zeros',
                  split_ratios: Sequence[float] = DEFAULT_RATIOS,
                  split_seed: int = 0,
+                 split_stratify: bool = True,
+                 num_folds: Optional[int] = None,
+                 fold: int = 0,
                  check_files: bool = True,
                  **kwargs):
         self.uncertain = check_policy(uncertain, 'MultiLabelCSVDataset')
@@ -104,6 +118,9 @@ class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
         self.split_column = split_column
         self.split_ratios = tuple(split_ratios)
         self.split_seed = split_seed
+        self.split_stratify = split_stratify
+        self.num_folds = num_folds
+        self.fold = fold
         self.check_files = check_files
         super().__init__(
             ann_file=ann_file, split=split, data_root=data_root, **kwargs)
@@ -168,9 +185,10 @@ class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
     def load_raw(self) -> List[dict]:
         rows = self.read_table()
         if self.split_column is None:
-            assign = patient_split([d['patient_id'] for d in rows],
-                                   ratios=self.split_ratios,
-                                   seed=self.split_seed)
+            assign = assign_splits(
+                rows, len(self._metainfo['classes']), self.split_ratios,
+                self.split_seed, self.split_stratify, self.num_folds,
+                self.fold)
             for d in rows:
                 d['split'] = assign[d['patient_id']]
         else:

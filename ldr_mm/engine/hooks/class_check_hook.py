@@ -7,6 +7,7 @@ from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
 from ldr_mm.datasets.label_check import check_dataset_labels
+from ldr_mm.datasets.splits import classes_without_positives
 from ldr_mm.prompts import PromptCacheError, make_cache_command
 from ldr_mm.utils import check_same_classes
 
@@ -30,6 +31,23 @@ def check_batch_size(dataloader, where: str = 'dataset') -> None:
             f'batch_size={bs} with drop_last=True: no batch would ever be '
             'drawn. Lower the batch_size or set drop_last=False in the '
             'dataloader config.')
+
+
+def warn_missing_positives(dataset, logger,
+                           where: str = 'validation dataset') -> None:
+    """Warn, naming them, about the classes without a positive sample in
+    ``dataset``: their AUC / AP are undefined, so the means that
+    ``save_best`` chooses on cover the other classes only."""
+    missing = classes_without_positives(dataset)
+    if missing:
+        n = len(dataset.metainfo.get('classes') or [])
+        logger.warning(
+            f'The {where} has no positive sample of {len(missing)} of the '
+            f'{n} classes: {missing}. Their AUC / AP are undefined, so the '
+            f'validation means (and save_best) use the other {n - len(missing)}'
+            ' classes only. Give validation more patients (split_ratios), '
+            'keep the stratified split (split_stratify=True) or use k-fold '
+            'cross-validation (num_folds=, fold=); docs/datasets.md#splits.')
 
 
 def check_model_classes(model, classes: Optional[Sequence[str]],
@@ -84,7 +102,9 @@ class ClassConsistencyHook(Hook):
     cache made for other class names, a dataset with a label outside
     ``0..C-1`` or not an integer (checked once per dataset; the ldr_mm
     datasets check while loading), an empty dataset, and ``drop_last=True``
-    with a batch larger than the dataset (an epoch without a batch).
+    with a batch larger than the dataset (an epoch without a batch). Warns,
+    naming them, about classes without a positive in the validation set
+    (``save_best`` then chooses on fewer classes).
     """
     priority = 'VERY_HIGH'
 
@@ -102,6 +122,8 @@ class ClassConsistencyHook(Hook):
         if runner.val_loop is not None:  # checked now, not after an epoch
             self._check(runner, runner.val_loop.dataloader,
                         'validation dataset')
+            warn_missing_positives(runner.val_loop.dataloader.dataset,
+                                   runner.logger)
 
     def before_val(self, runner) -> None:
         self._check(runner, runner.val_loop.dataloader, 'validation dataset')
