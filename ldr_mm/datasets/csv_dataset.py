@@ -16,6 +16,7 @@ Other columns are ignored.
 import csv
 from typing import List, Optional, Sequence
 
+import mmengine
 from mmpretrain.registry import DATASETS
 
 from .base import AnnotationError, MedicalMultiLabelDataset
@@ -56,7 +57,8 @@ def _int_cell(rec: dict, col: str, where: str) -> Optional[int]:
 class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
     """Any multi-label CSV table: path, labels, optional patient and split.
 
-    See the module docstring for the table format and ``docs/datasets.md``
+    See the module docstring for the table format (a ``.json`` list of
+    objects with the same keys is read too) and ``docs/datasets.md``
     for examples. ``classes`` (and optionally ``head_classes``,
     ``tail_classes``, ``prompt_names``) come from ``metainfo`` or
     ``classes=``, as in MMPretrain.
@@ -64,7 +66,9 @@ class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
     Args:
         data_root (str): Folder the image paths are relative to.
         ann_file (str): The CSV (``.csv`` / ``.csv.gz``) relative to
-            ``data_root``, or a MultiLabelDataset ``.json``.
+            ``data_root``; a ``.json`` list of objects with the same keys
+            (or ``{"data_list": [...]}``); or a MultiLabelDataset ``.json``
+            (with ``metainfo``, one file per split).
         split (str): ``'train'``, ``'val'``, ``'test'``, ``'trainval'``,
             ``'all'``.
         path_column (str): Image path column. Defaults to ``'img_path'``.
@@ -92,6 +96,7 @@ class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
         **kwargs: Other :class:`MultiLabelDataset` arguments (``classes``,
             ``metainfo``, ``pipeline``, ...).
     """
+    RAW_JSON = True
 
     def __init__(self,
                  ann_file: str,
@@ -165,22 +170,46 @@ class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
             [self.labels_column] if self.labels_column else classes) + [
                 c for c in (self.patient_column, self.split_column) if c]
         out, seen = [], {}
-        with open_text(self.ann_file) as f:
-            reader = csv.DictReader(f)
-            missing_columns(reader.fieldnames, need, self.ann_file)
-            for rec in reader:
-                where = f'"{self.ann_file}" line {reader.line_num}'
-                info = self._row(rec, where, classes)
-                key = (info['img_path'], info.get('slice_axis'),
-                       info.get('slice_index'))
-                if key in seen:
-                    raise AnnotationError(f'{where}: image {key[0]} (slice '
-                                          f'{key[2]}) is already at line '
-                                          f'{seen[key]}')
-                seen[key] = reader.line_num
-                info.setdefault('patient_id', f'row{reader.line_num}')
-                out.append(info)
+        for line, rec in self._records(need):
+            where = f'"{self.ann_file}" {line}'
+            info = self._row(rec, where, classes)
+            key = (info['img_path'], info.get('slice_axis'),
+                   info.get('slice_index'))
+            if key in seen:
+                raise AnnotationError(f'{where}: image {key[0]} (slice '
+                                      f'{key[2]}) is already at {seen[key]}')
+            seen[key] = line
+            info.setdefault('patient_id', f'row{line.split()[-1]}')
+            out.append(info)
         return out
+
+    def _records(self, need: Sequence[str]):
+        """(``'line N'`` / ``'record i'``, row dict) of the CSV, or of a
+        JSON list of objects with the same keys (``labels_column`` may hold
+        a list of class names)."""
+        if not self.ann_file.lower().endswith('.json'):
+            with open_text(self.ann_file) as f:
+                reader = csv.DictReader(f)
+                missing_columns(reader.fieldnames, need, self.ann_file)
+                for rec in reader:
+                    yield f'line {reader.line_num}', rec
+            return
+        data = mmengine.load(self.ann_file)
+        data = data.get('data_list') if isinstance(data, dict) else data
+        if not isinstance(data, list):
+            raise AnnotationError(f'"{self.ann_file}" must hold a list of '
+                                  'image objects or {"data_list": [...]}')
+        for i, rec in enumerate(data):
+            if not isinstance(rec, dict):
+                raise AnnotationError(
+                    f'"{self.ann_file}" record {i} is not an object')
+            lack = [c for c in need if c not in rec]
+            if lack:
+                raise AnnotationError(f'"{self.ann_file}" record {i} lacks '
+                                      f'the key(s) {lack}')
+            rec = {k: self.label_sep.join(v) if isinstance(v, list) else
+                   (None if v is None else str(v)) for k, v in rec.items()}
+            yield f'record {i}', rec
 
     def load_raw(self) -> List[dict]:
         rows = self.read_table()
