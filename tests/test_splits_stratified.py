@@ -80,6 +80,25 @@ def test_every_split_has_positives_of_every_class_with_3_patients():
                            seed, split, has)
 
 
+def test_coverage_on_random_small_tables():
+    """Random small tables (8-30 patients, 3-7 classes of 5-50 %
+    prevalence): no class with 3+ patients misses a split."""
+    checked = 0
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        P, C = int(rng.integers(8, 30)), int(rng.integers(3, 8))
+        pos = rng.random((P, C)) < rng.uniform(0.05, 0.5, C)
+        pids = [f'p{i}' for i in range(P) for _ in range(2)]
+        assign = stratified_patient_split(pids, np.repeat(pos, 2, 0),
+                                          seed=seed)
+        split = np.array([assign[f'p{i}'] for i in range(P)])
+        for c in np.flatnonzero(pos.sum(0) >= 3):
+            checked += 1
+            for name in ('train', 'val', 'test'):
+                assert pos[split == name, c].any(), (seed, c, name)
+    assert checked > 500
+
+
 @pytest.mark.parametrize('seed', [0, 1])
 def test_val_has_positives_of_every_class_with_3_patients(tmp_path, seed):
     rows, labels = small_table(seed)

@@ -83,6 +83,44 @@ def _patient_table(patient_ids, weights, labels):
     return uniq, per_patient, pos
 
 
+def _cover(pos: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Coverage picks: for each active split in turn, patients that add
+    classes the split has no positive of, most (rarest-weighted) classes
+    first, while no class with at least as many patients as active splits
+    would be left without a patient for a split that still lacks it.
+
+    Args:
+        pos (np.ndarray): (P, C) bool, patient positive for class.
+        active (np.ndarray): (K, ) bool, splits with a non-zero ratio.
+
+    Returns:
+        np.ndarray: (P, ) split index per patient, -1 where not picked.
+    """
+    P, C = pos.shape
+    n_c = pos.sum(0)
+    protect = n_c >= active.sum()
+    weight = 1.0 + 1.0 / np.maximum(n_c, 1)
+    lacking = np.zeros((len(active), C), dtype=bool)
+    lacking[active] = n_c > 0
+    where = np.full(P, -1)
+    for k in np.flatnonzero(active):
+        while lacking[k].any():
+            free = where < 0
+            avail = (pos & free[:, None]).sum(0)
+            others = lacking[np.flatnonzero(active & (np.arange(
+                len(active)) != k))].sum(0)
+            spare = (avail - 1 >= others) | ~protect  # (C, )
+            ok = free & ~(pos & ~spare[None, :]).any(1)
+            gain = np.where(ok, pos @ (lacking[k] * weight), 0.0)
+            if gain.max() <= 0:
+                break
+            i = int(np.argmax(gain))
+            where[i] = k
+            lacking[k] &= ~pos[i]
+            lacking[~active] = False
+    return where
+
+
 def stratified_patient_split(patient_ids: Sequence[str],
                              labels,
                              weights: Optional[Sequence[float]] = None,
@@ -93,17 +131,19 @@ def stratified_patient_split(patient_ids: Sequence[str],
     """Patient-level split stratified by multi-label positives.
 
     Iterative stratification (Sechidis et al., ECML-PKDD 2011) over
-    patients, with a coverage rule for small data. A patient is positive
-    for a class if any of its images is. Classes are served rarest first:
+    patients, after a coverage step for small data. A patient is positive
+    for a class if any of its images is.
 
-    1. **coverage**: every split with a non-zero ratio that has no patient
-       of the class yet gets one of its unassigned patients, in the order
-       ``names`` (train, val, test), while there are any -- so a class with
-       at least as many patients as splits has positives in every split;
-    2. **iterative stratification**: the class's other patients go, one at
-       a time, to the split furthest below its target count of the class
-       (ratio x patients of the class), ties to the split furthest below
-       its target weight (images), then to the first in ``names``;
+    1. **coverage** (:func:`_cover`): each split with a non-zero ratio, in
+       the order of ``names`` (train, val, test), takes patients that bring
+       classes it has no positive of yet, never leaving a class with at
+       least as many patients as splits short for a later split -- so such
+       a class has positives in every split;
+    2. **iterative stratification**: classes rarest first, each remaining
+       patient of the class goes to the split furthest below its target
+       count of the class (ratio x patients of the class), ties to the
+       split furthest below its target weight (images), then to the first
+       in ``names``;
 
     then the patients without any positive fill the splits by weight.
     The patients are shuffled with ``numpy.random.default_rng(seed)`` first,
@@ -114,7 +154,7 @@ def stratified_patient_split(patient_ids: Sequence[str],
     key, and a small set has nearly one combination per patient), makes
     only equal folds (7:1:2 needs 10 folds merged) and promises no class in
     every fold; iterative stratification is the multi-label method and the
-    coverage rule gives the promise.
+    coverage step gives the promise.
 
     Args:
         patient_ids (Sequence[str]): The patient of each image (N,).
@@ -133,34 +173,28 @@ def stratified_patient_split(patient_ids: Sequence[str],
     uniq, w, pos = _patient_table(patient_ids, weights, labels)
     order = np.random.default_rng(seed).permutation(len(uniq))
     w, pos = w[order], pos[order]
-    K, C = len(names), pos.shape[1]
     active = ratios > 0
     target_c = ratios[:, None] * pos.sum(0)[None, :]  # (K, C)
     target_w = ratios * w.sum()
-    have_c = np.zeros((K, C))
-    have_w = np.zeros(K)
-    where = np.full(len(uniq), -1)
+    where = _cover(pos, active)
+    have_c = np.stack([pos[where == k].sum(0) for k in range(len(names))])
+    have_w = np.array([w[where == k].sum() for k in range(len(names))])
 
-    def put(i, k):
-        where[i] = k
-        have_c[k] += pos[i]
-        have_w[k] += w[i]
-
-    def best(cols):
-        gap_c = (target_c[:, cols] - have_c[:, cols]).sum(1)
+    def best(c):
+        gap_c = target_c[:, c] - have_c[:, c] if c is not None else \
+            np.zeros(len(names))
         key = [(-gap_c[k], -(target_w[k] - have_w[k]), k)
-               for k in range(K) if active[k]]
+               for k in np.flatnonzero(active)]
         return min(key)[2]
 
-    for c in np.argsort(pos.sum(0), kind='stable'):
-        for k in range(K):
-            free = np.flatnonzero(pos[:, c] & (where < 0))
-            if active[k] and have_c[k, c] == 0 and free.size:
-                put(free[0], k)
-        for i in np.flatnonzero(pos[:, c] & (where < 0)):
-            put(i, best([c]))
-    for i in np.flatnonzero(where < 0):
-        put(i, best([]))
+    rest = [(c, i) for c in np.argsort(pos.sum(0), kind='stable')
+            for i in np.flatnonzero(pos[:, c])] + [
+                (None, i) for i in np.flatnonzero(~pos.any(1))]
+    for c, i in rest:
+        if where[i] < 0:
+            k = where[i] = best(c)
+            have_c[k] += pos[i]
+            have_w[k] += w[i]
     return {str(uniq[order[i]]): names[k] for i, k in enumerate(where)}
 
 
