@@ -228,8 +228,47 @@ def test_readme_own_data_commands_run_verbatim(tmp_path):
             f'{proc.stderr[-6000:]}')
         if cmd.split()[1] == 'tools/test.py':
             out = proc.stdout + proc.stderr
-            assert 'sensitivity' in out.lower() and 'Fibrosis' in out
+            assert 'Clinical report' in out and 'Fibrosis' in out
     assert osp.isfile(osp.join(root, 'work_dirs', 'mine_predictions.csv'))
     with open(osp.join(root, 'work_dirs', 'mine_predictions.csv')) as f:
         assert len(list(csv.DictReader(f))) == len(rows)
     assert glob.glob(osp.join(root, 'work_dirs', 'mine_report', '*.png'))
+
+
+def test_a_json_list_with_the_csv_keys_reads_like_the_csv(tmp_path):
+    import json
+
+    from ldr_mm.datasets import AnnotationError, MultiLabelCSVDataset
+    rows = [['a.png', 'p1', 1, 0, -1, 0, 0], ['b.png', 'p1', 0, 1, 0, 0, 1],
+            ['c.png', 'p2', 0, 0, 1, 1, 0]]
+    for r in rows:
+        (tmp_path / r[0]).write_bytes(b'x')
+    with open(tmp_path / 'labels.csv', 'w', newline='') as f:
+        csv.writer(f).writerows([['img_path', 'patient_id'] + CLASSES] +
+                                rows)
+    recs = [dict(img_path=r[0], patient_id=r[1], **dict(zip(CLASSES, r[2:])))
+            for r in rows]
+    (tmp_path / 'labels.json').write_text(json.dumps(recs))
+    names = [dict(img_path=r['img_path'], patient_id=r['patient_id'],
+                  labels=[c for c in CLASSES if r[c] == 1]) for r in recs]
+    (tmp_path / 'names.json').write_text(json.dumps({'data_list': names}))
+    kw = dict(data_root=str(tmp_path), split='all', classes=CLASSES,
+              patient_column='patient_id')
+
+    def samples(**extra):
+        ds = MultiLabelCSVDataset(**kw, **extra)
+        return [ds.get_data_info(i) for i in range(len(ds))]
+
+    def strip(infos):  # sample_idx aside
+        return [{k: v for k, v in d.items() if k != 'sample_idx'}
+                for d in infos]
+
+    want = strip(samples(ann_file='labels.csv', uncertain='ignore'))
+    assert strip(samples(ann_file='labels.json', uncertain='ignore')) == want
+    assert [d['gt_label'] for d in samples(ann_file='names.json',
+                                           labels_column='labels')] == \
+        [d['gt_label'] for d in want]
+    (tmp_path / 'bad.json').write_text(json.dumps([{'img_path': 'a.png'}]))
+    with pytest.raises(AnnotationError,
+                       match=r'bad.json" record 0 lacks the key'):
+        samples(ann_file='bad.json')

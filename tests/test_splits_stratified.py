@@ -237,4 +237,4 @@ def test_warning_names_the_classes_without_positives_in_val(tmp_path):
     assert missing == ['E']
     msgs = run_hook(train, test)
     assert len(msgs) == 1 and "['E']" in msgs[0] and 'save_best' in msgs[0]
-    assert 'the other 4 classes' in msgs[0]
+    assert 'the other 4 of 5 classes' in msgs[0]

@@ -42,12 +42,12 @@ def warn_missing_positives(dataset, logger,
     if missing:
         n = len(dataset.metainfo.get('classes') or [])
         logger.warning(
-            f'The {where} has no positive sample of {len(missing)} of the '
-            f'{n} classes: {missing}. Their AUC / AP are undefined, so the '
-            f'validation means (and save_best) use the other {n - len(missing)}'
-            ' classes only. Give validation more patients (split_ratios), '
-            'keep the stratified split (split_stratify=True) or use k-fold '
-            'cross-validation (num_folds=, fold=); docs/datasets.md#splits.')
+            f'The {where} has no positive sample of {missing}: their AUC / '
+            'AP are undefined, so the validation means and save_best use '
+            f'the other {n - len(missing)} of {n} classes only. More '
+            'validation patients (split_ratios), the stratified split or '
+            'k-fold cross-validation (num_folds=, fold=) of '
+            'MultiLabelCSVDataset help (docs/datasets.md, "Splits").')
 
 
 def check_model_classes(model, classes: Optional[Sequence[str]],
