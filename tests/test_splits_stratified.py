@@ -238,3 +238,20 @@ def test_warning_names_the_classes_without_positives_in_val(tmp_path):
     msgs = run_hook(train, test)
     assert len(msgs) == 1 and "['E']" in msgs[0] and 'save_best' in msgs[0]
     assert 'the other 4 of 5 classes' in msgs[0]
+
+
+def test_axspa_split_method_stratified(tmp_path):
+    """The AxSpA slice table opts in with split_method='stratified' (its
+    default stays the unstratified split of the paper's experiments)."""
+    from ldr_mm.datasets.axspa import axspa_split, read_axspa_annotations
+    from medical_helpers import axspa_rows, write_axspa_csv
+    ann = read_axspa_annotations(write_axspa_csv(
+        str(tmp_path / 'a.csv'), axspa_rows(12, 3)))
+    got = axspa_split(ann, 'stratified', seed=1)
+    assign = stratified_patient_split(ann.patient_ids, ann.labels, seed=1)
+    assert list(got) == [assign[p] for p in ann.patient_ids]
+    old = axspa_split(ann, 'patient', seed=1)
+    assert list(old) == [patient_split(ann.patient_ids, seed=1)[p]
+                         for p in ann.patient_ids]
+    with pytest.raises(ValueError, match="'stratified'"):
+        axspa_split(ann, 'labels')
