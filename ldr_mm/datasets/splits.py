@@ -278,9 +278,10 @@ def assign_splits(samples: Sequence[dict], num_classes: int,
 def classes_without_positives(dataset) -> List[str]:
     """Names of the classes with no positive sample in ``dataset`` (an
     MMPretrain multi-label dataset; masked labels are not positives)."""
-    classes = list(dataset.metainfo.get('classes') or [])
-    if not hasattr(dataset, 'get_cat_ids'):  # e.g. ConcatDataset
-        return []
+    meta = getattr(dataset, 'metainfo', None) or {}
+    classes = list(meta.get('classes') or [])
+    if not classes or not hasattr(dataset, 'get_cat_ids'):
+        return []  # e.g. a ConcatDataset or a plain torch dataset
     seen = np.zeros(len(classes), dtype=bool)
     for i in range(len(dataset)):
         for c in dataset.get_cat_ids(i):

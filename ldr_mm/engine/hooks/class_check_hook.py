@@ -40,7 +40,7 @@ def warn_missing_positives(dataset, logger,
     ``save_best`` chooses on cover the other classes only."""
     missing = classes_without_positives(dataset)
     if missing:
-        n = len(dataset.metainfo.get('classes') or [])
+        n = len(dataset.metainfo['classes'])
         logger.warning(
             f'The {where} has no positive sample of {missing}: their AUC / '
             'AP are undefined, so the validation means and save_best use '
