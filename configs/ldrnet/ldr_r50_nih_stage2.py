@@ -3,24 +3,14 @@
 #   python tools/train.py configs/ldrnet/ldr_r50_nih_stage2.py \
 #       --cfg-options model.stage1_checkpoint=work_dirs/ldr_r50_nih_stage1/best_*.pth
 # The paper gives no round or iteration counts; ours: docs/stage2.md.
+# 5 EM rounds (statistics -> M-step -> E-step) of 500 E-step iterations
+# (real batches of 32) and 500 M-step iterations x 256 virtual samples;
+# shared pieces: configs/_base_/stage2/ldr_em.py.
 _base_ = ['./ldr_r50_nih_stage1.py', '../_base_/stage2/ldr_em.py']
-
-rounds = 5  # EM rounds (statistics -> M-step -> E-step)
-e_iters = 500  # E-step iterations (real batches of 32) per round
-
-model = dict(
-    **_base_.ldr_stage2_model,
-    stage1_checkpoint='work_dirs/ldr_r50_nih_stage1/epoch_30.pth')
+rounds, e_iters = 5, 500  # EM rounds, E-step iterations per round
+model = dict(**_base_.ldr_stage2_model, stage1_checkpoint='work_dirs/ldr_r50_nih_stage1/epoch_30.pth')
+train_cfg = dict(_base_.ldr_stage2_train_cfg, rounds=rounds, e_iters=e_iters, m_iters=500)
 optim_wrapper = _base_.ldr_stage2_optim_wrapper
 param_scheduler = []
-# M-step: 500 iterations x 256 virtual samples per round
-train_cfg = dict(
-    _base_.ldr_stage2_train_cfg, rounds=rounds, e_iters=e_iters,
-    m_iters=500)
-log_processor = dict(by_epoch=False)
-# validation metrics logged at their iteration (MMEngine logs them at the
-# epoch, always 0 in an iteration loop, by default)
-default_hooks = dict(
-    logger=dict(log_metric_by_epoch=False),
-    checkpoint=dict(by_epoch=False, interval=e_iters))
+default_hooks = dict(_base_.ldr_stage2_hooks, checkpoint=dict(by_epoch=False, interval=e_iters))
 custom_hooks = _base_.custom_hooks + [dict(type='GaussianReconstructionHook')]

@@ -10,7 +10,8 @@ from .chexpert import CHEXPERT_CLASSES, CheXpert
 from .mimic_cxr import MIMIC_CLASSES, MIMICCXRJPG
 from .csv_dataset import MultiLabelCSVDataset
 from .uncertain import UNCERTAIN_POLICIES
-from .splits import patient_split
+from .splits import (assign_splits, classes_without_positives,
+                     patient_folds, patient_split, stratified_patient_split)
 from .transforms import ImageLoadError, LoadMedicalImage
 
 __all__ = [
@@ -22,5 +23,6 @@ __all__ = [
     'CHEXPERT_CLASSES', 'CheXpert', 'MIMIC_CLASSES', 'MIMICCXRJPG',
     'MultiLabelCSVDataset', 'UNCERTAIN_POLICIES', 'patient_split',
     'ImageLoadError', 'LoadMedicalImage', 'MNIST_LT_CLASSES', 'MNISTLTDataset',
-    'generate_mnist_lt_dataset'
+    'generate_mnist_lt_dataset', 'assign_splits', 'classes_without_positives',
+    'patient_folds', 'stratified_patient_split'
 ]

@@ -29,7 +29,8 @@ import numpy as np
 from mmpretrain.registry import DATASETS
 
 from .base import AnnotationError, MedicalMultiLabelDataset, join_path
-from .splits import DEFAULT_RATIOS, SPLITS, patient_split, wanted_splits
+from .splits import (DEFAULT_RATIOS, SPLITS, patient_split,
+                     stratified_patient_split, wanted_splits)
 from .transforms.medical_io import NIFTI_SUFFIXES
 
 AXSPA_CLASSES = ('ER', 'EL', 'SR', 'SL', 'JSR', 'JSL', 'OR', 'OL', 'LR', 'LL',
@@ -271,6 +272,10 @@ def read_axspa_annotations(path: str,
     return ann
 
 
+#: ``split_method`` values of :func:`axspa_split`.
+SPLIT_METHODS = ('auto', 'column', 'patient', 'stratified')
+
+
 def axspa_split(ann: AxSpAAnnotations,
                 method: str = 'auto',
                 ratios: Sequence[float] = DEFAULT_RATIOS,
@@ -279,16 +284,22 @@ def axspa_split(ann: AxSpAAnnotations,
 
     ``method='column'`` uses the file's ``split`` column; ``'patient'`` a
     seeded patient-level split weighted by slice count (7:1:2 by images);
-    ``'auto'`` the column when present, else the patient split.
+    ``'stratified'`` the same stratified by the labels
+    (:func:`~ldr_mm.datasets.splits.stratified_patient_split`); ``'auto'``
+    the column when present, else the patient split.
     """
-    if method not in ('auto', 'column', 'patient'):
-        raise ValueError(f"split_method must be 'auto', 'column' or "
-                         f"'patient', got {method!r}")
+    if method not in SPLIT_METHODS:
+        raise ValueError(f'split_method must be one of {SPLIT_METHODS}, '
+                         f'got {method!r}')
     if method == 'column' and ann.fixed_split is None:
         raise AnnotationError(f'"{ann.path}" has no "split" column')
     if method in ('auto', 'column') and ann.fixed_split is not None:
         return np.asarray(ann.fixed_split, dtype=object)
-    assign = patient_split(ann.patient_ids, ratios=ratios, seed=seed)
+    if method == 'stratified':
+        assign = stratified_patient_split(ann.patient_ids, ann.labels,
+                                          ratios=ratios, seed=seed)
+    else:
+        assign = patient_split(ann.patient_ids, ratios=ratios, seed=seed)
     return np.array([assign[p] for p in ann.patient_ids], dtype=object)
 
 
@@ -314,8 +325,8 @@ class AxSpADataset(MedicalMultiLabelDataset):
             (a ``.json`` with a ``metainfo`` is read as MMPretrain's
             ``MultiLabelDataset`` format, e.g. the converter's output).
             Defaults to ``'annotations.csv'``.
-        split_method (str): ``'auto'``, ``'column'`` or ``'patient'``
-            (see :func:`axspa_split`).
+        split_method (str): ``'auto'``, ``'column'``, ``'patient'`` or
+            ``'stratified'`` (see :func:`axspa_split`).
         split_ratios, split_seed: The patient-level split.
         check_files (bool): Check up front that every slice image of the
             split exists (local files). Defaults to True.
@@ -339,9 +350,9 @@ class AxSpADataset(MedicalMultiLabelDataset):
                  check_files: bool = True,
                  ignore_columns: Sequence[str] = (),
                  **kwargs):
-        if split_method not in ('auto', 'column', 'patient'):
-            raise ValueError(f"split_method must be 'auto', 'column' or "
-                             f"'patient', got {split_method!r}")
+        if split_method not in SPLIT_METHODS:
+            raise ValueError(f'split_method must be one of {SPLIT_METHODS}, '
+                             f'got {split_method!r}')
         self.split_method = split_method
         self.split_ratios = tuple(split_ratios)
         self.split_seed = split_seed

@@ -275,7 +275,9 @@ def convert_axspa(data_root: str,
             d['slice_index'] = ann.slice_index[i]
         samples[s].append(d)
     method = 'column' if (split_method in ('auto', 'column')
-                          and ann.fixed_split is not None) else 'patient'
+                          and ann.fixed_split is not None) else (
+                              'stratified' if split_method == 'stratified'
+                              else 'patient')
     info = _split_meta(
         AxSpADataset, source=osp.basename(ann_file), split_method=method,
         split_ratios=list(ratios), split_seed=seed)

@@ -16,11 +16,13 @@ Other columns are ignored.
 import csv
 from typing import List, Optional, Sequence
 
+import mmengine
 from mmpretrain.registry import DATASETS
 
 from .base import AnnotationError, MedicalMultiLabelDataset
 from .nih import open_text
-from .splits import DEFAULT_RATIOS, SPLITS, patient_split, wanted_splits
+from .splits import (DEFAULT_RATIOS, SPLITS, assign_splits,
+                     wanted_splits)
 from .uncertain import (LabelMaskMixin, apply_policy, check_policy,
                         finish_samples, missing_columns, parse_label_row)
 
@@ -55,7 +57,8 @@ def _int_cell(rec: dict, col: str, where: str) -> Optional[int]:
 class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
     """Any multi-label CSV table: path, labels, optional patient and split.
 
-    See the module docstring for the table format and ``docs/datasets.md``
+    See the module docstring for the table format (a ``.json`` list of
+    objects with the same keys is read too) and ``docs/datasets.md``
     for examples. ``classes`` (and optionally ``head_classes``,
     ``tail_classes``, ``prompt_names``) come from ``metainfo`` or
     ``classes=``, as in MMPretrain.
@@ -63,7 +66,9 @@ class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
     Args:
         data_root (str): Folder the image paths are relative to.
         ann_file (str): The CSV (``.csv`` / ``.csv.gz``) relative to
-            ``data_root``, or a MultiLabelDataset ``.json``.
+            ``data_root``; a ``.json`` list of objects with the same keys
+            (or ``{"data_list": [...]}``); or a MultiLabelDataset ``.json``
+            (with ``metainfo``, one file per split).
         split (str): ``'train'``, ``'val'``, ``'test'``, ``'trainval'``,
             ``'all'``.
         path_column (str): Image path column. Defaults to ``'img_path'``.
@@ -77,10 +82,21 @@ class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
         uncertain (str): ``'ones'``, ``'zeros'`` (default) or ``'ignore'``
             for ``-1`` cells.
         split_ratios, split_seed: The patient-level split.
+        split_stratify (bool): Stratify the split by the labels
+            (:func:`~ldr_mm.datasets.splits.stratified_patient_split`: every
+            class with at least 3 patients has positives in train, val and
+            test). False: the unstratified :func:`~ldr_mm.datasets.splits.
+            patient_split`. Defaults to True.
+        num_folds (int, optional): k-fold cross-validation: the test split
+            is made as above (``split_ratios[2]``, none if 0), the other
+            patients are split into ``num_folds`` folds (stratified alike);
+            ``'val'`` is fold ``fold`` and ``'train'`` the other folds.
+        fold (int): The validation fold, ``0..num_folds-1``.
         check_files (bool): Check that the split's images exist.
         **kwargs: Other :class:`MultiLabelDataset` arguments (``classes``,
             ``metainfo``, ``pipeline``, ...).
     """
+    RAW_JSON = True
 
     def __init__(self,
                  ann_file: str,
@@ -94,6 +110,9 @@ class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
                  uncertain: str = 'zeros',
                  split_ratios: Sequence[float] = DEFAULT_RATIOS,
                  split_seed: int = 0,
+                 split_stratify: bool = True,
+                 num_folds: Optional[int] = None,
+                 fold: int = 0,
                  check_files: bool = True,
                  **kwargs):
         self.uncertain = check_policy(uncertain, 'MultiLabelCSVDataset')
@@ -104,6 +123,9 @@ class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
         self.split_column = split_column
         self.split_ratios = tuple(split_ratios)
         self.split_seed = split_seed
+        self.split_stratify = split_stratify
+        self.num_folds = num_folds
+        self.fold = fold
         self.check_files = check_files
         super().__init__(
             ann_file=ann_file, split=split, data_root=data_root, **kwargs)
@@ -148,29 +170,54 @@ class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
             [self.labels_column] if self.labels_column else classes) + [
                 c for c in (self.patient_column, self.split_column) if c]
         out, seen = [], {}
-        with open_text(self.ann_file) as f:
-            reader = csv.DictReader(f)
-            missing_columns(reader.fieldnames, need, self.ann_file)
-            for rec in reader:
-                where = f'"{self.ann_file}" line {reader.line_num}'
-                info = self._row(rec, where, classes)
-                key = (info['img_path'], info.get('slice_axis'),
-                       info.get('slice_index'))
-                if key in seen:
-                    raise AnnotationError(f'{where}: image {key[0]} (slice '
-                                          f'{key[2]}) is already at line '
-                                          f'{seen[key]}')
-                seen[key] = reader.line_num
-                info.setdefault('patient_id', f'row{reader.line_num}')
-                out.append(info)
+        for line, rec in self._records(need):
+            where = f'"{self.ann_file}" {line}'
+            info = self._row(rec, where, classes)
+            key = (info['img_path'], info.get('slice_axis'),
+                   info.get('slice_index'))
+            if key in seen:
+                raise AnnotationError(f'{where}: image {key[0]} (slice '
+                                      f'{key[2]}) is already at {seen[key]}')
+            seen[key] = line
+            info.setdefault('patient_id', f'row{line.split()[-1]}')
+            out.append(info)
         return out
+
+    def _records(self, need: Sequence[str]):
+        """(``'line N'`` / ``'record i'``, row dict) of the CSV, or of a
+        JSON list of objects with the same keys (``labels_column`` may hold
+        a list of class names)."""
+        if not self.ann_file.lower().endswith('.json'):
+            with open_text(self.ann_file) as f:
+                reader = csv.DictReader(f)
+                missing_columns(reader.fieldnames, need, self.ann_file)
+                for rec in reader:
+                    yield f'line {reader.line_num}', rec
+            return
+        data = mmengine.load(self.ann_file)
+        data = data.get('data_list') if isinstance(data, dict) else data
+        if not isinstance(data, list):
+            raise AnnotationError(f'"{self.ann_file}" must hold a list of '
+                                  'image objects or {"data_list": [...]}')
+        for i, rec in enumerate(data):
+            if not isinstance(rec, dict):
+                raise AnnotationError(
+                    f'"{self.ann_file}" record {i} is not an object')
+            lack = [c for c in need if c not in rec]
+            if lack:
+                raise AnnotationError(f'"{self.ann_file}" record {i} lacks '
+                                      f'the key(s) {lack}')
+            rec = {k: self.label_sep.join(v) if isinstance(v, list) else
+                   (None if v is None else str(v)) for k, v in rec.items()}
+            yield f'record {i}', rec
 
     def load_raw(self) -> List[dict]:
         rows = self.read_table()
         if self.split_column is None:
-            assign = patient_split([d['patient_id'] for d in rows],
-                                   ratios=self.split_ratios,
-                                   seed=self.split_seed)
+            assign = assign_splits(
+                rows, len(self._metainfo['classes']), self.split_ratios,
+                self.split_seed, self.split_stratify, self.num_folds,
+                self.fold)
             for d in rows:
                 d['split'] = assign[d['patient_id']]
         else:

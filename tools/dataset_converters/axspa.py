@@ -26,7 +26,8 @@ def parse_args(argv=None):
                    help='slice table relative to DATA_ROOT')
     p.add_argument('--out-dir', help='output folder (default: '
                    'DATA_ROOT/annotations)')
-    p.add_argument('--split-method', choices=['auto', 'column', 'patient'],
+    p.add_argument('--split-method',
+                   choices=['auto', 'column', 'patient', 'stratified'],
                    default='auto')
     add_split_args(p)
     p.add_argument('--no-check-files', action='store_true',

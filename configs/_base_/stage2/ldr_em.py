@@ -1,9 +1,16 @@
 # Stage-2 (Gaussian reconstruction + EM) pieces shared by the stage-2
-# configs. New names only, so it can sit beside a stage-1 config in _base_:
+# configs. New names (and log_processor, which no stage-1 config sets), so it
+# can sit beside a stage-1 config in _base_ (MMEngine refuses a key that two
+# bases both set, so a leaf assigns each stage-1 key it changes, one line
+# each, with its own round / iteration counts and stage-1 checkpoint):
 #   _base_ = ['./ldr_r50_nih_stage1.py', '../_base_/stage2/ldr_em.py']
-# and the config combines them with its own round / iteration counts:
-#   train_cfg = dict(**_base_.ldr_stage2_train_cfg, rounds=5, e_iters=500,
-#                    m_iters=500)
+#   rounds, e_iters = 5, 500
+#   model = dict(**_base_.ldr_stage2_model, stage1_checkpoint='...')
+#   train_cfg = dict(_base_.ldr_stage2_train_cfg, rounds=rounds, e_iters=e_iters, m_iters=500)
+#   optim_wrapper = _base_.ldr_stage2_optim_wrapper
+#   param_scheduler = []  # constant learning rate
+#   default_hooks = dict(_base_.ldr_stage2_hooks, checkpoint=dict(by_epoch=False, interval=e_iters))
+#   custom_hooks = _base_.custom_hooks + [dict(type='GaussianReconstructionHook')]
 # Every option is then a --cfg-options key, e.g.
 #   train_cfg.sampler.alpha=0.3  train_cfg.m_solver=lda  train_cfg.rounds=2
 # Paper: reverse sampling alpha 0.9, eps 1e-9; GCE q 0.8; Adam 1e-4.
@@ -44,3 +51,20 @@ ldr_stage2_train_cfg = dict(
         type='OptimWrapper',
         optimizer=dict(
             type='Adam', lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-5)))
+
+# iteration-based logs; validation metrics logged at their iteration
+# (MMEngine logs them at the epoch, always 0 in an iteration loop, by default)
+log_processor = dict(by_epoch=False)
+ldr_stage2_hooks = dict(logger=dict(log_metric_by_epoch=False))
+
+# The demo's stage 2 (small images, C=10): statistics kept in checkpoints,
+# the 'sgd' M-step (paper configs) at Adam 1e-3, a log line every 5
+# iterations.
+ldr_stage2_demo_train_cfg = dict(
+    ldr_stage2_train_cfg,
+    stats_in_checkpoint=True,
+    m_optim_wrapper=dict(
+        type='OptimWrapper',
+        optimizer=dict(
+            type='Adam', lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-5)))
+ldr_stage2_demo_hooks = dict(logger=dict(interval=5, log_metric_by_epoch=False))

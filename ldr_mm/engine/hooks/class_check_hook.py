@@ -8,6 +8,7 @@ from mmpretrain.registry import HOOKS
 
 from ldr_mm.datasets.label_check import check_dataset_labels
 from ldr_mm.datasets.overlap import build_split_dataset, check_split_overlap
+from ldr_mm.datasets.splits import classes_without_positives
 from ldr_mm.prompts import PromptCacheError, make_cache_command
 from ldr_mm.utils import check_same_classes
 
@@ -31,6 +32,23 @@ def check_batch_size(dataloader, where: str = 'dataset') -> None:
             f'batch_size={bs} with drop_last=True: no batch would ever be '
             'drawn. Lower the batch_size or set drop_last=False in the '
             'dataloader config.')
+
+
+def warn_missing_positives(dataset, logger,
+                           where: str = 'validation dataset') -> None:
+    """Warn, naming them, about the classes without a positive sample in
+    ``dataset``: their AUC / AP are undefined, so the means that
+    ``save_best`` chooses on cover the other classes only."""
+    missing = classes_without_positives(dataset)
+    if missing:
+        n = len(dataset.metainfo['classes'])
+        logger.warning(
+            f'The {where} has no positive sample of {missing}: their AUC / '
+            'AP are undefined, so the validation means and save_best use '
+            f'the other {n - len(missing)} of {n} classes only. More '
+            'validation patients (split_ratios), the stratified split or '
+            'k-fold cross-validation (num_folds=, fold=) of '
+            'MultiLabelCSVDataset help (docs/datasets.md, "Splits").')
 
 
 def check_model_classes(model, classes: Optional[Sequence[str]],
@@ -92,6 +110,8 @@ class ClassConsistencyHook(Hook):
     images inside a split, images or patient ids shared between splits are
     logged as a warning, or refused with ``split_overlap = 'error'`` in the
     config (:func:`~ldr_mm.datasets.overlap.check_split_overlap`).
+    It also warns, naming them, about classes without a positive in the
+    validation set (``save_best`` then chooses on fewer classes).
     """
     priority = 'VERY_HIGH'
 
@@ -109,6 +129,8 @@ class ClassConsistencyHook(Hook):
         if runner.val_loop is not None:  # checked now, not after an epoch
             self._check(runner, runner.val_loop.dataloader,
                         'validation dataset')
+            warn_missing_positives(runner.val_loop.dataloader.dataset,
+                                   runner.logger)
         self._check_splits(runner)
 
     @staticmethod
