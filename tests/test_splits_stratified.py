@@ -213,8 +213,8 @@ def run_hook(train, val):
     cap = _Capture()
     logger.addHandler(cap)
     runner = SimpleNamespace(
-        model=SimpleNamespace(), logger=logger,
-        train_dataloader=SimpleNamespace(dataset=train, batch_size=1),
+        model=SimpleNamespace(), logger=logger, cfg={},
+        _test_dataloader=None, train_dataloader=SimpleNamespace(dataset=train, batch_size=1),
         val_loop=SimpleNamespace(dataloader=SimpleNamespace(
             dataset=val, batch_size=1)))
     try:
