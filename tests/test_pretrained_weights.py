@@ -9,6 +9,7 @@ source model).
 """
 import glob
 import os.path as osp
+import re
 import socket
 
 import pytest
@@ -181,6 +182,17 @@ def _cnn_features(src, x):
         torch.nn.Sequential(*list(src.children())[:-2])(x)
 
 
+class _OldKeys:
+    """torchvision's downloadable DenseNet file: ``norm.1`` for ``norm1``."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def state_dict(self):
+        return {re.sub(r'(denselayer\d+\.(norm|conv))([12])\.', r'\1.\3.', k):
+                v for k, v in self.model.state_dict().items()}
+
+
 # (MMPretrain backbone, source model, file name, the source's features as
 # MMPretrain's backbone returns them)
 SOURCES = {
@@ -190,6 +202,9 @@ SOURCES = {
                                 'model.safetensors', _cnn_features),
     'densenet-torchvision': ('densenet', lambda: _tv('densenet121'),
                              'densenet121.pth', _cnn_features),
+    'densenet-torchvision-download': (
+        'densenet', lambda: _OldKeys(_tv('densenet121')), 'densenet121.pth',
+        lambda s, x: _cnn_features(s.model, x)),
     'densenet-timm': ('densenet', lambda: _timm('densenet121'),
                       'pytorch_model.bin', _cnn_features),
     'convnext-timm-safetensors': (

@@ -67,6 +67,20 @@ DENSENET_RULES: Rules = [
     (r'^features\.norm5\.', 'transitions.3.0.'),
 ]
 
+
+
+def densenet_from_torchvision(state_dict: StateDict) -> StateDict:
+    """torchvision / timm DenseNet -> MMPretrain ``DenseNet``.
+
+    torchvision's own download (``densenet121-a639ec97.pth``) still has the
+    pre-0.3 names ``denselayer1.norm.1``; they become ``norm1`` first, as
+    torchvision's loader does.
+    """
+    old = re.compile(r'^(.*denselayer\d+\.(?:norm|relu|conv))\.([12])\.')
+    fixed = {old.sub(r'\1\2.', k): v for k, v in state_dict.items()}
+    return rename(fixed, DENSENET_RULES)
+
+
 # ConvNeXt (timm): stem / per-stage downsample -> downsample_layers, blocks
 # -> stages.i.j, mlp -> pointwise convs, head.norm -> the last out norm.
 CONVNEXT_TIMM_RULES: Rules = [
@@ -74,9 +88,12 @@ CONVNEXT_TIMM_RULES: Rules = [
     (r'^norm_pre\.', None),
     (r'^stem\.', 'downsample_layers.0.'),
     (r'^stages\.(\d+)\.downsample\.', r'downsample_layers.\1.'),
-    (r'^stages\.(\d+)\.blocks\.(\d+)\.conv_dw\.', r'stages.\1.\2.depthwise_conv.'),
-    (r'^stages\.(\d+)\.blocks\.(\d+)\.mlp\.fc1\.', r'stages.\1.\2.pointwise_conv1.'),
-    (r'^stages\.(\d+)\.blocks\.(\d+)\.mlp\.fc2\.', r'stages.\1.\2.pointwise_conv2.'),
+    (r'^stages\.(\d+)\.blocks\.(\d+)\.conv_dw\.',
+     r'stages.\1.\2.depthwise_conv.'),
+    (r'^stages\.(\d+)\.blocks\.(\d+)\.mlp\.fc1\.',
+     r'stages.\1.\2.pointwise_conv1.'),
+    (r'^stages\.(\d+)\.blocks\.(\d+)\.mlp\.fc2\.',
+     r'stages.\1.\2.pointwise_conv2.'),
     (r'^stages\.(\d+)\.blocks\.(\d+)\.', r'stages.\1.\2.'),
     (r'^head\.norm\.', 'norm3.'),
 ]
@@ -168,7 +185,7 @@ def _rules(rules: Rules) -> Callable[[StateDict], StateDict]:
 # own layout needs none (its keys are the module's, after the prefix).
 LAYOUTS: Dict[str, Dict[str, Callable[[StateDict], StateDict]]] = {
     'ResNet': {'torchvision / timm': _rules(RESNET_RULES)},
-    'DenseNet': {'torchvision / timm': _rules(DENSENET_RULES)},
+    'DenseNet': {'torchvision / timm': densenet_from_torchvision},
     'ConvNeXt': {'timm': convnext_from_timm},
     'SwinTransformer': {'timm': swin_from_timm},
     'VisionTransformer': {'timm': _rules(VIT_TIMM_RULES)},
