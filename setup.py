@@ -40,7 +40,7 @@ class BuildPyWithMim(build_py):
     MMPretrain's ``add_mim_extension`` copies them into the source package
     before ``setup()``; copying into the build folder instead leaves no stale
     copy beside the checkout's own files. An editable install needs none: it
-    reads the checkout (``ldr_mm.utils.project_root``).
+    reads the checkout (``ldr_mm.utils.project_files``).
     """
 
     def run(self):
