@@ -265,3 +265,25 @@ def test_missing_local_file_names_init_cfg(tmp_path):
     with pytest.raises(PretrainedWeightsError,
                        match='init_cfg checkpoint .* does not exist'):
         _load_into(TINY_BACKBONE, str(tmp_path / 'gone.pth'))
+
+
+def test_strict_false_loads_a_partial_file(tmp_path):
+    """MMEngine's lenient loading on request: the file's weights load, the
+    others keep their init; with nothing in common it still refuses."""
+    init_default_scope('mmpretrain')
+    cfg = MM_BACKBONES['resnet']
+    torch.manual_seed(4)
+    full = MODELS.build(cfg).state_dict()
+    part = {k: v for k, v in full.items() if not k.startswith('layer4.')}
+    path = _save(part, tmp_path / 'partial.pth')
+    with pytest.raises(PretrainedWeightsError, match='strict=False'):
+        _load_into(cfg, path)
+    module = MODELS.build(dict(cfg, init_cfg=dict(
+        type='Pretrained', checkpoint=path, strict=False)))
+    module.init_weights()
+    _assert_same_weights(module, part)
+    other = _save({'x.weight': torch.zeros(1)}, tmp_path / 'other.pth')
+    module = MODELS.build(dict(cfg, init_cfg=dict(
+        type='Pretrained', checkpoint=other, strict=False)))
+    with pytest.raises(PretrainedWeightsError, match='lacks'):
+        module.init_weights()

@@ -16,6 +16,7 @@ backbones still skip their own post-init (e.g. ResNet's
 - on a failed download raises a one-line error naming ``init_cfg`` and the
   local-file alternative (:class:`~.weights_file.WeightsDownloadError`).
 """
+import logging
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -92,7 +93,16 @@ class Pretrained(PretrainedInit):
         prefix (str, optional): Sub-module of an MMPretrain checkpoint to
             load (e.g. ``'backbone'``); ignored for a file without it.
         map_location (str): ``torch.load``'s map location. Defaults to cpu.
+        strict (bool): Refuse a file that lacks some of the module's
+            parameters. ``False`` loads what the file has and logs the rest
+            (MMEngine's behaviour, e.g. for a self-supervised checkpoint
+            without the final norm). Defaults to True.
     """
+
+    def __init__(self, checkpoint: str, prefix: Optional[str] = None,
+                 map_location: str = 'cpu', strict: bool = True):
+        super().__init__(checkpoint, prefix=prefix, map_location=map_location)
+        self.strict = strict
 
     def __call__(self, module: torch.nn.Module) -> None:
         owner = type(module).__name__
@@ -102,13 +112,19 @@ class Pretrained(PretrainedInit):
         layout, renamed, missing = select_layout(module, weights,
                                                  self.prefix)
         total = sum(1 for _ in module.parameters())
-        if missing:
+        if missing and (self.strict or len(missing) == total):
             raise PretrainedWeightsError(
                 f'{where} lacks {len(missing)} of its {total} weights in '
                 f'every layout it knows (MMPretrain with prefix '
                 f'{self.prefix!r}, ' + ', '.join(layouts_for(module)) +
                 f'), e.g. "{missing[0]}": use weights of the same '
-                f'architecture (see {DOCS}).')
+                f'architecture, or strict=False in init_cfg to load the '
+                f'rest (see {DOCS}).')
+        if missing:
+            print_log(
+                f'{owner}: {len(missing)} of {total} weights are not in '
+                f'{self.checkpoint} and keep their initialisation, e.g. '
+                f'{missing[:3]}', logger='current', level=logging.WARNING)
         unused = _load(module, renamed, where)
         print_log(
             f'Loaded {owner} from {self.checkpoint} ({layout} layout; '
