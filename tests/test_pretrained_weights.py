@@ -102,6 +102,25 @@ def test_train_tool_prints_one_line_offline(offline, demo_root, tmp_path):
     assert '\n' not in msg and 'init_cfg' in msg and url in msg
 
 
+def test_train_tool_starts_from_a_local_file(offline, demo_root, tmp_path):
+    """The same key with a local .safetensors file: training runs offline."""
+    from tools.train import main
+    torch.manual_seed(5)
+    src = MODELS.build(TINY_BACKBONE).state_dict()
+    path = _save(src, tmp_path / 'tiny.safetensors')
+    work = tmp_path / 'work'
+    cfg = load_tiny_cfg(demo_root, str(work), max_iters=1, val_interval=1,
+                        ckpt_interval=1)
+    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=path,
+                                       prefix='backbone')
+    cfg.dump(str(tmp_path / 'cfg.py'))
+    main([str(tmp_path / 'cfg.py')])
+    logs = glob.glob(str(work / '*' / '*.log'))
+    with open(logs[0]) as f:
+        assert f'Loaded ResNet from {path}' in f.read()
+    assert osp.isfile(work / 'iter_1.pth')
+
+
 # -- local files in each layout ------------------------------------------
 
 
