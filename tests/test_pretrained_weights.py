@@ -118,7 +118,14 @@ def test_train_tool_starts_from_a_local_file(offline, demo_root, tmp_path):
     logs = glob.glob(str(work / '*' / '*.log'))
     with open(logs[0]) as f:
         assert f'Loaded ResNet from {path}' in f.read()
-    assert osp.isfile(work / 'iter_1.pth')
+    # a real MMEngine checkpoint (message hub, optimizer state) as the next
+    # run's backbone init: read weights-only, backbone.* selected
+    ckpt = str(work / 'iter_1.pth')
+    trained = torch.load(ckpt, map_location='cpu', weights_only=True)
+    want = {k[len('backbone.'):]: v
+            for k, v in trained['state_dict'].items()
+            if k.startswith('backbone.')}
+    _assert_same_weights(_load_into(TINY_BACKBONE, ckpt), want)
 
 
 # -- local files in each layout ------------------------------------------
