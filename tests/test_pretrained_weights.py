@@ -175,6 +175,8 @@ MM_BACKBONES = {
                      gap_before_final_norm=False),
     'swin': dict(type='SwinTransformer', arch='tiny', out_indices=(3, )),
     'vit': dict(type='VisionTransformer', arch='deit-t', out_type='raw'),
+    'vit-small': dict(type='VisionTransformer', out_type='raw', arch=dict(
+        embed_dims=192, num_layers=2, num_heads=3, feedforward_channels=768)),
 }
 
 
@@ -186,18 +188,31 @@ def test_mmpretrain_checkpoint_loads(kind, tmp_path):
     _assert_same_weights(_load_into(cfg, path), expected)
 
 
+def _randomise(model):
+    """Random norms, biases, layer scales and BN statistics: their default
+    init (1, 0, 1e-6) would hide a swapped or dropped key."""
+    with torch.no_grad():
+        for name, t in list(model.named_parameters()) + list(
+                model.named_buffers()):
+            if name.endswith('running_var'):
+                t.uniform_(0.5, 1.5)
+            elif t.is_floating_point() and (t.dim() == 1 or 'layer_scale'
+                                            in name):
+                t.normal_()
+    model.eval()
+    return model
+
+
 def _timm(name):
     timm = pytest.importorskip('timm')
     torch.manual_seed(3)
-    return timm.create_model(name, pretrained=False).eval()
+    return _randomise(timm.create_model(name, pretrained=False))
 
 
 def _tv(name):
     import torchvision
     torch.manual_seed(3)
-    model = getattr(torchvision.models, name)(weights=None)
-    model.eval()
-    return model
+    return _randomise(getattr(torchvision.models, name)(weights=None))
 
 
 def _cnn_features(src, x):
@@ -206,6 +221,28 @@ def _cnn_features(src, x):
     return src.forward_intermediates(x, intermediates_only=True)[-1] \
         if hasattr(src, 'forward_intermediates') else \
         torch.nn.Sequential(*list(src.children())[:-2])(x)
+
+
+def _tv_convnext_atto():
+    """torchvision's ConvNeXt class at MMPretrain's 'atto' size."""
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+    torch.manual_seed(3)
+    model = ConvNeXt([CNBlockConfig(40, 80, 2), CNBlockConfig(80, 160, 2),
+                      CNBlockConfig(160, 320, 6), CNBlockConfig(320, None, 2)])
+    return _randomise(model)
+
+
+def _tv_vit_tiny():
+    from torchvision.models.vision_transformer import VisionTransformer
+    torch.manual_seed(3)
+    return _randomise(VisionTransformer(224, 16, num_layers=2, num_heads=3,
+                                        hidden_dim=192, mlp_dim=768))
+
+
+def _tv_vit_tokens(src, x):
+    tokens = src._process_input(x)
+    cls = src.class_token.expand(tokens.shape[0], -1, -1)
+    return src.encoder(torch.cat([cls, tokens], dim=1))
 
 
 class _OldKeys:
@@ -231,6 +268,13 @@ SOURCES = {
     'densenet-torchvision-download': (
         'densenet', lambda: _OldKeys(_tv('densenet121')), 'densenet121.pth',
         lambda s, x: _cnn_features(s.model, x)),
+    'convnext-torchvision': (
+        'convnext', _tv_convnext_atto, 'convnext.pth',
+        lambda s, x: s.classifier[0](s.features(x))),
+    'swin-torchvision': (
+        'swin', lambda: _tv('swin_t'), 'swin_t.pth',
+        lambda s, x: s.norm(s.features(x)).permute(0, 3, 1, 2)),
+    'vit-torchvision': ('vit-small', _tv_vit_tiny, 'vit.pth', _tv_vit_tokens),
     'densenet-timm': ('densenet', lambda: _timm('densenet121'),
                       'pytorch_model.bin', _cnn_features),
     'convnext-timm-safetensors': (

@@ -1,7 +1,8 @@
 """Key layouts of torchvision / timm weights, renamed to MMPretrain's.
 
 A local weights file of an ImageNet backbone comes in the key layout of the
-library that trained it. Each function here turns one such layout into the
+library that trained it (torchvision or timm here; every converter is
+checked by equal features in tests/test_pretrained_weights.py). Each function here turns one such layout into the
 state dict of the matching MMPretrain backbone (no prefix); the classifier
 head of the file (``fc``, ``classifier``, ``head``) is dropped.
 
@@ -168,13 +169,99 @@ def swin_from_timm(state_dict: StateDict) -> StateDict:
         (r'^layers\.', 'stages.'),
         (r'^norm\.', f'norm{num_stages - 1}.'),
     ]
-    out = rename(state_dict, rules)
-    for key in list(out):
+    return _reorder_merging(rename(state_dict, rules))
+
+
+def _reorder_merging(state_dict: StateDict) -> StateDict:
+    """Patch-merging weights of a Swin state dict in MMPretrain's order."""
+    for key in list(state_dict):
         if '.downsample.reduction.' in key:
-            out[key] = _unfold_order(out[key], 1)
+            state_dict[key] = _unfold_order(state_dict[key], 1)
         elif '.downsample.norm.' in key:
-            out[key] = _unfold_order(out[key], 0)
-    return out
+            state_dict[key] = _unfold_order(state_dict[key], 0)
+    return state_dict
+
+
+def convnext_from_torchvision(state_dict: StateDict) -> StateDict:
+    """torchvision ConvNeXt -> MMPretrain ``ConvNeXt``.
+
+    ``features.0`` is the stem, odd ``features`` the stages (``block.0`` dw
+    conv, ``.2`` norm, ``.3`` / ``.5`` the MLP, ``layer_scale`` (C, 1, 1)),
+    even ones (>= 2) the downsampling layers; ``classifier.0`` the final
+    norm.
+    """
+    rules: Rules = [
+        (r'^classifier\.[12]\.', None),
+        (r'^classifier\.0\.', 'norm3.'),
+        (r'^features\.0\.', 'downsample_layers.0.'),
+        (r'^features\.(\d*[02468])\.', lambda m:
+         f'downsample_layers.{int(m.group(1)) // 2}.'),
+        (r'^features\.(\d+)\.(\d+)\.block\.0\.',
+         lambda m: f'stages.{int(m.group(1)) // 2}.{m.group(2)}.'
+         'depthwise_conv.'),
+        (r'^features\.(\d+)\.(\d+)\.block\.2\.',
+         lambda m: f'stages.{int(m.group(1)) // 2}.{m.group(2)}.norm.'),
+        (r'^features\.(\d+)\.(\d+)\.block\.3\.',
+         lambda m: f'stages.{int(m.group(1)) // 2}.{m.group(2)}.'
+         'pointwise_conv1.'),
+        (r'^features\.(\d+)\.(\d+)\.block\.5\.',
+         lambda m: f'stages.{int(m.group(1)) // 2}.{m.group(2)}.'
+         'pointwise_conv2.'),
+        (r'^features\.(\d+)\.(\d+)\.layer_scale$',
+         lambda m: f'stages.{int(m.group(1)) // 2}.{m.group(2)}.gamma'),
+    ]
+    out = rename(state_dict, rules)
+    return {k: v.flatten() if k.endswith('.gamma') else v
+            for k, v in out.items()}
+
+
+def swin_from_torchvision(state_dict: StateDict) -> StateDict:
+    """torchvision Swin (``swin_t``) -> MMPretrain ``SwinTransformer``.
+
+    ``features.0`` is the patch embedding (conv, permute, norm), odd
+    ``features`` the stages, even ones (>= 2) patch merging after the
+    previous stage (concat order, as timm).
+    """
+    def block(name):
+        return lambda m: (f'stages.{int(m.group(1)) // 2}.blocks.'
+                          f'{m.group(2)}.{name}')
+
+    rules: Rules = [
+        (r'^head\.', None),
+        (r'.*relative_position_index$', None),
+        (r'^features\.0\.0\.', 'patch_embed.projection.'),
+        (r'^features\.0\.2\.', 'patch_embed.norm.'),
+        (r'^features\.(\d*[02468])\.',
+         lambda m: f'stages.{int(m.group(1)) // 2 - 1}.downsample.'),
+        (r'^features\.(\d+)\.(\d+)\.attn\.', block('attn.w_msa.')),
+        (r'^features\.(\d+)\.(\d+)\.mlp\.0\.', block('ffn.layers.0.0.')),
+        (r'^features\.(\d+)\.(\d+)\.mlp\.3\.', block('ffn.layers.1.')),
+        (r'^features\.(\d+)\.(\d+)\.', block('')),
+        (r'^norm\.', 'norm3.'),
+    ]
+    out = rename(state_dict, rules)
+    return _reorder_merging(out)
+
+
+# ViT (torchvision): encoder_layer_i -> layers.i, MultiheadAttention's
+# in_proj / out_proj -> qkv / proj (same packing: q, k, v rows).
+VIT_TORCHVISION_RULES: Rules = [
+    (r'^heads\.', None),
+    (r'^class_token$', 'cls_token'),
+    (r'^conv_proj\.', 'patch_embed.projection.'),
+    (r'^encoder\.pos_embedding$', 'pos_embed'),
+    (r'^encoder\.ln\.', 'ln1.'),
+    (r'^encoder\.layers\.encoder_layer_(\d+)\.ln_1\.', r'layers.\1.ln1.'),
+    (r'^encoder\.layers\.encoder_layer_(\d+)\.ln_2\.', r'layers.\1.ln2.'),
+    (r'^encoder\.layers\.encoder_layer_(\d+)\.self_attention\.in_proj_',
+     r'layers.\1.attn.qkv.'),
+    (r'^encoder\.layers\.encoder_layer_(\d+)\.self_attention\.out_proj\.',
+     r'layers.\1.attn.proj.'),
+    (r'^encoder\.layers\.encoder_layer_(\d+)\.mlp\.(0|linear_1)\.',
+     r'layers.\1.ffn.layers.0.0.'),
+    (r'^encoder\.layers\.encoder_layer_(\d+)\.mlp\.(3|linear_2)\.',
+     r'layers.\1.ffn.layers.1.'),
+]
 
 
 def _rules(rules: Rules) -> Callable[[StateDict], StateDict]:
@@ -186,9 +273,12 @@ def _rules(rules: Rules) -> Callable[[StateDict], StateDict]:
 LAYOUTS: Dict[str, Dict[str, Callable[[StateDict], StateDict]]] = {
     'ResNet': {'torchvision / timm': _rules(RESNET_RULES)},
     'DenseNet': {'torchvision / timm': densenet_from_torchvision},
-    'ConvNeXt': {'timm': convnext_from_timm},
-    'SwinTransformer': {'timm': swin_from_timm},
-    'VisionTransformer': {'timm': _rules(VIT_TIMM_RULES)},
+    'ConvNeXt': {'timm': convnext_from_timm,
+                 'torchvision': convnext_from_torchvision},
+    'SwinTransformer': {'timm': swin_from_timm,
+                        'torchvision': swin_from_torchvision},
+    'VisionTransformer': {'timm': _rules(VIT_TIMM_RULES),
+                          'torchvision': _rules(VIT_TORCHVISION_RULES)},
 }
 
 
