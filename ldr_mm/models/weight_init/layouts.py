@@ -1,13 +1,14 @@
 """Key layouts of torchvision / timm weights, renamed to MMPretrain's.
 
 A local weights file of an ImageNet backbone comes in the key layout of the
-library that trained it (torchvision or timm here; every converter is
-checked by equal features in tests/test_pretrained_weights.py). Each function here turns one such layout into the
-state dict of the matching MMPretrain backbone (no prefix); the classifier
-head of the file (``fc``, ``classifier``, ``head``) is dropped.
+library that trained it (torchvision or timm here). Each converter turns one
+such layout into the state dict of the matching MMPretrain backbone (no
+prefix) and drops the file's classifier head (``fc``, ``classifier``,
+``head``); tests/test_pretrained_weights.py checks each one by equal
+features of the source model and the loaded backbone.
 
 :data:`LAYOUTS` maps an MMPretrain backbone class name to its
-``{layout name: converter}``; :func:`ldr_mm.models.weight_init.Pretrained`
+``{layout name: converter}``; :class:`ldr_mm.models.weight_init.Pretrained`
 tries them when the file's keys are not MMPretrain's. Add a backbone by
 adding an entry (a few rename rules, as below).
 
