@@ -112,12 +112,13 @@ class Pretrained(PretrainedInit):
         layout, renamed, missing = select_layout(module, weights,
                                                  self.prefix)
         total = sum(1 for _ in module.parameters())
+        known = [f'MMPretrain with prefix {self.prefix!r}'] + list(
+            layouts_for(module))
         if missing and (self.strict or len(missing) == total):
             raise PretrainedWeightsError(
                 f'{where} lacks {len(missing)} of its {total} weights in '
-                f'every layout it knows (MMPretrain with prefix '
-                f'{self.prefix!r}, ' + ', '.join(layouts_for(module)) +
-                f'), e.g. "{missing[0]}": use weights of the same '
+                f'every layout it knows ({", ".join(known)}), e.g. '
+                f'"{missing[0]}": use weights of the same '
                 f'architecture, or strict=False in init_cfg to load the '
                 f'rest (see {DOCS}).')
         if missing:
