@@ -357,3 +357,21 @@ def test_strict_false_loads_a_partial_file(tmp_path):
         type='Pretrained', checkpoint=other, strict=False)))
     with pytest.raises(PretrainedWeightsError, match='lacks'):
         module.init_weights()
+
+
+def test_clip_tag_offline_names_the_local_weights_option(offline,
+                                                         monkeypatch,
+                                                         tmp_path):
+    """The prompt cache's CLIP weights: an open_clip tag offline fails in
+    one line that names ``--weights`` with a local file."""
+    pytest.importorskip('open_clip')
+    import huggingface_hub.constants as hf
+
+    from ldr_mm.prompts.clip_embeddings import extract_clip_word_embeddings
+    monkeypatch.setattr(hf, 'HF_HUB_CACHE', str(tmp_path / 'hf'))
+    monkeypatch.setattr(hf, 'HF_HUB_OFFLINE', True)  # no retries
+    with pytest.raises(FileNotFoundError) as info:
+        extract_clip_word_embeddings('a b', 'RN50', pretrained='openai')
+    msg = str(info.value)
+    assert '\n' not in msg and '--weights PATH/TO/' in msg
+    assert info.value.__cause__ is None and info.value.__suppress_context__
