@@ -8,10 +8,18 @@ both provide the ``mmcv`` package and ldr_mm needs no ``mmcv.ops``. Use the
 extras ``[lite]`` or ``[full]`` to have pip pick one for you.
 """
 import os.path as osp
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = osp.dirname(osp.abspath(__file__))
+
+#: Copied into the wheel under ``ldr_mm/.mim/``: the layout OpenMMLab's
+#: ``mim`` (``mim train ldr_mm CONFIG``, ``mim test``) and ldr_mm's model
+#: index look for in an installed package (as MMPretrain's
+#: ``add_mim_extension``).
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
 
 
 def read_requirements(name):
@@ -23,6 +31,33 @@ def read_requirements(name):
             if line:
                 lines.append(line)
     return lines
+
+
+class BuildPyWithMim(build_py):
+    """``build_py`` that also copies :data:`MIM_FILES` into
+    ``<build_lib>/ldr_mm/.mim`` (the wheel), never into the source tree.
+
+    MMPretrain's ``add_mim_extension`` copies them into the source package
+    before ``setup()``; copying into the build folder instead leaves no stale
+    copy beside the checkout's own files. An editable install needs none: it
+    reads the checkout (``ldr_mm.utils.project_files``).
+    """
+
+    def run(self):
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            return
+        target = osp.join(self.build_lib, 'ldr_mm', '.mim')
+        ignore = shutil.ignore_patterns('__pycache__', '*.pyc')
+        for name in MIM_FILES:
+            src, dst = osp.join(HERE, name), osp.join(target, name)
+            if osp.isdir(dst):
+                shutil.rmtree(dst)
+            if osp.isdir(src):
+                shutil.copytree(src, dst, ignore=ignore)
+            else:
+                self.mkpath(target)
+                shutil.copyfile(src, dst)
 
 
 def get_version():
@@ -53,5 +88,6 @@ setup(
         # DICOM / NIfTI input of LoadMedicalImage (optional)
         'medical': ['pydicom>=3.0,<4', 'nibabel>=5.2,<6'],
     },
+    cmdclass={'build_py': BuildPyWithMim},
     zip_safe=False,
 )

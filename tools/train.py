@@ -168,6 +168,7 @@ def _train(cfg):
     from ldr_mm.utils.checkpoint import (CorruptCheckpointError,
                                          check_checkpoint_file,
                                          checkpoint_to_load)
+    from ldr_mm.models.weight_init import PretrainedWeightsError
     try:  # MMEngine loads --resume / load_from; say clearly if it is broken
         check_checkpoint_file(checkpoint_to_load(cfg))
     except CorruptCheckpointError as e:
@@ -184,6 +185,8 @@ def _train(cfg):
         except pickle.UnpicklingError as e:
             from ldr_mm.utils.checkpoint import refuse_unsafe_checkpoint
             raise refuse_unsafe_checkpoint(e, cfg.get('load_from')) from None
+        except PretrainedWeightsError as e:  # e.g. offline: one line
+            raise SystemExit(f'tools/train.py: {e}') from None
         ok = True
     finally:
         # MMEngine never destroys the process group (NCCL warns at exit)

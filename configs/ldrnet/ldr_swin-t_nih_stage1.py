@@ -7,6 +7,7 @@ model = dict(
     backbone=dict(
         _delete_=True, type='SwinTransformer', arch='tiny', img_size=448,
         out_indices=(3, ), drop_path_rate=0.2,
+        # offline: a local timm / MMPretrain file, docs/weights.md
         init_cfg=dict(
             type='Pretrained', prefix='backbone',
             checkpoint='https://download.openmmlab.com/mmclassification/v0/'

@@ -7,6 +7,7 @@ model = dict(
     backbone=dict(
         _delete_=True, type='VisionTransformer', arch='b', img_size=448,
         patch_size=16, out_type='featmap', drop_path_rate=0.1,
+        # offline: a local timm / MMPretrain file, docs/weights.md
         init_cfg=dict(
             type='Pretrained', prefix='backbone',
             checkpoint='https://download.openmmlab.com/mmclassification/v0/'

@@ -1,8 +1,9 @@
 """LDR models in MMPretrain's model hub: ``list_models``, ``get_model``,
 ``inference_model``.
 
-``register_ldr_models`` reads the repository's ``model-index.yml``
-(``configs/ldrnet/metafile.yml``) into :class:`mmpretrain.apis.ModelHub`, so
+``register_ldr_models`` reads the project's ``model-index.yml``
+(``configs/ldrnet/metafile.yml``; in a checkout or, installed, in
+``ldr_mm/.mim``) into :class:`mmpretrain.apis.ModelHub`, so
 ``mmpretrain.list_models('*ldr*')`` lists the LDR configs by name.
 
 Two of MMPretrain's functions would still do the wrong thing with them:
@@ -28,9 +29,11 @@ from typing import Optional
 
 from mmengine.config import Config
 
-#: The repository's model index (absent in a non-editable install).
-MODEL_INDEX = osp.join(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))), 'model-index.yml')
+from ..utils.project_files import project_root
+
+#: The model index: the checkout's, or ``ldr_mm/.mim/model-index.yml`` of an
+#: installed wheel.
+MODEL_INDEX = osp.join(project_root(), 'model-index.yml')
 
 _registered: set = set()
 
@@ -40,7 +43,7 @@ def register_ldr_models(model_index: str = MODEL_INDEX) -> list:
 
     Returns:
         list[str]: The model names registered (empty when the index file is
-        not there, e.g. a wheel install without the configs).
+        not there, e.g. a wheel built without ``ldr_mm/.mim``).
     """
     if _registered or not osp.isfile(model_index):
         return sorted(_registered)

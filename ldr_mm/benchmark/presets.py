@@ -7,9 +7,11 @@ import glob
 import os.path as osp
 from typing import Dict, List
 
-#: The repository checkout the suite runs from (configs/ and tools/ live
-#: there; the suite needs an editable install or a source checkout).
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+from ..utils.project_files import project_root
+
+#: Where the suite's configs/ and tools/ live and where it runs: the
+#: repository checkout, or ``ldr_mm/.mim`` of an installed wheel.
+REPO = project_root()
 
 LOSSES = ('bce', 'focal', 'asl', 'twoway', 'ral', 'dbloss')
 

@@ -1,4 +1,4 @@
-from . import classifiers, heads, losses, necks, wrappers
+from . import classifiers, heads, losses, necks, weight_init, wrappers
 from .classifiers import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403

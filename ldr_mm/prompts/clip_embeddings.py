@@ -85,9 +85,20 @@ def _create_clip(model_name: str, pretrained: Optional[str], device: str):
             not osp.isfile(pretrained):
         raise FileNotFoundError(f'CLIP weights file "{pretrained}" does not '
                                 'exist')
-    model = open_clip.create_model(
-        model_name, pretrained=pretrained, device=device,
-        require_pretrained=pretrained is not None)
+    try:
+        model = open_clip.create_model(
+            model_name, pretrained=pretrained, device=device,
+            require_pretrained=pretrained is not None)
+    except (RuntimeError, OSError) as e:
+        if pretrained is None or osp.isfile(pretrained):
+            raise
+        # an open_clip tag: the weights come from the hub (offline: fails)
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise FileNotFoundError(
+            f'Could not get the open_clip weights "{pretrained}" of '
+            f'{model_name} ({reason}). Offline? Pass a local file instead: '
+            '--weights PATH/TO/open_clip_pytorch_model.bin (or .safetensors, '
+            'or an open_clip model folder); see docs/prompts.md.') from None
     return model.eval(), open_clip.get_tokenizer(model_name)
 
 

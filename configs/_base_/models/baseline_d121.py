@@ -1,5 +1,6 @@
 _base_ = './baseline_r50.py'
-# DenseNet-121 (1024 channels), ImageNet weights (Table 1 "DenseNet").
+# DenseNet-121 (1024 channels), ImageNet weights (Table 1 "DenseNet"); a
+# local file offline: model.backbone.init_cfg.checkpoint, docs/weights.md.
 model = dict(
     backbone=dict(
         _delete_=True,

@@ -8,7 +8,9 @@ model = dict(
         type='LDRNeck',
         in_channels=2048,
         # embed_dims defaults to in_channels (the paper)
-        prompt_cache=None,  # set by the leaf config (configs/ldrnet/)
+        # set by the leaf config (configs/ldrnet/): always a local file,
+        # written offline from local CLIP weights (docs/prompts.md)
+        prompt_cache=None,
         num_layers=1,
         num_heads=8,
         dropout=0.1,

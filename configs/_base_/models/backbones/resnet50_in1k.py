@@ -7,7 +7,8 @@ model = dict(
         num_stages=4,
         out_indices=(3, ),
         style='pytorch',
-        # A URL or a local file; set to None for random initialisation.
+        # A URL or a local file (torchvision / timm / MMPretrain .pth or
+        # .safetensors; offline: docs/weights.md); None: random weights.
         init_cfg=dict(
             type='Pretrained',
             checkpoint='https://download.openmmlab.com/mmclassification/v0/'
