@@ -101,7 +101,9 @@ def _make_cfg(stage, root, work):
 def _outcome(work, last_iter):
     """Final weights, the best checkpoint(s) on disk and what the final
     checkpoint's message hub records as best."""
-    load = lambda p: torch.load(p, weights_only=True, map_location='cpu')  # noqa: E731,E501
+    def load(path):
+        return torch.load(path, weights_only=True, map_location='cpu')
+
     final = load(osp.join(work, f'iter_{last_iter}.pth'))
     bests = sorted(osp.basename(p) for p in glob.glob(
         osp.join(work, 'best_*.pth')))
@@ -169,3 +171,27 @@ def test_kill_around_validation_then_resume_chooses_the_same_best(
             assert torch.equal(v, expected[1][k]), (name, k)
     # no temporary of the interrupted write is left (issue 23, item 8)
     assert not [n for n in os.listdir(work) if n.endswith('.tmp')]
+
+
+def _loop(cls, **attrs):
+    loop = cls.__new__(cls)  # only the attributes validation_due reads
+    loop.__dict__.update(attrs)
+    return loop
+
+
+def test_validation_due_follows_the_loops_rule():
+    """The resumed step is re-validated exactly where MMEngine's loops
+    validate: every val_interval from val_begin, the last step, dynamic
+    intervals."""
+    from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+
+    from ldr_mm.engine.hooks.checkpoint_hook import validation_due
+    it = _loop(IterBasedTrainLoop, _max_iters=7, val_interval=2,
+               val_begin=3, dynamic_milestones=[0], dynamic_intervals=[2])
+    assert [n for n in range(8) if validation_due(it, n)] == [4, 6, 7]
+    ep = _loop(EpochBasedTrainLoop, _max_epochs=12, val_interval=5,
+               val_begin=1, dynamic_milestones=[0, 8],
+               dynamic_intervals=[5, 1])
+    assert [n for n in range(13) if validation_due(ep, n)] == \
+        [5, 7, 8, 9, 10, 11, 12]
+

@@ -92,6 +92,13 @@ class LDRCheckpointHook(CheckpointHook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         self._check_validation = bool(runner._resume)
 
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if self._check_validation and self.last_ckpt is None:
+            # as in the uninterrupted run, a new best re-saves the periodic
+            # checkpoint (MMEngine forgets it was written before the kill)
+            self.last_ckpt = runner.message_hub.get_info('last_ckpt')
+
     def before_train_epoch(self, runner) -> None:
         self._validate_if_missed(runner)
 
