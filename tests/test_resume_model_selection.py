@@ -103,8 +103,9 @@ def _make_cfg(stage, root, work):
     if stage == 'epoch':  # MMPretrain's usual schedule: epochs
         cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=3,
                              val_interval=1)
-        # the lowest AUC: this tiny run's AUC improves only once by epoch 3,
-        # and the rule does not matter to the mechanism under test
+        # the lowest AUC gives this tiny run a best that replaces another
+        # (at epoch 3, the last: resumed there, no epoch runs); the rule
+        # does not matter to the mechanism under test
         cfg.default_hooks.checkpoint.update(by_epoch=True, interval=1,
                                             rule='less')
         # random flips in workers, seeded per epoch by MMEngine: in the main
