@@ -2,9 +2,12 @@
 
 The arguments are MMPretrain's ``tools/train.py`` ones. Differences:
 ``--launcher pytorch`` also runs on CPU-only machines (gloo, DDP without
-``device_ids``), ``--amp`` without a GPU is refused up front, and a work dir
+``device_ids``), ``--amp`` without a GPU is refused up front, a work dir
 that a live run holds is refused (``<work_dir>/.ldr_train.lock``, see
-``ldr_mm/utils/work_dir_lock.py``).
+``ldr_mm/utils/work_dir_lock.py``), and the runner is
+:class:`ldr_mm.engine.LDRRunner` (unless the config names a
+``runner_type``): ``--resume``, auto-resume and ``load_from`` load strictly,
+and ``save_best`` chooses the same checkpoint after a kill and ``--resume``.
 """
 import argparse
 import pickle
@@ -15,7 +18,6 @@ from copy import deepcopy
 import torch  # noqa: E402
 from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -173,18 +175,25 @@ def _train(cfg):
         check_checkpoint_file(checkpoint_to_load(cfg))
     except CorruptCheckpointError as e:
         raise SystemExit(str(e)) from None
+    from ldr_mm.engine import LDRRunner
+    from ldr_mm.utils import CheckpointMismatchError, UnsafeCheckpointError
+    from ldr_mm.utils.checkpoint import refuse_unsafe_checkpoint
     setup_cpu_distributed(cfg)
     ok = False
     try:
-        if 'runner_type' not in cfg:
-            runner = Runner.from_cfg(cfg)
+        if 'runner_type' not in cfg:  # strict loading, kill-safe save_best
+            runner = LDRRunner.from_cfg(cfg)
         else:
             runner = RUNNERS.build(cfg)
         try:
             runner.train()
-        except pickle.UnpicklingError as e:
-            from ldr_mm.utils.checkpoint import refuse_unsafe_checkpoint
-            raise refuse_unsafe_checkpoint(e, cfg.get('load_from')) from None
+        except (pickle.UnpicklingError, UnsafeCheckpointError) as e:
+            raise refuse_unsafe_checkpoint(
+                e, cfg.get('load_from') or checkpoint_to_load(cfg)) from None
+        except (CheckpointMismatchError, CorruptCheckpointError) as e:
+            # one line: the file, each difference, the fix
+            raise SystemExit('tools/train.py: ' + ' '.join(
+                line.strip() for line in str(e).splitlines())) from None
         except PretrainedWeightsError as e:  # e.g. offline: one line
             raise SystemExit(f'tools/train.py: {e}') from None
         ok = True

@@ -11,7 +11,7 @@ import os
 import os.path as osp
 import re
 import tempfile
-from typing import Any, Callable, Iterator, IO
+from typing import Any, Callable, Iterator, IO, List
 
 import torch
 
@@ -199,3 +199,32 @@ def register_atomic_local_backend() -> None:
     for key in [k for k, v in mm_io.backend_instances.items()
                 if type(v) is LocalBackend]:
         del mm_io.backend_instances[key]
+
+
+#: The names of :func:`atomic_write` / :func:`atomic_call` temporaries:
+#: ``.<name>.<8 random characters of mkstemp>.tmp`` (``atomic_call`` adds the
+#: target's extension after ``.tmp``). A kill before the rename leaves one.
+_TEMP_NAME = re.compile(r'^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp(\.[^./]+)?$')
+
+
+def remove_stale_temporaries(dirname: str) -> List[str]:
+    """Delete the temporaries that interrupted atomic writes left in
+    ``dirname`` (not recursive; only :func:`atomic_write`'s name pattern).
+
+    Call it only where no other process writes into ``dirname`` (e.g. a
+    work dir under its training lock, when a run resumes).
+
+    Returns:
+        list[str]: The removed paths.
+    """
+    removed = []
+    if not osp.isdir(dirname):
+        return removed
+    for name in sorted(os.listdir(dirname)):
+        path = osp.join(dirname, name)
+        if _TEMP_NAME.match(name) and osp.isfile(path) and \
+                not osp.islink(path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                removed.append(path)
+    return removed

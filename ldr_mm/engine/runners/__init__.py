@@ -1,3 +1,4 @@
 from .em_train_loop import EMTrainLoop
+from .ldr_runner import LDRRunner
 
-__all__ = ['EMTrainLoop']
+__all__ = ['EMTrainLoop', 'LDRRunner']
