@@ -299,3 +299,52 @@ def test_test_tool_applies_the_decision_file(tmp_path, capsys):
         np.testing.assert_allclose(r['pred_scores'], q, rtol=1e-5)
         assert list(r['pred_label']) == np.flatnonzero(
             q >= dec.thresholds).tolist()
+
+
+def _write_json_scores(path, classes, p, y):
+    gt = [[None if v < 0 else int(v) for v in row] for row in y]
+    with open(path, 'w') as f:
+        json.dump(dict(classes=classes,
+                       img_path=[f'i{k}.png' for k in range(len(p))],
+                       scores=p.astype(np.float32).tolist(), gt=gt), f)
+
+
+def test_calibration_on_suite_script(tmp_path, capsys):
+    """benchmarks/calibration_on_suite.py on a synthetic suite work dir:
+    before / after equal the functions, ECE goes down, AUC / AP kept."""
+    import importlib.util
+    from conftest import REPO
+    spec = importlib.util.spec_from_file_location(
+        'cal_suite', f'{REPO}/benchmarks/calibration_on_suite.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    classes = ['a', 'b', 'c']
+    for k, name in enumerate(['bce_r18_demo', 'ldr_r18_demo_stage2']):
+        for seed in (0, 1):
+            d = tmp_path / name / f'seed{seed}'
+            d.mkdir(parents=True)
+            (d / 'run.json').write_text('{"checkpoint": "x.pth"}')
+            _write_json_scores(d / 'val_scores.json', classes,
+                               *_random_set(10 * k + seed, n=400))
+            _write_json_scores(d / 'test_scores.json', classes,
+                               *_random_set(100 + 10 * k + seed, n=400))
+    out = str(tmp_path / 'cal.md')
+    res = tool.main(['--work-dir', str(tmp_path), '--bins', '10', '--out',
+                     out])
+    assert set(res) == {'bce_r18_demo', 'ldr_r18_demo_stage2'}
+    from ldr_mm.apis import read_score_file
+    sf = read_score_file(str(tmp_path / 'bce_r18_demo' / 'seed1' /
+                             'test_scores.json'))
+    r = res['bce_r18_demo'][1]
+    assert r['before']['ece'] == pytest.approx(
+        np.nanmean(ece_equal_mass(sf.scores, sf.gt, 10)))
+    for m in METHODS:
+        assert r[m]['ece'] < r['before']['ece']
+        assert r[m]['max_auc_change'] < 1e-6
+        assert r[m]['max_ap_change'] < 1e-6
+    text = open(out).read()
+    assert '| bce_r18_demo | 2 |' in text and 'ece platt' in text
+    assert json.load(open(str(tmp_path / 'cal.json')))['bins'] == 10
+    (tmp_path / 'bce_r18_demo' / 'seed0' / 'val_scores.json').unlink()
+    with pytest.raises(SystemExit, match='no val_scores.json.*--make-val'):
+        tool.main(['--work-dir', str(tmp_path)])
