@@ -215,11 +215,16 @@ def _apply_one(p: np.ndarray, m: Dict) -> np.ndarray:
 def apply_calibration(scores, maps: Sequence[dict]) -> np.ndarray:
     """Calibrated (N, C) float64 probabilities of (N, C) ``scores``.
 
+    The scores are taken as the float32 values the model gives (a score
+    file's text reads back as them, :func:`~ldr_mm.evaluation.metrics.dump.
+    score_text`), so a score file and the run that wrote it calibrate to
+    the same float64 numbers and decide alike.
+
     Args:
         scores: (N, C) (or (C,)) sigmoid scores of the model.
         maps (Sequence[dict]): C maps of :func:`fit_calibration`.
     """
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float32).astype(np.float64)
     flat = scores.reshape(-1, scores.shape[-1])
     if flat.shape[1] != len(maps):
         raise ValueError(f'{len(maps)} calibration maps for '
