@@ -350,3 +350,26 @@ def test_calibration_on_suite_script(tmp_path, capsys):
     (tmp_path / 'bce_r18_demo' / 'seed0' / 'val_scores.json').unlink()
     with pytest.raises(SystemExit, match='no val_scores.json.*--make-val'):
         tool.main(['--work-dir', str(tmp_path)])
+
+
+def test_calibration_report_follows_the_patient_aggregation():
+    """ODIR-5K configs score per patient: the calibration report too."""
+    import os.path as osp
+
+    from mmengine.config import Config
+
+    from conftest import REPO
+    from inference_helpers import load_tool
+    test_tool = load_tool('test.py')
+    cfg_path = osp.join(REPO, 'configs', 'ldrnet', 'ldr_r50_odir_stage1.py')
+    args = test_tool.parse_args([cfg_path, 'ckpt.pth', '--calibration-bins',
+                                 '7'])
+    cfg = test_tool.merge_args(Config.fromfile(cfg_path), args)
+    test_tool.apply_report_args(cfg, args)
+    calib = [m for m in cfg.test_evaluator
+             if m['type'] == 'MultiLabelCalibration']
+    assert len(calib) == 1 and calib[0]['num_bins'] == 7
+    assert calib[0]['aggregate_by'] == 'patient_id'
+    with pytest.raises(SystemExit):
+        test_tool.parse_args([cfg_path, 'ckpt.pth', '--calibration-bins',
+                              '0'])

@@ -211,7 +211,7 @@ def apply_report_args(cfg, args):
             extra.update(aggregate_by=group_by, aggregate=agg[0])
         if groups:
             extra.update(head_classes=groups[0], tail_classes=groups[1])
-    cfg.test_evaluator = metrics + [report, calib]
+    cfg.test_evaluator = metrics + [calib, report]
     return groups
 
 
