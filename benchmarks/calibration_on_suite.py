@@ -17,7 +17,8 @@ no training). Nothing is fitted on the test split.
 
 Example (the lead's command after the 3-seed suites)::
 
-    python benchmarks/calibration_on_suite.py --work-dir work_dirs/bench_demo \\
+    python benchmarks/calibration_on_suite.py \\
+        --work-dir work_dirs/bench_demo \\
         --make-val --out work_dirs/bench_demo/calibration.md
 """
 import argparse

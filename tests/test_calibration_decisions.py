@@ -373,3 +373,24 @@ def test_calibration_report_follows_the_patient_aggregation():
     with pytest.raises(SystemExit):
         test_tool.parse_args([cfg_path, 'ckpt.pth', '--calibration-bins',
                               '0'])
+
+
+def test_calibration_layer_matches_and_traces():
+    """The traceable module (for export) equals apply_calibration on the
+    sigmoid of the logits, for a file mixing every method."""
+    from ldr_mm.evaluation.calibration import CalibrationLayer
+    p, y = _random_set(8, n=400, c=4)
+    maps = [fit_calibration(p, y, m)[i] for i, m in enumerate(
+        ['temperature', 'platt', 'isotonic', 'isotonic'])]
+    maps[3] = dict(method='identity', reason='test')
+    logits = torch.randn(64, 4) * 3
+    layer = CalibrationLayer(maps)
+    ref = apply_calibration(torch.sigmoid(logits).numpy(), maps)
+    np.testing.assert_allclose(layer(logits).numpy(), ref, atol=1e-6)
+    batch = torch.export.Dim('batch', min=1)
+    exported = torch.export.export(layer, (logits[:2], ),
+                                   dynamic_shapes=({0: batch}, ))
+    np.testing.assert_allclose(exported.module()(logits).numpy(), ref,
+                               atol=1e-6)
+    plain = CalibrationLayer(None, num_classes=4)
+    torch.testing.assert_close(plain(logits), torch.sigmoid(logits))

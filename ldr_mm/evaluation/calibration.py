@@ -30,6 +30,7 @@ import math
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
 
 from .metrics.label_mask import known_cells
 
@@ -260,3 +261,79 @@ def check_maps(maps, num_classes: int) -> None:
                 np.any(np.diff(m['x']) < 0) or np.any(np.diff(m['y']) < 0)):
             raise ValueError(f'calibration of class {name!r}: isotonic knots '
                              'must be equally many and non-decreasing')
+
+
+def _affine_params(maps: Sequence[dict]):
+    """(C,) slope and intercept on the logit; identity for isotonic."""
+    a, b = [], []
+    for m in maps:
+        kind = m['method']
+        a.append(1.0 / float(m['temperature']) if kind == 'temperature'
+                 else float(m['a']) if kind == 'platt' else 1.0)
+        b.append(float(m['b']) if kind == 'platt' else 0.0)
+    return a, b
+
+
+def _isotonic_params(maps: Sequence[dict]):
+    """Per class padded knots: left ends (C, K), slopes (C, K), widths
+    (C, K) and start values (C,) of ``y0 + sum_k slope_k * clamp(p - x_k,
+    0, width_k)`` (= ``numpy.interp``, clipped outside)."""
+    K = max([len(m['x']) for m in maps if m['method'] == 'isotonic'] + [1])
+    C = len(maps)
+    x0, slope, width = (np.zeros((C, K)) for _ in range(3))
+    y0 = np.zeros(C)
+    for c, m in enumerate(maps):
+        if m['method'] != 'isotonic':
+            continue
+        x, y = np.asarray(m['x'], float), np.asarray(m['y'], float)
+        y0[c] = y[0]
+        dx = np.diff(x)
+        ok = dx > 0
+        k = int(ok.sum())
+        x0[c, :k] = x[:-1][ok]
+        width[c, :k] = dx[ok]
+        slope[c, :k] = np.diff(y)[ok] / dx[ok]
+    return x0, slope, width, y0
+
+
+class CalibrationLayer(torch.nn.Module):
+    """The maps of a decision file as a traceable module: logits (B, C) ->
+    calibrated probabilities (B, C), the same as
+    :func:`apply_calibration` on ``sigmoid(logits)`` (to float32 rounding).
+
+    Only elementwise ops (sigmoid, mul, add, maximum, minimum, where), so it
+    traces and exports (TorchScript, ONNX) with the model. ``maps=None``:
+    the plain sigmoid.
+
+    Args:
+        maps (Sequence[dict], optional): C maps of :func:`fit_calibration`.
+        num_classes (int, optional): C, needed when ``maps`` is None.
+    """
+
+    def __init__(self, maps: Optional[Sequence[dict]] = None,
+                 num_classes: Optional[int] = None):
+        super().__init__()
+        if maps is None:
+            maps = [dict(method='identity')] * int(num_classes)
+        check_maps(list(maps), len(maps))
+        a, b = _affine_params(maps)
+        x0, slope, width, y0 = _isotonic_params(maps)
+        f32 = dict(dtype=torch.float32)
+        self.register_buffer('a', torch.tensor(a, **f32))
+        self.register_buffer('b', torch.tensor(b, **f32))
+        self.register_buffer('iso', torch.tensor(
+            [m['method'] == 'isotonic' for m in maps]))
+        self.register_buffer('x0', torch.tensor(x0, **f32))
+        self.register_buffer('slope', torch.tensor(slope, **f32))
+        self.register_buffer('width', torch.tensor(width, **f32))
+        self.register_buffer('y0', torch.tensor(y0, **f32))
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, C) logits -> (B, C) calibrated probabilities."""
+        affine = torch.sigmoid(logits * self.a + self.b)
+        p = torch.sigmoid(logits).unsqueeze(-1)  # (B, C, 1)
+        step = torch.minimum(torch.maximum(p - self.x0, torch.zeros_like(
+            self.x0)), self.width)
+        iso = self.y0 + (self.slope * step).sum(-1)
+        iso = (1.0 - ISOTONIC_MIX) * iso + ISOTONIC_MIX * p.squeeze(-1)
+        return torch.where(self.iso, iso, affine)
