@@ -301,6 +301,24 @@ def test_test_tool_applies_the_decision_file(tmp_path, capsys):
         np.testing.assert_allclose(r['pred_scores'], q, rtol=1e-5)
         assert list(r['pred_label']) == np.flatnonzero(
             q >= dec.thresholds).tolist()
+    # the suite script's --make-val on a suite-like run dir
+    import importlib.util
+    import shutil
+    from conftest import REPO
+    d = tmp_path / 'suite' / 'tiny' / 'seed0'
+    d.mkdir(parents=True)
+    shutil.copy(run.config, d / 'tiny.py')
+    shutil.copy(out, d / 'test_scores.json')
+    (d / 'run.json').write_text(json.dumps(dict(checkpoint=run.checkpoint)))
+    spec = importlib.util.spec_from_file_location(
+        'cal_suite', f'{REPO}/benchmarks/calibration_on_suite.py')
+    suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite)
+    res = suite.main(['--work-dir', str(tmp_path / 'suite'), '--make-val',
+                      '--methods', 'temperature', '--bins', '4'])
+    np.testing.assert_allclose(read_score_file(str(
+        d / 'val_scores.json')).scores, read_score_file(val).scores)
+    assert res['tiny'][0]['temperature']['max_auc_change'] < 1e-6
 
 
 def _write_json_scores(path, classes, p, y):
