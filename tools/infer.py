@@ -16,7 +16,9 @@ message naming it (exit status 1).
 CSV columns: ``img_path``, ``score/<class>``..., ``pred/<class>``... (0/1),
 ``positives`` (the positive class names, ``;``-separated). The JSON file
 holds the classes, the thresholds used, one record per image and the skipped
-files.
+files. With a decision file that holds a calibration
+(``tools/misc/choose_thresholds.py --calibration``), the scores are the
+calibrated probabilities and the decisions are taken on them.
 """
 import argparse
 import csv
@@ -108,6 +110,11 @@ def results_csv(results, classes) -> str:
     return buf.getvalue()
 
 
+def _calibrated(path) -> bool:
+    from ldr_mm.apis import load_decision_file
+    return load_decision_file(path).calibration is not None
+
+
 def results_json(results, classes, thresholds, args, skipped,
                  ignored) -> dict:
     return dict(
@@ -117,6 +124,7 @@ def results_json(results, classes, thresholds, args, skipped,
         thresholds=[float(t) for t in thresholds],
         threshold_source=args.thresholds or (
             f'--thr {args.thr}' if args.thr is not None else 'model head'),
+        calibrated=bool(args.thresholds) and _calibrated(args.thresholds),
         results=[
             dict(img_path=r['name'],
                  scores={c: float(s) for c, s in zip(classes,
@@ -176,6 +184,10 @@ def main(argv=None):
     thr = inferencer.thresholds
     if args.thresholds:
         src = f'per class, from {args.thresholds}'
+        cal = inferencer.decisions.calibration
+        if cal is not None:
+            src += ' (on scores calibrated by the file: ' + ', '.join(
+                sorted({m['method'] for m in cal})) + ')'
     elif len(set(thr.tolist())) == 1:
         src = f'{thr[0]:g} for every class'
     else:

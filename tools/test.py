@@ -12,6 +12,19 @@ MMEngine's non-strict ``load_from``: other keys or shapes, or class names
 names or order, stop the run with a message naming the file and the
 difference, before anything is evaluated.
 
+Decisions: ``--thresholds`` (one number, or a decision file of
+``tools/misc/choose_thresholds.py``: thresholds and, optionally, a
+per-class calibration) is applied to the model's predictions before
+anything sees them (:func:`ldr_mm.apis.decide_samples`): the metrics, the
+clinical report, the calibration report and ``--show-dir`` all get the
+calibrated probabilities and the labels at the file's thresholds. A file
+made for other classes (names or order) stops the run before testing.
+``--out`` keeps the model's uncalibrated scores.
+
+Calibration report (``MultiLabelCalibration``): per-class and mean ECE
+(equal-mass bins), classwise ECE (equal-width bins) and Brier score
+(``--calibration-bins B``); reliability diagrams in ``--curves-dir``.
+
 Clinical report (``MultiLabelClinicalReport``): sensitivity, specificity,
 PPV, NPV and F1 at ``--thresholds`` (0.5 or a thresholds file), bootstrap
 confidence intervals of AUC / AP (``--bootstrap N --bootstrap-seed S
@@ -93,9 +106,14 @@ def add_report_args(parser):
     """
     parser.add_argument(
         '--thresholds', default='0.5',
-        help='thresholds of the sensitivity / specificity / PPV / NPV / F1 '
-        'columns: one number for every class (default 0.5) or a file of '
-        'tools/misc/choose_thresholds.py')
+        help='decisions of the report and --show-dir: one threshold for '
+        'every class (default 0.5) or a decision file of '
+        'tools/misc/choose_thresholds.py (thresholds and its calibration, '
+        'applied to the scores first)')
+    parser.add_argument(
+        '--calibration-bins', type=int, default=15,
+        help='bins of the ECE / classwise ECE and the reliability diagrams '
+        '(default 15)')
     parser.add_argument(
         '--bootstrap', type=int, default=1000,
         help='bootstrap resamples for the AUC / AP confidence intervals '
@@ -106,8 +124,8 @@ def add_report_args(parser):
                         help='coverage of the intervals (default 0.95)')
     parser.add_argument(
         '--curves-dir',
-        help='write roc_curves.png and pr_curves.png (one panel per class, '
-        'the operating point marked) to this folder')
+        help='write roc_curves.png, pr_curves.png (one panel per class, '
+        'the operating point marked) and reliability.png to this folder')
     parser.add_argument(
         '--groups', choices=['paper', 'frequency'], default='paper',
         help='head / tail classes: the dataset\'s (the paper\'s, default) '
@@ -131,6 +149,8 @@ def check_report_args(parser, args):
         args.thresholds = thr
     if args.bootstrap < 0:
         parser.error('--bootstrap must be >= 0')
+    if args.calibration_bins < 1:
+        parser.error('--calibration-bins must be >= 1')
     if not 0.0 < args.ci_level < 1.0:
         parser.error('--ci-level must be in (0, 1)')
     if args.interval < 1:
@@ -166,8 +186,8 @@ def apply_report_args(cfg, args):
     """
     metrics = _as_list(cfg.get('test_evaluator'))
     if isinstance(args.thresholds, str):  # fail before the test run
-        from ldr_mm.apis import config_classes, load_thresholds
-        load_thresholds(args.thresholds, config_classes(cfg))
+        from ldr_mm.apis import config_classes, load_decision_file
+        load_decision_file(args.thresholds, config_classes(cfg))
     groups = None
     if args.groups == 'frequency':
         from ldr_mm.apis.dataset_labels import frequency_groups, split_labels
@@ -181,15 +201,49 @@ def apply_report_args(cfg, args):
                   thresholds=args.thresholds, bootstrap=args.bootstrap,
                   seed=args.bootstrap_seed, level=args.ci_level,
                   curve_dir=args.curves_dir)
+    calib = dict(type='MultiLabelCalibration', num_bins=args.calibration_bins,
+                 plot_dir=args.curves_dir)
     group_by = aggregation_key(metrics)
-    if group_by:
-        agg = [m.get('aggregate', 'max') for m in metrics
-               if m.get('aggregate_by') == group_by][0]
-        report.update(aggregate_by=group_by, aggregate=agg)
-    if groups:
-        report.update(head_classes=groups[0], tail_classes=groups[1])
-    cfg.test_evaluator = metrics + [report]
+    agg = [m.get('aggregate', 'max') for m in metrics
+           if group_by and m.get('aggregate_by') == group_by][:1]
+    for extra in (report, calib):
+        if group_by:
+            extra.update(aggregate_by=group_by, aggregate=agg[0])
+        if groups:
+            extra.update(head_classes=groups[0], tail_classes=groups[1])
+    cfg.test_evaluator = metrics + [calib, report]
     return groups
+
+
+def install_decisions(model, thresholds, classes):
+    """Calibrate and threshold every prediction of ``model``'s test step.
+
+    Wraps the (unwrapped) model's ``test_step`` so that its data samples
+    pass through :func:`ldr_mm.apis.decide_samples` before the evaluator
+    and the hooks (``--show-dir``'s VisualizationHook) see them.
+
+    Args:
+        model (nn.Module): The runner's model (a DDP wrapper is unwrapped).
+        thresholds (float | str): ``--thresholds``.
+        classes (Sequence[str]): The evaluated dataset's classes.
+
+    Returns:
+        Decisions: What is applied.
+    """
+    from mmengine.model import is_model_wrapper
+
+    from ldr_mm.apis import decide_samples, fixed_decisions
+    decisions = fixed_decisions(thresholds, classes)
+    module = model.module if is_model_wrapper(model) else model
+    test_step = module.test_step
+
+    def decided_test_step(data):
+        preds = test_step(data)
+        decide_samples(preds, decisions)
+        return preds
+
+    module.test_step = decided_test_step
+    return decisions
 
 
 def _as_list(evaluator):
@@ -318,6 +372,16 @@ def print_clinical_report(metrics, classes, positives, head, args):
         print(f'ROC / PR curves in {args.curves_dir}')
 
 
+def print_calibration_report(metrics, classes, positives, head, decisions):
+    from ldr_mm.evaluation.report import calibration_table
+    how = 'uncalibrated sigmoid scores' if decisions.calibration is None \
+        else 'scores calibrated by ' + decisions.path + ' (' + ', '.join(
+            sorted({m['method'] for m in decisions.calibration})) + ')'
+    print(f'\nCalibration ({how}; ECE: {metrics["calibration/bins"]} '
+          'equal-mass bins, classwise ECE: equal-width bins):')
+    print(calibration_table(metrics, classes, positives, head))
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
@@ -337,6 +401,8 @@ def main(argv=None):
         meta = dataset.metainfo
         load_checkpoint(runner.model, args.checkpoint, meta.get('classes'),
                         f'the {args.split} dataset of "{args.config}"')
+        decisions = install_decisions(runner.model, args.thresholds,
+                                      list(meta['classes']))
         metrics = runner.test()
         if runner.rank == 0:
             classes = list(meta['classes'])
@@ -359,6 +425,8 @@ def main(argv=None):
                 print('\nODIR-2019 official score (per patient):')
                 print(odir_table(metrics))
             print_clinical_report(metrics, classes, positives, head, args)
+            print_calibration_report(metrics, classes, positives, head,
+                                     decisions)
             if args.metrics_out:
                 import json
                 from ldr_mm.engine.hooks import package_versions

@@ -15,7 +15,8 @@ from .model_loading import init_multilabel_model, model_classes
 from .multilabel_inferencer import (MultiLabelInferencer,
                                     inference_multilabel_model)
 from .score_file import ScoreFile, ScoreFileError, read_score_file
-from .thresholds import (ThresholdFileError, choose_thresholds,
+from .thresholds import (Decisions, ThresholdFileError, choose_thresholds,
+                         decide_samples, fixed_decisions, load_decision_file,
                          load_thresholds, resolve_thresholds, save_thresholds)
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     'supports_cam', 'ScoreFile', 'ScoreFileError',
     'read_score_file', 'ThresholdFileError', 'choose_thresholds',
     'load_thresholds', 'resolve_thresholds', 'save_thresholds',
+    'Decisions', 'load_decision_file', 'decide_samples', 'fixed_decisions',
     'install_mmpretrain_api', 'register_ldr_models'
 ]
 

@@ -25,7 +25,7 @@ from .inputs import (IMAGE_EXTENSIONS, InputItem, UnreadableImageError,
 from ldr_mm.utils import load_strict, safe_file_name, split_dataset_cfg
 
 from .model_loading import init_multilabel_model
-from .thresholds import resolve_thresholds
+from .thresholds import decide_samples, fixed_decisions
 
 
 def _is_loader(t) -> bool:
@@ -129,8 +129,9 @@ class MultiLabelInferencer(BaseInferencer):
         thresholds (float | Sequence[float] | dict | str, optional): One
             threshold for all classes, one per class, ``{class: thr}``, or a
             thresholds file of ``tools/misc/choose_thresholds.py`` (its
-            classes must match the model's). Defaults to the head's ``thr``
-            (0.5).
+            classes must match the model's, in order; its calibration, if
+            any, is applied to ``pred_scores`` before the thresholds).
+            Defaults to the head's ``thr`` (0.5).
         cfg_options (dict, optional): Config overrides.
 
     Example:
@@ -192,8 +193,10 @@ class MultiLabelInferencer(BaseInferencer):
         if not self.classes:
             raise ValueError('Cannot tell the number of classes of the model')
         head_thr = getattr(getattr(self.model, 'head', None), 'thr', None)
-        self.thresholds = resolve_thresholds(thresholds, self.classes,
-                                             fallback=head_thr)
+        #: thresholds and calibration (a decision file's, or fixed ones)
+        self.decisions = fixed_decisions(thresholds, self.classes,
+                                         fallback=head_thr)
+        self.thresholds = self.decisions.thresholds
 
     # ------------------------------------------------------------------ setup
     def _init_pipeline(self, cfg: Config) -> Callable:
@@ -431,13 +434,8 @@ class MultiLabelInferencer(BaseInferencer):
         return preds
 
     def _apply_thresholds(self, preds: List[DataSample]) -> None:
-        thr = torch.as_tensor(self.thresholds, dtype=torch.float64)
-        for p in preds:
-            score = p.pred_score.detach().double().cpu()
-            if score.numel() != len(self.classes):
-                raise ValueError(f'The model gives {score.numel()} scores '
-                                 f'for {len(self.classes)} classes')
-            p.set_pred_label(torch.where(score >= thr)[0])
+        """Calibrate (when the decision file does) and threshold."""
+        decide_samples(preds, self.decisions)
 
     # ------------------------------------------------------------ outputs
     def visualize(self, inputs: Sequence[InputItem],

@@ -20,23 +20,32 @@ flagged ``fallback`` in the file, with a warning. A masked label (target -1,
 U-Ignore's uncertain cell) is left out of its class: the class's optimum is
 over its known rows, ``positives`` / ``negatives`` count known labels only.
 
-File format (JSON, written atomically by :func:`save_thresholds`)::
+File format (JSON, written atomically by :func:`save_thresholds`), the one
+*decision file* of every tool (``tools/test.py --thresholds``, ``--show-dir``,
+``tools/infer.py``, the inferencer, the confusion matrix)::
 
-    {"format": "ldr_mm.thresholds", "version": 1,
+    {"format": "ldr_mm.thresholds", "version": 2,
      "criterion": "f1" | "youden" | "fixed",
      "classes": [names...], "thresholds": [floats...],
+     "calibration": null | [{"class", "method", <parameters>}, ...],
      "source": "<the scores file or config/checkpoint>",
      "per_class": [{"class", "threshold", "value", "positives",
                     "negatives", "fallback"}, ...]}
 
-Only ``classes`` and ``thresholds`` are needed to apply it
-(:func:`load_thresholds` checks the class names against the model's).
+Only ``classes`` and ``thresholds`` (and ``calibration``) are needed to
+apply it. ``calibration`` holds one monotone map per class
+(:mod:`ldr_mm.evaluation.calibration`), fitted on the same validation
+scores; when present, ``thresholds`` are on the *calibrated* probabilities:
+a reader calibrates the model's sigmoid scores first, then compares with
+the thresholds (:meth:`Decisions.decide`). Version 1 files (no
+``calibration`` key) are read as uncalibrated. :func:`load_decision_file`
+checks the class names, in order, against the model's.
 """
 import json
 import math
 import os.path as osp
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -44,7 +53,9 @@ from ldr_mm.evaluation.metrics.label_mask import known_cells
 from ldr_mm.utils import atomic_write, class_difference
 
 FORMAT = 'ldr_mm.thresholds'
-VERSION = 1
+VERSION = 2
+#: File versions this code reads.
+READABLE_VERSIONS = (1, 2)
 CRITERIA = ('f1', 'youden')
 
 
@@ -178,8 +189,14 @@ def save_thresholds(path: str, classes: Sequence[str],
                     values: Optional[Sequence[float]] = None,
                     positives: Optional[Sequence[int]] = None,
                     negatives: Optional[Sequence[int]] = None,
-                    fallback: Optional[Sequence[bool]] = None) -> dict:
-    """Write a thresholds file (format in the module docstring) atomically."""
+                    fallback: Optional[Sequence[bool]] = None,
+                    calibration: Optional[List[dict]] = None) -> dict:
+    """Write a decision file (format in the module docstring) atomically.
+
+    ``calibration``: C maps of
+    :func:`~ldr_mm.evaluation.calibration.fit_calibration`, or None; when
+    given, ``thresholds`` must be on the calibrated probabilities.
+    """
     classes = [str(c) for c in classes]
     thresholds = [float(t) for t in thresholds]
     if len(classes) != len(thresholds):
@@ -198,23 +215,50 @@ def save_thresholds(path: str, classes: Sequence[str],
         if fallback is not None:
             row['fallback'] = bool(fallback[i])
         per_class.append(row)
+    if calibration is not None:
+        from ldr_mm.evaluation.calibration import check_maps
+        check_maps(calibration, len(classes))
     data = dict(format=FORMAT, version=VERSION, criterion=str(criterion),
-                classes=classes, thresholds=thresholds, source=source,
-                per_class=per_class)
+                classes=classes, thresholds=thresholds,
+                calibration=calibration, source=source, per_class=per_class)
     with atomic_write(path) as f:
         json.dump(data, f, indent=1)
     return data
 
 
-def load_thresholds(path: str,
-                    classes: Optional[Sequence[str]] = None) -> List[float]:
-    """Read a thresholds file; check its classes against ``classes``.
+class Decisions(NamedTuple):
+    """A decision file as read by :func:`load_decision_file`.
 
-    Raises:
-        ThresholdFileError: The file is missing, not a thresholds file, holds
-            invalid values, or was made for other classes (the message names
-            the differences).
+    Attributes:
+        path (str): The file.
+        version (int): Its format version.
+        classes (list[str]): C class names, in column order.
+        thresholds (np.ndarray): (C,) float64, on calibrated probabilities
+            when ``calibration`` is set.
+        calibration (list[dict], optional): C per-class maps, or None.
+        criterion (str): How the thresholds were chosen.
     """
+    path: str
+    version: int
+    classes: List[str]
+    thresholds: np.ndarray
+    calibration: Optional[List[dict]]
+    criterion: str
+
+    def calibrate(self, scores) -> np.ndarray:
+        """(N, C) (or (C,)) float64 probabilities the thresholds apply to:
+        the scores through the file's calibration (unchanged without)."""
+        if self.calibration is None:
+            return np.asarray(scores, dtype=np.float64)
+        from ldr_mm.evaluation.calibration import apply_calibration
+        return apply_calibration(scores, self.calibration)
+
+    def decide(self, scores) -> np.ndarray:
+        """Bool (N, C): calibrated score ``>=`` the class's threshold."""
+        return self.calibrate(scores) >= self.thresholds
+
+
+def _read_json(path: str) -> dict:
     if not osp.isfile(path):
         raise ThresholdFileError(f'Thresholds file "{path}" does not exist')
     try:
@@ -228,6 +272,28 @@ def load_thresholds(path: str,
         raise ThresholdFileError(
             f'"{path}" is not an ldr_mm thresholds file (make one with '
             'tools/misc/choose_thresholds.py)')
+    version = data.get('version', 1)
+    if version not in READABLE_VERSIONS:
+        raise ThresholdFileError(
+            f'Thresholds file "{path}" has format version {version!r}; this '
+            f'ldr_mm reads versions {list(READABLE_VERSIONS)} (update '
+            'ldr_mm, or write the file again with this version\'s '
+            'tools/misc/choose_thresholds.py)')
+    return data
+
+
+def load_decision_file(path: str,
+                       classes: Optional[Sequence[str]] = None
+                       ) -> Decisions:
+    """Read a decision (thresholds + calibration) file, any readable
+    version; check its classes, names and order, against ``classes``.
+
+    Raises:
+        ThresholdFileError: The file is missing, not a thresholds file, of an
+            unknown version, holds invalid values, or was made for other
+            classes (the message names the file and the differences).
+    """
+    data = _read_json(path)
     file_classes = [str(c) for c in data['classes']]
     try:
         thr = [float(t) for t in data['thresholds']]
@@ -250,7 +316,27 @@ def load_thresholds(path: str,
         raise ThresholdFileError(
             f'Thresholds file "{path}" was made for the classes '
             f'{file_classes}, but the model has {list(classes)} ({detail}).')
-    return thr
+    calibration = data.get('calibration')
+    if calibration is not None:
+        from ldr_mm.evaluation.calibration import check_maps
+        try:
+            check_maps(calibration, len(file_classes))
+        except (TypeError, ValueError) as e:
+            raise ThresholdFileError(
+                f'Thresholds file "{path}": {e}') from e
+    return Decisions(path, int(data.get('version', 1)), file_classes,
+                     np.asarray(thr, dtype=np.float64), calibration,
+                     str(data.get('criterion', '')))
+
+
+def load_thresholds(path: str,
+                    classes: Optional[Sequence[str]] = None) -> List[float]:
+    """The thresholds of a decision file (:func:`load_decision_file`).
+
+    Raises:
+        ThresholdFileError: As :func:`load_decision_file`.
+    """
+    return load_decision_file(path, classes).thresholds.tolist()
 
 
 def _thresholds_from_dict(thresholds: Dict[str, float],
@@ -311,3 +397,44 @@ def resolve_thresholds(thresholds: Union[None, float, str, Sequence[float],
             (thr <= 1).all()):
         raise ValueError(f'Thresholds must be in [0, 1], got {thr.tolist()}')
     return thr
+
+
+def decide_samples(samples, decisions: Decisions) -> None:
+    """Calibrate and threshold predicted data samples in place.
+
+    The one place a model's predictions become decisions (``tools/test.py``
+    -- its metrics, clinical report and ``--show-dir`` -- and
+    :class:`~ldr_mm.apis.MultiLabelInferencer`). For each sample:
+    ``pred_score`` (C,) becomes the float64 calibrated probabilities (the
+    model's own sigmoid scores are kept as ``uncalibrated_score`` when the
+    file calibrates) and ``pred_label`` the classes whose calibrated score
+    is ``>=`` their threshold.
+
+    Args:
+        samples (list[DataSample]): Predictions with ``pred_score`` (C,).
+        decisions (Decisions): The decision file's content.
+    """
+    import torch
+    C = len(decisions.classes)
+    for s in samples:
+        raw = s.pred_score.detach().cpu()
+        if raw.numel() != C:
+            raise ValueError(f'The model gives {raw.numel()} scores for {C} '
+                             f'classes of "{decisions.path}"')
+        prob = decisions.calibrate(raw.double().numpy())
+        if decisions.calibration is not None:
+            s.set_field(raw, 'uncalibrated_score')
+        s.set_pred_score(torch.from_numpy(prob))
+        s.set_pred_label(torch.from_numpy(
+            np.flatnonzero(prob >= decisions.thresholds)))
+
+
+def fixed_decisions(thresholds, classes: Sequence[str],
+                    fallback=0.5) -> Decisions:
+    """:class:`Decisions` of any form :func:`resolve_thresholds` takes (a
+    decision file keeps its calibration)."""
+    if isinstance(thresholds, str):
+        return load_decision_file(thresholds, classes)
+    thr = resolve_thresholds(thresholds, classes, fallback)
+    return Decisions('<given thresholds>', VERSION, list(classes), thr, None,
+                     'fixed')

@@ -176,3 +176,32 @@ def clinical_summary_table(metrics: Dict[str, float],
     ci = f' [{level:.0%} CI]' if level else ''
     return format_table(['classes'] + [h for _, h in CLINICAL_COLUMNS[1:]]
                         + ['AUC' + ci, 'mAP' + ci], rows)
+
+
+#: Columns of the calibration table: (key, header).
+CALIBRATION_COLUMNS = (('ece', 'ECE'), ('cw_ece', 'ECE (equal-width)'),
+                       ('brier', 'Brier'))
+
+
+def calibration_table(metrics: Dict[str, float], classes: Sequence[str],
+                      positives: Optional[Sequence[int]] = None,
+                      head_classes: Sequence[str] = (),
+                      prefix: str = 'calibration') -> str:
+    """Per class, then the all / head / tail means: ECE, equal-width ECE
+    and Brier score (``MultiLabelCalibration`` keys); the ``all`` row of
+    the equal-width column is the classwise ECE."""
+    rows = []
+    for i, c in enumerate(classes):
+        group = 'head' if c in head_classes else (
+            'tail' if head_classes else '')
+        rows.append([c, group, None if positives is None else
+                     int(positives[i])] +
+                    [metrics.get(f'{prefix}/{k}/class/{c}')
+                     for k, _ in CALIBRATION_COLUMNS])
+    for g in ('mean', 'head', 'tail'):
+        if f'{prefix}/ece/{g}' in metrics:
+            rows.append(['mean (all)' if g == 'mean' else f'mean ({g})', '',
+                         None] + [metrics.get(f'{prefix}/{k}/{g}')
+                                  for k, _ in CALIBRATION_COLUMNS])
+    return format_table(['class', 'group', 'positives'] +
+                        [h for _, h in CALIBRATION_COLUMNS], rows)

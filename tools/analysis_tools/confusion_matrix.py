@@ -4,7 +4,8 @@ classes, from a ``tools/test.py --out`` score file.
 MMPretrain's ``tools/analysis_tools/confusion_matrix.py`` builds one C x C
 single-label matrix (argmax prediction against one true class) and fails on
 multi-label data. For multi-label results this tool reports, at per-class
-thresholds (``score >= thr``):
+thresholds (``score >= thr``; with a decision file that holds a
+calibration, the file's calibrated score, as ``tools/test.py`` decides):
 
 * per class, the 2x2 table TP / FN / FP / TN with sensitivity, specificity
   and PPV;
@@ -52,12 +53,14 @@ def parse_args(argv=None):
 
 
 def resolve(args, classes):
-    from ldr_mm.apis import resolve_thresholds
+    """The :class:`~ldr_mm.apis.Decisions` of ``--thresholds`` (a decision
+    file's calibration included)."""
+    from ldr_mm.apis import fixed_decisions
     try:
         value = float(args.thresholds)
     except ValueError:
         value = args.thresholds  # a thresholds file
-    return resolve_thresholds(value, classes)
+    return fixed_decisions(value, classes)
 
 
 def top_confusions(mat, classes, rows, k):
@@ -83,19 +86,25 @@ def main(argv=None):
     if not labelled(sf):
         raise SystemExit(f'"{args.scores}" has no labels (gt -1): a '
                          'confusion table needs the ground truth')
-    thr = resolve(args, sf.classes)
-    m = threshold_metrics(sf.scores, sf.gt, thr)
+    decisions = resolve(args, sf.classes)
+    thr = decisions.thresholds
+    # score files hold the model's uncalibrated scores: calibrate as the
+    # decision file says, then threshold (as tools/test.py does)
+    scores = decisions.calibrate(sf.scores)
+    m = threshold_metrics(scores, sf.gt, thr)
     masked = int((sf.gt < 0).sum())
     print(f'{args.scores}: {len(sf.img_paths)} images, thresholds '
           f'{args.thresholds}' + (f'; {masked} masked label cells left out'
-                                  if masked else ''))
+                                  if masked else '') +
+          ('' if decisions.calibration is None else
+           '; scores calibrated by the file first'))
     print(format_table(
         ['class', 'thr', 'TP', 'FN', 'FP', 'TN', 'sens', 'spec', 'PPV'],
         [[c, float(thr[i]), int(m['tp'][i]), int(m['fn'][i]),
           int(m['fp'][i]), int(m['tn'][i]), float(m['sens'][i]),
           float(m['spec'][i]), float(m['ppv'][i])]
          for i, c in enumerate(sf.classes)]))
-    mat = co_confusion(sf.scores, sf.gt, thr)
+    mat = co_confusion(scores, sf.gt, thr)
     rows = np.r_[(sf.gt == 1).sum(0), (sf.gt == 0).all(1).sum()]
     print('\nLargest co-confusions (false calls of a class on the images '
           'of another):')

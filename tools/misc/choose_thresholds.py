@@ -12,6 +12,17 @@ youden``) on validation scores, saved as JSON for ``tools/infer.py
     python tools/misc/choose_thresholds.py CONFIG CHECKPOINT \\
         --criterion youden --out work_dirs/thresholds_youden.json
 
+With ``--calibration temperature|platt|isotonic`` a per-class calibration
+map is fitted on the same validation scores first
+(:mod:`ldr_mm.evaluation.calibration`), the thresholds are chosen on the
+*calibrated* scores, and both go into the one decision file (format
+version 2), which ``tools/test.py --thresholds``, ``tools/infer.py
+--thresholds``, the inferencer and the confusion matrix apply in that
+order (calibrate, then threshold)::
+
+    python tools/misc/choose_thresholds.py --scores val_scores.csv \\
+        --calibration platt --out work_dirs/decisions.json
+
 How the threshold is placed and what happens to a class without positives
 (or negatives) in the validation set: see ``ldr_mm/apis/thresholds.py`` and
 ``docs/inference.md``. Masked labels (U-Ignore's uncertain cells) are left
@@ -46,6 +57,14 @@ def parse_args(argv=None):
                         '(default f1)')
     parser.add_argument('--out', required=True,
                         help='the thresholds JSON file to write')
+    parser.add_argument(
+        '--calibration', choices=['none', 'temperature', 'platt',
+                                  'isotonic'], default='none',
+        help='fit this per-class calibration on the same scores, store it '
+        'in the file and choose the thresholds on the calibrated scores '
+        '(default none)')
+    parser.add_argument('--calibration-bins', type=int, default=15,
+                        help='bins of the ECE printed (default 15)')
     parser.add_argument('--default', type=float, default=0.5,
                         help='threshold of a class without positives or '
                         'negatives in the set (default 0.5)')
@@ -64,6 +83,8 @@ def parse_args(argv=None):
         parser.error(f'--out must be a .json file, got "{args.out}"')
     if not 0.0 <= args.default <= 1.0:
         parser.error('--default must be in [0, 1]')
+    if args.calibration_bins < 1:
+        parser.error('--calibration-bins must be >= 1')
     return args
 
 
@@ -107,6 +128,34 @@ def youden_at(scores, targets, thr):
                 (pred & (targets == 0)).sum(0) / neg)
 
 
+def fit_and_report_calibration(sf, args):
+    """Fit ``--calibration`` on the score file; print ECE before / after.
+
+    Returns:
+        tuple: (the C maps or None, the (N, C) scores to choose thresholds
+        on: calibrated with maps, as read without).
+    """
+    if args.calibration == 'none':
+        return None, sf.scores
+    from ldr_mm.evaluation.calibration import (apply_calibration,
+                                               ece_equal_mass,
+                                               fit_calibration)
+    maps = fit_calibration(sf.scores, sf.gt, args.calibration, sf.classes)
+    scores = apply_calibration(sf.scores, maps)
+    for m in maps:
+        if m['method'] == 'identity':
+            print(f'Warning: class {m["class"]!r} keeps its scores '
+                  f'uncalibrated ({m["reason"]})')
+    before = np.nanmean(ece_equal_mass(sf.scores, sf.gt,
+                                       args.calibration_bins))
+    after = np.nanmean(ece_equal_mass(scores, sf.gt, args.calibration_bins))
+    print(f'{args.calibration} calibration fitted on {len(sf.img_paths)} '
+          f'images: mean ECE on these (fitting) scores {before:.4f} -> '
+          f'{after:.4f} (in-sample; measure it on the test split with '
+          'tools/test.py --thresholds)')
+    return maps, scores
+
+
 def main(argv=None):
     args = parse_args(argv)
     from ldr_mm.apis import (ScoreFileError, choose_thresholds,
@@ -125,9 +174,10 @@ def main(argv=None):
         raise ScoreFileError(
             f'"{sf.path}" has images without labels (gt = -1): thresholds '
             'can only be chosen on a labelled (validation) split.')
+    maps, scores = fit_and_report_calibration(sf, args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        chosen = choose_thresholds(sf.scores, sf.gt, args.criterion,
+        chosen = choose_thresholds(scores, sf.gt, args.criterion,
                                    classes=sf.classes, default=args.default)
     for w in caught:
         print(f'Warning: {w.message}')
@@ -135,13 +185,13 @@ def main(argv=None):
         args.out, sf.classes, chosen['thresholds'], args.criterion,
         source=source, values=chosen['values'],
         positives=chosen['positives'], negatives=chosen['negatives'],
-        fallback=chosen['fallback'])
+        fallback=chosen['fallback'], calibration=maps)
 
     thr = np.asarray(chosen['thresholds'])
     measure = f1_at if args.criterion == 'f1' else youden_at
     name = 'F1' if args.criterion == 'f1' else 'J'
-    at_half = measure(sf.scores, sf.gt, 0.5)
-    at_thr = measure(sf.scores, sf.gt, thr)
+    at_half = measure(scores, sf.gt, 0.5)
+    at_thr = measure(scores, sf.gt, thr)
     rows = []
     for i, c in enumerate(sf.classes):
         rows.append([c, chosen['positives'][i], chosen['negatives'][i],

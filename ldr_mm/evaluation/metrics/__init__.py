@@ -1,4 +1,5 @@
 from .accuracy import MultiLabelAccuracy, MultiLabelBalancedAccuracy
+from .calibration import MultiLabelCalibration
 from .clinical import MultiLabelClinicalReport
 from .base import MultiLabelScoreMetric, aggregate_scores, group_summary
 from .dump import MultiLabelScoreDump
@@ -9,5 +10,5 @@ __all__ = [
     'MultiLabelScoreMetric', 'group_summary', 'aggregate_scores',
     'MultiLabelAP', 'MultiLabelAUC', 'MultiLabelAccuracy',
     'MultiLabelBalancedAccuracy', 'ODIRMetric', 'odir_score',
-    'MultiLabelScoreDump', 'MultiLabelClinicalReport'
+    'MultiLabelScoreDump', 'MultiLabelClinicalReport', 'MultiLabelCalibration'
 ]

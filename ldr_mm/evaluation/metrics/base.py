@@ -258,7 +258,7 @@ class MultiLabelScoreMetric(BaseMetric):
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
             score = sample['pred_score']
-            result = (score.detach().float().cpu().numpy(),
+            result = (score.detach().double().cpu().numpy(),
                       apply_gt_mask(sample_targets(sample, score.numel()),
                                     sample))
             if self.aggregate_by is not None:

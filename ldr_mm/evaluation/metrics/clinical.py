@@ -46,7 +46,11 @@ class MultiLabelClinicalReport(MultiLabelScoreMetric):
     Args:
         thresholds: One float, C floats, a ``{class: thr}`` dict (omitted
             classes keep 0.5) or a thresholds file of
-            ``tools/misc/choose_thresholds.py``. Defaults to 0.5.
+            ``tools/misc/choose_thresholds.py``. Defaults to 0.5. The
+            scores received are compared as they are: with a decision file
+            that calibrates, they must be calibrated already
+            (``tools/test.py`` applies :func:`ldr_mm.apis.decide_samples`
+            to the model's test step).
         bootstrap (int): Resamples for the intervals; 0 switches them off.
             Defaults to 1000.
         seed (int): Bootstrap seed. Defaults to 0.

@@ -48,7 +48,10 @@ class MultiLabelScoreDump(BaseMetric):
     (:mod:`ldr_mm.apis.score_file` reads all three). Scores are written
     as the shortest text that reads back as the same float32
     (:func:`score_text`), so metrics recomputed from the file equal the
-    printed ones. Written atomically by
+    printed ones. The scores are the model's sigmoid outputs, before any
+    calibration of a decision file (``tools/test.py --thresholds``): a
+    reader applies the file's calibration itself
+    (:meth:`ldr_mm.apis.Decisions.calibrate`). Written atomically by
     rank 0 only, after MMEngine gathered the results of all ranks (no
     duplicates).
 
@@ -67,7 +70,10 @@ class MultiLabelScoreDump(BaseMetric):
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for s in data_samples:
-            score = s['pred_score'].detach().float().cpu().numpy()
+            # the model's own sigmoid scores, also under a calibrating
+            # decision file (which keeps them as ``uncalibrated_score``)
+            score = s.get('uncalibrated_score', s['pred_score'])
+            score = score.detach().float().cpu().numpy()
             if 'gt_score' in s or 'gt_label' in s:
                 gt = apply_gt_mask(sample_targets(s, score.size), s)
                 cells = [None if v == MASKED else int(v) for v in gt]
