@@ -141,3 +141,29 @@ def test_no_import_points_up_the_layers():
     up = sorted((a, b) for a, deps in graph.items() for b in deps
                 if layer(b) > layer(a) and (a, b) not in PENDING_UPWARD)
     assert not up, f'imports that point up {list(LAYERS)}: {up}'
+
+
+#: demo-readme's file of issue 24, removed when that branch is merged.
+PENDING_SYS_PATH = {osp.join('tools', 'misc', 'run_demo.py')}
+
+
+def test_no_script_edits_sys_path():
+    """tools/ and benchmarks/ import the installed package (`pip install -e
+    .`); a benchmark script imports its siblings by name, as Python puts the
+    script's folder first on sys.path."""
+    found = []
+    for top in ('tools', 'benchmarks'):
+        for folder, _, files in os.walk(osp.join(REPO, top)):
+            for f in files:
+                path = osp.join(folder, f)
+                rel = osp.relpath(path, REPO)
+                if not f.endswith('.py') or rel in PENDING_SYS_PATH:
+                    continue
+                with open(path, encoding='utf-8') as fh:
+                    tree = ast.parse(fh.read(), path)
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.Attribute) and \
+                            node.attr in ('insert', 'append', 'extend') and \
+                            ast.unparse(node.value) == 'sys.path':
+                        found.append(f'{rel}:{node.lineno}')
+    assert not found, f'sys.path edited in {found}'
