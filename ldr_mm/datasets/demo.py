@@ -371,9 +371,4 @@ class LDRDemoDataset(GeneratedMultiLabelDataset):
         tail_classes=DEMO_TAIL)
 
     NAME = 'Demo'
-
-    @classmethod
-    def ensure_split(cls, data_root: str, split: str, generate: bool,
-                     seed: int, splits: Optional[Dict[str, int]],
-                     image_size: int) -> None:
-        _ensure_split(data_root, split, generate, seed, splits, image_size)
+    ensure_split = staticmethod(_ensure_split)

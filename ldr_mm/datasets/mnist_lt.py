@@ -225,6 +225,23 @@ def generate_mnist_lt_dataset(root: str,
     return {s: osp.join(root, f'{s}.json') for s in splits}
 
 
+def _ensure_split(data_root: str, split: str, generate: bool, seed: int,
+                  splits: Optional[Dict[str, int]], image_size: int) -> None:
+    """Generate a missing split; without ``generate``, refuse it."""
+    ann = osp.join(data_root, f'{split}.json')
+    if not osp.isfile(ann):
+        if not generate:
+            raise FileNotFoundError(
+                f'MNIST-LT annotation file "{ann}" is missing; make it '
+                f'with `python tools/misc/make_mnist_lt.py {data_root}`')
+        sizes = dict(MNIST_LT_SPLITS if splits is None else splits)
+        if split not in sizes:
+            raise KeyError(f'Unknown MNIST-LT split {split!r}; known: '
+                           f'{sorted(sizes)}')
+        generate_mnist_lt_dataset(
+            data_root, seed=seed, splits=sizes, size=image_size)
+
+
 @DATASETS.register_module()
 class MNISTLTDataset(GeneratedMultiLabelDataset):
     """MNIST-LT: long-tailed multi-label digits (see the module doc).
@@ -242,20 +259,4 @@ class MNISTLTDataset(GeneratedMultiLabelDataset):
         tail_classes=MNIST_LT_TAIL)
 
     NAME = 'MNIST-LT'
-
-    @classmethod
-    def ensure_split(cls, data_root: str, split: str, generate: bool,
-                     seed: int, splits: Optional[Dict[str, int]],
-                     image_size: int) -> None:
-        ann = osp.join(data_root, f'{split}.json')
-        if not osp.isfile(ann):
-            if not generate:
-                raise FileNotFoundError(
-                    f'MNIST-LT annotation file "{ann}" is missing; make it '
-                    f'with `python tools/misc/make_mnist_lt.py {data_root}`')
-            sizes = dict(MNIST_LT_SPLITS if splits is None else splits)
-            if split not in sizes:
-                raise KeyError(f'Unknown MNIST-LT split {split!r}; known: '
-                               f'{sorted(sizes)}')
-            generate_mnist_lt_dataset(
-                data_root, seed=seed, splits=sizes, size=image_size)
+    ensure_split = staticmethod(_ensure_split)

@@ -145,12 +145,12 @@ class GeneratedMultiLabelDataset(MultiLabelDataset):
         super().__init__(
             ann_file=f'{split}.json', data_root=data_root, **kwargs)
 
-    @classmethod
-    def ensure_split(cls, data_root: str, split: str, generate: bool,
-                     seed: int, splits: Optional[Dict[str, int]],
+    @staticmethod
+    def ensure_split(data_root: str, split: str, generate: bool, seed: int,
+                     splits: Optional[Dict[str, int]],
                      image_size: int) -> None:
         """Make ``<data_root>/<split>.json`` when needed (arguments as the
-        constructor's)."""
+        constructor's); a subclass sets it to its module's function."""
         raise NotImplementedError
 
     def load_data_list(self) -> List[dict]:
