@@ -28,14 +28,10 @@ import hashlib
 import json
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import torch
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 
 #: name -> calibrate_statistics options; --setting adds to these.
 DEFAULT_SETTINGS = [

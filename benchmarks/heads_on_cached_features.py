@@ -23,21 +23,13 @@ Example (runs of ``tools/benchmark_suite.py`` or of
     python benchmarks/heads_on_cached_features.py \\
         --run work_dirs/bench_demo/ldr_r18_demo_stage1/seed{0,1,2}
 """
-import os.path as osp
-import sys
-
 import numpy as np
 import torch
 
-HERE = osp.dirname(osp.abspath(__file__))
-REPO = osp.dirname(HERE)
-for path in (REPO, HERE):
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-from calibration_on_cached_stats import (find_run, load_or_cache,  # noqa: E402
+from calibration_on_cached_stats import (find_run, load_or_cache,
                                          metrics, run_parser, scores_of,
                                          statistics_of)
+
 
 COLUMNS = ('AUC', 'mAP', 'tail AUC', 'tail mAP')
 

@@ -21,16 +21,11 @@ import copy
 import json
 import math
 import os.path as osp
-import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 
 
 @torch.no_grad()

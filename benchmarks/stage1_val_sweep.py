@@ -31,14 +31,12 @@ import time
 
 import numpy as np
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-from ldr_mm.benchmark.configs import load_config, repo_path  # noqa: E402
-from ldr_mm.benchmark.overrides import (set_backbone, set_epochs,  # noqa: E402
+from ldr_mm.benchmark.configs import load_config, repo_path
+from ldr_mm.benchmark.overrides import (set_backbone, set_epochs,
                                         tiny_backbone)
-from ldr_mm.benchmark.runs import dump_config  # noqa: E402
+from ldr_mm.benchmark.runs import dump_config
+
+REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 
 
 def _tool(tool, argv, log, threads):

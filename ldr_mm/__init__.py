@@ -1,14 +1,15 @@
 """ldr_mm: LDRNet (Label Decoupling and Reconstruction, ACM MM 2024) for
 MMPretrain.
 
-Importing the package registers its components in MMPretrain's registries
-(configs load it with ``custom_imports = dict(imports=['ldr_mm'])``), adds
-the globals of MMEngine checkpoints to torch's weights-only allow-list, and
-makes MMEngine's local file writes (checkpoints, logs) atomic. Both are
-process-wide on purpose: MMEngine loads and writes those files in its own
-code, whatever the config says (see :func:`ldr_mm.utils.
-register_atomic_local_backend` for why the backend must be replaced
-globally; the allow-list only adds MMEngine's own message-hub types).
+Importing the package only registers: its components in MMPretrain's
+registries (configs load it with ``custom_imports = dict(imports=['ldr_mm'])``),
+its model names in MMPretrain's model index, the ``atomic_local`` file backend
+in MMEngine's backend registry (a new name that checkpoint hooks opt into with
+``backend_args=dict(backend='atomic_local')``, as ``default_runtime.py``
+does; see :func:`ldr_mm.utils.register_atomic_local_backend`), and the
+globals of MMEngine checkpoints in torch's weights-only allow-list (only
+MMEngine's own message-hub types). MMPretrain's functions and MMEngine's
+``local`` backend are left as they are (``tests/test_import_side_effects.py``).
 """
 import warnings
 

@@ -48,10 +48,12 @@ def test_atomic_call_keeps_the_extension(tmp_path):
 
 
 def test_mmengine_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
-    """MMEngine's local backend (checkpoints, logs) goes through it."""
+    """The 'atomic_local' backend that the runtime's checkpoint hook opts
+    into goes through it."""
     from mmengine.fileio import get_file_backend
     import ldr_mm.utils.fileio as fileio
-    backend = get_file_backend(str(tmp_path / 'x.pth'))
+    backend = get_file_backend(str(tmp_path / 'x.pth'),
+                               backend_args=dict(backend='atomic_local'))
     backend.put(b'complete', str(tmp_path / 'x.pth'))
 
     def crash(*args):

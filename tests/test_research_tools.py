@@ -8,6 +8,7 @@ that broke.
 import argparse
 import importlib.util
 import os.path as osp
+import sys
 
 from mmengine.config import Config
 
@@ -15,10 +16,18 @@ REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 
 
 def _load(name):
-    path = osp.join(REPO, 'benchmarks', f'{name}.py')
+    """Import ``benchmarks/<name>.py`` as ``python benchmarks/<name>.py``
+    runs it: with its folder first on ``sys.path``, so that it imports its
+    siblings by name."""
+    folder = osp.join(REPO, 'benchmarks')
+    path = osp.join(folder, f'{name}.py')
     spec = importlib.util.spec_from_file_location(f'bench_{name}', path)
     mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(folder)
     return mod
 
 

@@ -11,7 +11,10 @@ default_hooks = dict(
         interval=1,
         max_keep_ckpts=2,
         save_best='auc/mean',
-        rule='greater'),
+        rule='greater',
+        # written atomically (temporary file + rename): a crash never leaves
+        # a half-written checkpoint for --resume (registered by ldr_mm)
+        backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
 )

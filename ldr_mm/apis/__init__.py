@@ -10,7 +10,7 @@ from .inputs import (IMAGE_EXTENSIONS, UnreadableImageError, collect_inputs,
                      read_list_file)
 from ldr_mm.utils import CheckpointMismatchError, config_classes
 
-from .model_hub import install_mmpretrain_api, register_ldr_models
+from .model_hub import get_model, inference_model, register_ldr_models
 from .model_loading import init_multilabel_model, model_classes
 from .multilabel_inferencer import (MultiLabelInferencer,
                                     inference_multilabel_model)
@@ -29,8 +29,9 @@ __all__ = [
     'read_score_file', 'ThresholdFileError', 'choose_thresholds',
     'load_thresholds', 'resolve_thresholds', 'save_thresholds',
     'Decisions', 'load_decision_file', 'decide_samples', 'fixed_decisions',
-    'install_mmpretrain_api', 'register_ldr_models'
+    'get_model', 'inference_model', 'register_ldr_models'
 ]
 
-# LDR models in mmpretrain.list_models / get_model / inference_model
-install_mmpretrain_api()
+# LDR model names in MMPretrain's model index (mmpretrain.list_models),
+# through its public ModelHub.register_model_index
+register_ldr_models()

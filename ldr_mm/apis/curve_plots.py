@@ -29,8 +29,8 @@ def _color(name, head, tail) -> str:
 
 def _panels(kind: str, scores, targets, classes: Sequence[str], head, tail,
             thr, path: str, dpi: int) -> str:
-    from ldr_mm.evaluation import (average_precision_per_class,
-                                   roc_auc_per_class)
+    from ldr_mm.evaluation.functional import (average_precision_per_class,
+                                              roc_auc_per_class)
     from ldr_mm.evaluation.clinical import (pr_curve_points,
                                             roc_curve_points,
                                             threshold_metrics)

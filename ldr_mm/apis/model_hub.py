@@ -6,23 +6,22 @@
 ``ldr_mm/.mim``) into :class:`mmpretrain.apis.ModelHub`, so
 ``mmpretrain.list_models('*ldr*')`` lists the LDR configs by name.
 
-Two of MMPretrain's functions would still do the wrong thing with them:
-``get_model(name, pretrained=CKPT)`` loads the checkpoint *non-strictly*
-(a checkpoint of another config is half-loaded with a log warning), and
-``inference_model`` picks its inferencer from the model-index task, where
-``ImageClassificationInferencer`` keeps only the argmax class (single
-label) and any other task raises ``NotImplementedError``.
-:func:`install_mmpretrain_api` therefore wraps the two functions where
-MMPretrain exports them (``mmpretrain``, ``mmpretrain.apis`` and
-``mmpretrain.apis.model``): for an LDR model — a name of this index, or a
-config that imports ``ldr_mm`` (every config of this repository), or a model
-built from one — ``get_model`` with a checkpoint loads it with
-:func:`~ldr_mm.apis.init_multilabel_model` (weights-only, strict, class
-names checked) and ``inference_model`` runs
+MMPretrain's own ``get_model(name, pretrained=CKPT)`` would load a
+checkpoint *non-strictly* (a checkpoint of another config is half-loaded with
+a log warning), and its ``inference_model`` picks the inferencer from the
+model-index task, where ``ImageClassificationInferencer`` keeps only the
+argmax class (single label) and any other task raises
+``NotImplementedError``. This module therefore exports its own
+:func:`get_model` and :func:`inference_model` (``ldr_mm.apis.get_model`` /
+``inference_model``, MMPretrain's signatures): for an LDR model -- a name of
+this index, a config that imports ``ldr_mm`` (every config of this
+repository) or a model built from one -- ``get_model`` with a checkpoint
+loads it with :func:`~ldr_mm.apis.init_multilabel_model` (weights-only,
+strict, class names checked) and ``inference_model`` runs
 :class:`~ldr_mm.apis.MultiLabelInferencer` and returns its first result.
-Every other model goes to MMPretrain's own function unchanged.
+Every other model goes to MMPretrain's function unchanged. MMPretrain's
+functions themselves are left as they are.
 """
-import functools
 import os.path as osp
 import re
 from typing import Optional
@@ -53,7 +52,7 @@ def register_ldr_models(model_index: str = MODEL_INDEX) -> list:
     index = load(model_index)
     index.build_models_with_collections()
     names = [m.name.lower() for m in index.models]
-    clash = [n for n in names if n in ModelHub._models_dict]
+    clash = [n for n in names if ModelHub.has(n)]
     if clash:
         raise ValueError(f'LDR model names {clash} are already in '
                          'MMPretrain\'s ModelHub')
@@ -88,14 +87,23 @@ def ldr_config(model) -> Optional[Config]:
     return None
 
 
-def _ldr_get_model(original, model, pretrained=False, device=None,
-                   device_map=None, offload_folder=None, url_mapping=None,
-                   **kwargs):
+def get_model(model, pretrained=False, device=None, device_map=None,
+              offload_folder=None, url_mapping=None, **kwargs):
+    """MMPretrain's :func:`~mmpretrain.apis.get_model`, strict for LDR models.
+
+    Args and return value as MMPretrain's. For an LDR model (see the module
+    docstring) with ``pretrained`` a checkpoint path, the model is built and
+    loaded by :func:`~ldr_mm.apis.init_multilabel_model` (weights-only,
+    strict: a missing or misshapen weight raises
+    :class:`~ldr_mm.utils.CheckpointMismatchError`); ``device_map`` is then
+    refused. Anything else is MMPretrain's ``get_model``.
+    """
+    from mmpretrain.apis import get_model as mmpretrain_get_model
     cfg = ldr_config(model)
     if cfg is None or not isinstance(pretrained, str):
-        return original(model, pretrained, device=device,
-                        device_map=device_map, offload_folder=offload_folder,
-                        url_mapping=url_mapping, **kwargs)
+        return mmpretrain_get_model(
+            model, pretrained, device=device, device_map=device_map,
+            offload_folder=offload_folder, url_mapping=url_mapping, **kwargs)
     if device_map is not None:
         raise ValueError('get_model(device_map=...) is not supported for LDR '
                          'models; pass device= instead.')
@@ -112,40 +120,25 @@ def _ldr_get_model(original, model, pretrained=False, device=None,
     return net
 
 
-def _ldr_inference_model(original, model, *args, **kwargs):
+def inference_model(model, *args, **kwargs):
+    """MMPretrain's :func:`~mmpretrain.apis.inference_model`, multi-label for
+    LDR models.
+
+    For an LDR model (see the module docstring) it runs
+    :class:`~ldr_mm.apis.MultiLabelInferencer` (keywords ``pretrained``,
+    ``device``, ``thresholds`` and the inferencer's call arguments) and
+    returns the result of the first input: a dict with ``pred_scores``
+    (shape ``(C,)``), ``pred_label`` (every class at or above its
+    threshold) and ``pred_class``. Anything else is MMPretrain's
+    ``inference_model``.
+    """
     cfg = ldr_config(model)
     if cfg is None:
-        return original(model, *args, **kwargs)
+        from mmpretrain.apis import inference_model as mmpretrain_inference
+        return mmpretrain_inference(model, *args, **kwargs)
     from .multilabel_inferencer import MultiLabelInferencer
     init = {k: kwargs.pop(k) for k in ('pretrained', 'device', 'thresholds')
             if k in kwargs}
     # a built model keeps its weights; a name or config needs pretrained=
     target = cfg if isinstance(model, str) else model
     return MultiLabelInferencer(target, **init)(*args, **kwargs)[0]
-
-
-def _wrap(original, wrapper):
-    @functools.wraps(original)
-    def wrapped(*args, **kwargs):
-        return wrapper(original, *args, **kwargs)
-
-    wrapped._ldr_mm_wrapped = True
-    return wrapped
-
-
-def install_mmpretrain_api() -> None:
-    """Register the LDR models and wrap MMPretrain's ``get_model`` and
-    ``inference_model`` for them (idempotent)."""
-    import mmpretrain
-    import mmpretrain.apis
-    import mmpretrain.apis.model as model_mod
-    register_ldr_models()
-    for name, wrapper in (('get_model', _ldr_get_model),
-                          ('inference_model', _ldr_inference_model)):
-        current = getattr(model_mod, name)
-        if getattr(current, '_ldr_mm_wrapped', False):
-            continue
-        wrapped = _wrap(current, wrapper)
-        for module in (mmpretrain, mmpretrain.apis, model_mod):
-            if getattr(module, name, None) is current:
-                setattr(module, name, wrapped)

@@ -11,11 +11,9 @@ from mmengine.logging import MMLogger
 
 from mmpretrain.datasets import MultiLabelDataset
 
+from .errors import AnnotationError
+from .label_check import label_indices, sample_name
 from .splits import SPLIT_CHOICES
-
-
-class AnnotationError(ValueError):
-    """Inconsistent annotation input (the message names file and row)."""
 
 
 def join_path(base: str, path: str) -> str:
@@ -170,7 +168,6 @@ class MedicalMultiLabelDataset(MultiLabelDataset):
         raise NotImplementedError
 
     def _load_json(self, ann: dict) -> List[dict]:
-        from .label_check import label_indices, sample_name
         if not isinstance(ann, dict) or 'data_list' not in ann:
             raise AnnotationError(
                 f'"{self.ann_file}" is not a MultiLabelDataset annotation '

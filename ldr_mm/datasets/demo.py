@@ -21,10 +21,10 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from mmpretrain.datasets import MultiLabelDataset
 from mmpretrain.registry import DATASETS
 
-from .synthetic import geometric_class_counts, write_multilabel_split
+from .synthetic import (GeneratedMultiLabelDataset, geometric_class_counts,
+                        write_multilabel_split)
 
 DEMO_CLASSES = ('opacity', 'nodule', 'ring', 'streak', 'cross', 'square',
                 'triangle', 'stripes', 'speckle', 'cavity')
@@ -353,7 +353,7 @@ def _ensure_split(data_root: str, split: str, generate: bool, seed: int,
 
 
 @DATASETS.register_module()
-class LDRDemoDataset(MultiLabelDataset):
+class LDRDemoDataset(GeneratedMultiLabelDataset):
     """The built-in long-tailed multi-label demo dataset.
 
     Reads ``<data_root>/<split>.json`` (MMPretrain ``MultiLabelDataset``
@@ -363,41 +363,12 @@ class LDRDemoDataset(MultiLabelDataset):
     files atomically, so that is safe under DDP. Without it, an outdated
     split is refused with the command that remakes it.
 
-    Args:
-        data_root (str): Directory of the dataset.
-        split (str): ``'train'``, ``'val'`` or ``'test'``.
-        generate (bool): Generate missing files. Defaults to True.
-        seed (int): Generation seed. Defaults to 0.
-        splits (dict, optional): Split sizes for generation.
-        **kwargs: Other :class:`MultiLabelDataset` arguments.
+    Args: as :class:`~ldr_mm.datasets.synthetic.GeneratedMultiLabelDataset`.
     """
     METAINFO = dict(
         classes=DEMO_CLASSES,
         head_classes=DEMO_HEAD,
         tail_classes=DEMO_TAIL)
 
-    def __init__(self,
-                 data_root: str,
-                 split: str = 'train',
-                 generate: bool = True,
-                 seed: int = 0,
-                 splits: Optional[Dict[str, int]] = None,
-                 image_size: int = 96,
-                 **kwargs):
-        _ensure_split(data_root, split, generate, seed, splits, image_size)
-        super().__init__(
-            ann_file=f'{split}.json', data_root=data_root, **kwargs)
-
-    def load_data_list(self) -> List[dict]:
-        """MultiLabelDataset's loading, with every ``gt_label`` checked."""
-        from .base import AnnotationError
-        from .label_check import check_data_list
-        data_list = super().load_data_list()
-        if not data_list:
-            raise AnnotationError(
-                f'Demo annotation file "{self.ann_file}" has no samples; '
-                'delete it to regenerate the split')
-        check_data_list(data_list, len(self.metainfo['classes']),
-                        self.ann_file)
-        self._ldr_labels_checked = True
-        return data_list
+    NAME = 'Demo'
+    ensure_split = staticmethod(_ensure_split)

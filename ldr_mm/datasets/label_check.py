@@ -9,7 +9,7 @@ the sample.
 import numbers
 from typing import List, Optional, Sequence
 
-from .base import AnnotationError
+from .errors import AnnotationError
 
 
 def label_indices(labels, num_classes: int, where: str) -> List[int]:

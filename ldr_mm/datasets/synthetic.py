@@ -14,12 +14,16 @@ presence of ``<split>.json`` means its split is complete.
 import json
 import os
 import os.path as osp
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import cv2
 import numpy as np
 
+from mmpretrain.datasets import MultiLabelDataset
+
 from ldr_mm.utils.fileio import atomic_call, atomic_write
+from .errors import AnnotationError
+from .label_check import check_data_list
 
 
 def geometric_class_counts(num_images: int, num_classes: int,
@@ -107,3 +111,56 @@ def split_count_report(anns: Dict[str, str], classes) -> str:
     lines.append(f'imbalance ratio (train, max/min positives): '
                  f'{tr.max() / max(tr.min(), 1):.1f}')
     return '\n'.join(lines)
+
+
+class GeneratedMultiLabelDataset(MultiLabelDataset):
+    """Base of a generated dataset: ``<data_root>/<split>.json`` read as
+    MMPretrain ``MultiLabelDataset`` JSON, made first when it is missing.
+
+    A subclass sets ``NAME`` (for messages) and implements
+    :meth:`ensure_split` (generate the split, or refuse it without
+    ``generate``); loading checks every ``gt_label``.
+
+    Args:
+        data_root (str): Directory of the dataset.
+        split (str): ``'train'``, ``'val'`` or ``'test'``.
+        generate (bool): Generate missing files. Defaults to True.
+        seed (int): Generation seed. Defaults to 0.
+        splits (dict, optional): Split sizes for generation.
+        image_size (int): Canvas side for generation. Defaults to 96.
+        **kwargs: Other :class:`MultiLabelDataset` arguments.
+    """
+    NAME = 'Generated'
+
+    def __init__(self,
+                 data_root: str,
+                 split: str = 'train',
+                 generate: bool = True,
+                 seed: int = 0,
+                 splits: Optional[Dict[str, int]] = None,
+                 image_size: int = 96,
+                 **kwargs):
+        self.ensure_split(data_root, split, generate, seed, splits,
+                          image_size)
+        super().__init__(
+            ann_file=f'{split}.json', data_root=data_root, **kwargs)
+
+    @staticmethod
+    def ensure_split(data_root: str, split: str, generate: bool, seed: int,
+                     splits: Optional[Dict[str, int]],
+                     image_size: int) -> None:
+        """Make ``<data_root>/<split>.json`` when needed (arguments as the
+        constructor's); a subclass sets it to its module's function."""
+        raise NotImplementedError
+
+    def load_data_list(self) -> List[dict]:
+        """MultiLabelDataset's loading, with every ``gt_label`` checked."""
+        data_list = super().load_data_list()
+        if not data_list:
+            raise AnnotationError(
+                f'{self.NAME} annotation file "{self.ann_file}" has no '
+                'samples; delete it to regenerate the split')
+        check_data_list(data_list, len(self.metainfo['classes']),
+                        self.ann_file)
+        self._ldr_labels_checked = True
+        return data_list

@@ -22,6 +22,7 @@ from typing import Dict, Iterator, Optional, Sequence
 import numpy as np
 
 from .functional import _as_2d, _group_ends
+from .groups import head_tail_groups
 from .metrics.label_mask import known_cells
 
 #: Operating-point metrics of :func:`threshold_metrics`, in table order.
@@ -163,10 +164,7 @@ def _group_means(values: np.ndarray, classes: Sequence[str],
                  groups: Dict[str, Sequence[str]]) -> Dict[str, np.ndarray]:
     """(R, C) per-class values -> (R,) nan-means per group ('mean' = all)."""
     out = {}
-    sel = dict(mean=list(range(values.shape[1])))
-    for g, names in groups.items():
-        if names:
-            sel[g] = [list(classes).index(n) for n in names]
+    sel = head_tail_groups(classes, groups.get('head'), groups.get('tail'))
     for g, idx in sel.items():
         v = values[:, idx]
         n = (~np.isnan(v)).sum(1)

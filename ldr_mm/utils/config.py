@@ -66,7 +66,6 @@ def _registered_metainfo(ds_type) -> dict:
     from mmpretrain.registry import DATASETS
     if not isinstance(ds_type, str):
         return dict(getattr(ds_type, 'METAINFO', None) or {})
-    import ldr_mm.datasets  # noqa: F401  (registers the ldr datasets)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         try:
             cls = DATASETS.get(ds_type)

@@ -14,6 +14,7 @@ import tempfile
 from typing import Any, Callable, Iterator, IO, List
 
 import torch
+from mmengine.fileio.backends import LocalBackend
 
 
 def _proc_umask():
@@ -150,55 +151,47 @@ def atomic_call(path: str, writer: Callable[[str], None]) -> None:
         raise
 
 
+class AtomicLocalBackend(LocalBackend):
+    """MMEngine's :class:`~mmengine.fileio.LocalBackend` whose writes are
+    atomic (:func:`atomic_write`: temporary file, fsync, rename; the same
+    bytes). Reads, listing and removal are LocalBackend's."""
+
+    def put(self, obj: bytes, filepath) -> None:
+        with atomic_write(str(filepath), 'wb') as f:
+            f.write(obj)
+
+    def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
+        with atomic_write(str(filepath), 'w', encoding=encoding) as f:
+            f.write(obj)
+
+
+#: The name of :class:`AtomicLocalBackend` in MMEngine's backend registry.
+ATOMIC_LOCAL_BACKEND = 'atomic_local'
+
+
 def register_atomic_local_backend() -> None:
-    """Make MMEngine's local file backend write atomically.
+    """Add :class:`AtomicLocalBackend` to MMEngine's file backends as
+    ``'atomic_local'`` (once; called when ldr_mm is imported).
 
-    MMEngine writes checkpoints, dumped configs and JSON logs with
-    ``LocalBackend.put``/``put_text``, which open the target and write into
-    it: a crash (SIGKILL, power loss, full disk) in the middle leaves a
-    truncated ``iter_N.pth`` that ``--resume CKPT`` would later try to load.
-    :class:`AtomicLocalBackend` writes to a temporary file and renames it,
-    so a checkpoint either exists whole or not at all. Registered for the
-    ``local`` backend and the empty prefix when ldr_mm is imported; reads
-    are unchanged.
-
-    Why globally (``force=True``) and not per hook: MMEngine picks the
-    backend of a write by path (``get_file_backend``) inside its own code --
-    ``save_checkpoint`` of the runner and of :class:`CheckpointHook` (best
-    and periodic checkpoints), :class:`LoggerHook`'s copies of the logs --
-    and only some of those take ``backend_args`` from the config. A named
-    backend set per hook would cover ldr_mm's ``default_runtime.py`` but not
-    a user config that inherits MMPretrain's runtime, or a hook added later,
-    and crash safety of ``--resume`` must not depend on a config line. The
-    replacement is a subclass of :class:`LocalBackend` that changes only how
-    ``put``/``put_text`` land (temporary file + rename, the same bytes), so
-    other code that writes through the ``local`` backend in the same process
-    gets the same files, only never half-written ones.
+    MMEngine writes checkpoints with ``LocalBackend.put``, which opens the
+    target and writes into it: a crash (SIGKILL, power loss, full disk) in
+    the middle leaves a truncated ``iter_N.pth`` that ``--resume CKPT``
+    would later try to load. :class:`AtomicLocalBackend` writes to a
+    temporary file and renames it, so a checkpoint either exists whole or
+    not at all. It is a new name, not a replacement: MMEngine's ``local``
+    backend and its path prefixes stay as they are, and a writer opts in
+    with ``backend_args=dict(backend='atomic_local')`` -- the checkpoint
+    hook of ``configs/_base_/default_runtime.py`` does (``CheckpointHook``
+    passes its ``backend_args`` to every save, best and periodic, to the
+    ``last_checkpoint`` file and to the removal of old checkpoints). A
+    config that inherits MMPretrain's runtime instead adds that one key to
+    its ``default_hooks.checkpoint``.
     """
-    from mmengine.fileio.backends import LocalBackend, register_backend
+    from mmengine.fileio.backends import register_backend
     from mmengine.fileio.backends.registry_utils import backends
-    from mmengine.fileio import io as mm_io
 
-    if getattr(backends.get('local'), '_ldr_atomic', False):
-        return
-
-    class AtomicLocalBackend(LocalBackend):
-        """:class:`LocalBackend` whose writes are atomic (temp + rename)."""
-        _ldr_atomic = True
-
-        def put(self, obj: bytes, filepath) -> None:
-            with atomic_write(str(filepath), 'wb') as f:
-                f.write(obj)
-
-        def put_text(self, obj: str, filepath, encoding: str = 'utf-8'):
-            with atomic_write(str(filepath), 'w', encoding=encoding) as f:
-                f.write(obj)
-
-    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
-    # drop instances of the old class cached by get_file_backend
-    for key in [k for k, v in mm_io.backend_instances.items()
-                if type(v) is LocalBackend]:
-        del mm_io.backend_instances[key]
+    if backends.get(ATOMIC_LOCAL_BACKEND) is not AtomicLocalBackend:
+        register_backend(ATOMIC_LOCAL_BACKEND, AtomicLocalBackend)
 
 
 #: The names of :func:`atomic_write` / :func:`atomic_call` temporaries:

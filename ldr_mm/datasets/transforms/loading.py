@@ -9,15 +9,14 @@ from mmengine import fileio
 
 from mmpretrain.registry import TRANSFORMS
 
+from .errors import ImageLoadError
+from .medical_io import decode_medical
+
 
 # Keep the stored bit depth and channel count (gray stays gray, 16 bit stays
 # 16 bit; an alpha channel is dropped by OpenCV) and apply the EXIF
 # orientation like MMCV's loader does.
 _DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
-
-
-class ImageLoadError(OSError):
-    """An image file is missing, empty or cannot be decoded."""
 
 
 def _finite_pixels(f: np.ndarray, path: str) -> np.ndarray:
@@ -187,8 +186,6 @@ class LoadMedicalImage(LoadImageFromFile):
                 from e
         if len(data) == 0:
             raise ImageLoadError(f'Image file "{path}" is empty (0 bytes)')
-        # local import: medical_io imports ImageLoadError from this module
-        from .medical_io import decode_medical
         img = decode_medical(data, path, results or {}, **self.medical,
                              high_bit_depth=self.high_bit_depth)
         if img is not None:

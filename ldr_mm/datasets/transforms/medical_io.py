@@ -31,7 +31,7 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from .loading import ImageLoadError
+from .errors import ImageLoadError
 
 #: File name endings read as DICOM (besides any file with the DICM preamble).
 DICOM_SUFFIXES = ('.dcm', '.dicom', '.dic')

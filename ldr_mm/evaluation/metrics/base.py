@@ -9,6 +9,7 @@ from mmengine.logging import MMLogger
 
 from mmpretrain.structures import label_to_onehot
 
+from ldr_mm.evaluation.groups import head_tail_groups
 from .label_mask import apply_gt_mask, masked_per_class
 
 
@@ -53,14 +54,8 @@ def group_summary(values: np.ndarray,
         v = v[~np.isnan(v)]
         return float(v.mean()) if v.size else math.nan
 
-    out = {'mean': nanmean(np.arange(C))}
-    for group, names in (('head', head_classes), ('tail', tail_classes)):
-        if names:
-            unknown = [n for n in names if n not in classes]
-            if unknown:
-                raise ValueError(f'{group}_classes {unknown} are not among '
-                                 f'the dataset classes {classes}')
-            out[group] = nanmean([classes.index(n) for n in names])
+    out = {group: nanmean(cols) for group, cols in head_tail_groups(
+        classes, head_classes, tail_classes).items()}
     if per_class:
         for name, v in zip(classes, values):
             out[f'class/{name}'] = float(v)

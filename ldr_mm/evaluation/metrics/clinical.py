@@ -10,17 +10,17 @@ from mmpretrain.registry import METRICS
 
 from ldr_mm.evaluation.clinical import (OPERATING_POINT_KEYS,
                                         bootstrap_auc_ap, threshold_metrics)
+from ldr_mm.evaluation.groups import head_tail_groups
 from .base import MultiLabelScoreMetric
 from .label_mask import masked_count
 
 
 def _nan_group_means(values: np.ndarray, classes, head, tail) -> dict:
     out = {}
-    for g, names in (('mean', classes), ('head', head), ('tail', tail)):
-        if names:
-            v = values[[list(classes).index(n) for n in names]]
-            v = v[~np.isnan(v)]
-            out[g] = float(v.mean()) if v.size else math.nan
+    for g, cols in head_tail_groups(classes, head, tail).items():
+        v = values[cols]
+        v = v[~np.isnan(v)]
+        out[g] = float(v.mean()) if v.size else math.nan
     return out
 
 

@@ -8,6 +8,7 @@ from mmengine.logging import MMLogger
 from mmpretrain.registry import METRICS
 
 from ldr_mm.evaluation.functional import roc_auc_per_class
+from ldr_mm.evaluation.groups import head_tail_groups
 from .base import MultiLabelScoreMetric
 from .label_mask import known_cells
 
@@ -106,14 +107,11 @@ class ODIRMetric(MultiLabelScoreMetric):
             str(i) for i in range(C)
         ]
         out = dict(odir_score(scores, targets, self.thr))
-        for group, names in (('head', head), ('tail', tail)):
-            if not names:
+        groups = head_tail_groups(classes, head, tail)
+        for group in ('head', 'tail'):
+            cols = groups.get(group)
+            if not cols:
                 continue
-            unknown = [n for n in names if n not in classes]
-            if unknown:
-                raise ValueError(f'{group}_classes {unknown} are not among '
-                                 f'the dataset classes {classes}')
-            cols = [classes.index(n) for n in names]
             for k, v in odir_score(scores[:, cols], targets[:, cols],
                                    self.thr).items():
                 out[f'{group}/{k}'] = v

@@ -3,13 +3,12 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-from mmpretrain.models.losses.utils import weight_reduce_loss
 from mmpretrain.registry import MODELS
 
-from .utils import check_multilabel_inputs, check_reduction, expand_weight
+from .base import MultiLabelLoss
+from .utils import check_reduction
 
 Counts = Union[Sequence[int], np.ndarray, torch.Tensor]
 
@@ -81,7 +80,7 @@ def distribution_balanced_loss(logits: torch.Tensor,
 
 
 @MODELS.register_module()
-class DistributionBalancedLoss(nn.Module):
+class DistributionBalancedLoss(MultiLabelLoss):
     """Distribution-balanced loss (DB-Focal) of Wu et al. (ECCV 2020).
 
     "Distribution-Balanced Loss for Multi-Label Classification in
@@ -189,28 +188,10 @@ class DistributionBalancedLoss(nn.Module):
         self.class_counts = counts.to(torch.float32).to(device)
         self.num_samples = N
 
-    def forward(self,
-                cls_score: torch.Tensor,
-                label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> torch.Tensor:
-        """Loss of logits ``cls_score`` (N, C) against multi-hot ``label``.
-
-        Args:
-            cls_score (Tensor): (N, C) logits.
-            label (Tensor): (N, C) multi-hot targets.
-            weight (Tensor, optional): (N, C) or per-sample (N,) weight, on
-                top of the re-balancing weight.
-            avg_factor (float, optional): Divides the summed loss.
-            reduction_override (str, optional): Overrides ``reduction``.
-
-        Returns:
-            Tensor: Scalar loss, or (N, C) for ``reduction='none'``.
-        """
-        label = check_multilabel_inputs(cls_score, label,
-                                        'DistributionBalancedLoss')
+    def elementwise_loss(self, cls_score: torch.Tensor,
+                         label: torch.Tensor) -> torch.Tensor:
+        """(N, C) re-balanced loss; ``weight`` of :meth:`forward` (N, C) or
+        (N,) multiplies it."""
         if self.class_counts is None:
             raise RuntimeError(
                 'DistributionBalancedLoss has no class frequencies: add '
@@ -222,13 +203,7 @@ class DistributionBalancedLoss(nn.Module):
                 f'DistributionBalancedLoss has counts for '
                 f'{self.class_counts.numel()} classes but the logits have '
                 f'{cls_score.shape[1]}')
-        reduction = check_reduction(reduction_override or self.reduction,
-                                    'DistributionBalancedLoss')
-        loss = distribution_balanced_loss(
+        return distribution_balanced_loss(
             cls_score, label, self.class_counts, self.num_samples,
             self.gamma, self.neg_scale, self.init_bias, self.map_alpha,
             self.map_beta, self.map_mu)
-        loss = weight_reduce_loss(
-            loss, weight=expand_weight(weight, loss), reduction=reduction,
-            avg_factor=avg_factor)
-        return self.loss_weight * loss

@@ -1,14 +1,11 @@
 """Multi-label generalized cross entropy (stage-2 E-step loss)."""
-from typing import Optional
-
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-from mmpretrain.models.losses.utils import weight_reduce_loss
 from mmpretrain.registry import MODELS
 
-from .utils import check_multilabel_inputs, check_reduction, expand_weight
+from .base import MultiLabelLoss
+from .utils import check_reduction
 
 
 def multilabel_gce(logits: torch.Tensor, target: torch.Tensor,
@@ -45,7 +42,7 @@ def multilabel_gce(logits: torch.Tensor, target: torch.Tensor,
 
 
 @MODELS.register_module()
-class MultiLabelGCELoss(nn.Module):
+class MultiLabelGCELoss(MultiLabelLoss):
     """Multi-label generalized cross entropy (LDRNet's E-step loss, Eq. 16).
 
     The paper's Eq. 16 is garbled as printed (and its claim that q = 1 gives
@@ -74,32 +71,7 @@ class MultiLabelGCELoss(nn.Module):
         self.reduction = check_reduction(reduction, 'MultiLabelGCELoss')
         self.loss_weight = loss_weight
 
-    def forward(self,
-                cls_score: torch.Tensor,
-                label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> torch.Tensor:
-        """Loss of logits ``cls_score`` (N, C) against multi-hot ``label``.
-
-        Args:
-            cls_score (Tensor): (N, C) logits.
-            label (Tensor): (N, C) targets in [0, 1].
-            weight (Tensor, optional): Element-wise (N, C) or per-sample (N,)
-                weight.
-            avg_factor (float, optional): Divide the summed loss by this
-                (``reduction='mean'``).
-            reduction_override (str, optional): Overrides ``reduction``.
-
-        Returns:
-            Tensor: The scalar loss (or (N, C) for ``reduction='none'``).
-        """
-        reduction = check_reduction(reduction_override or self.reduction,
-                                    'MultiLabelGCELoss')
-        label = check_multilabel_inputs(cls_score, label, 'MultiLabelGCELoss')
-        loss = multilabel_gce(cls_score, label, self.q)
-        weight = expand_weight(weight, loss)
-        loss = weight_reduce_loss(
-            loss, weight=weight, reduction=reduction, avg_factor=avg_factor)
-        return self.loss_weight * loss
+    def elementwise_loss(self, cls_score: torch.Tensor,
+                         label: torch.Tensor) -> torch.Tensor:
+        """(N, C) GCE loss (:func:`multilabel_gce`)."""
+        return multilabel_gce(cls_score, label, self.q)

@@ -1,14 +1,11 @@
 """Robust asymmetric loss (Park et al., ICCV 2023 workshops)."""
-from typing import Optional
-
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-from mmpretrain.models.losses.utils import weight_reduce_loss
 from mmpretrain.registry import MODELS
 
-from .utils import check_multilabel_inputs, check_reduction, expand_weight
+from .base import MultiLabelLoss
+from .utils import check_reduction
 
 
 def robust_asymmetric_loss(logits: torch.Tensor,
@@ -65,7 +62,7 @@ def robust_asymmetric_loss(logits: torch.Tensor,
 
 
 @MODELS.register_module()
-class RobustAsymmetricLoss(nn.Module):
+class RobustAsymmetricLoss(MultiLabelLoss):
     """Robust asymmetric loss (RAL) for long-tailed multi-label learning.
 
     Park, Park, Kim and Ryu, "Robust Asymmetric Loss for Multi-Label
@@ -126,35 +123,10 @@ class RobustAsymmetricLoss(nn.Module):
         self.reduction = check_reduction(reduction, 'RobustAsymmetricLoss')
         self.loss_weight = loss_weight
 
-    def forward(self,
-                cls_score: torch.Tensor,
-                label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> torch.Tensor:
-        """Loss of logits ``cls_score`` (N, C) against multi-hot ``label``.
-
-        Args:
-            cls_score (Tensor): (N, C) logits.
-            label (Tensor): (N, C) targets in [0, 1].
-            weight (Tensor, optional): (N, C) or per-sample (N,) weight.
-            avg_factor (float, optional): Divides the summed loss
-                (``reduction='mean'``).
-            reduction_override (str, optional): Overrides ``reduction``.
-
-        Returns:
-            Tensor: Scalar loss, or (N, C) for ``reduction='none'``.
-        """
-        label = check_multilabel_inputs(cls_score, label,
-                                        'RobustAsymmetricLoss')
-        reduction = check_reduction(reduction_override or self.reduction,
-                                    'RobustAsymmetricLoss')
-        loss = robust_asymmetric_loss(
+    def elementwise_loss(self, cls_score: torch.Tensor,
+                         label: torch.Tensor) -> torch.Tensor:
+        """(N, C) RAL (:func:`robust_asymmetric_loss`)."""
+        return robust_asymmetric_loss(
             cls_score, label, self.gamma_pos, self.gamma_neg, self.clip,
             self.lamb, self.epsilon_pos, self.epsilon_pos_pow,
             self.epsilon_neg)
-        loss = weight_reduce_loss(
-            loss, weight=expand_weight(weight, loss), reduction=reduction,
-            avg_factor=avg_factor)
-        return self.loss_weight * loss

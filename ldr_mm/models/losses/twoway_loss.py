@@ -2,12 +2,12 @@
 from typing import Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from mmpretrain.registry import MODELS
 
-from .utils import check_multilabel_inputs, check_reduction
+from .base import MultiLabelLoss
+from .utils import check_reduction
 
 
 def _two_way_terms(x: torch.Tensor, pos: torch.Tensor, tp: float,
@@ -44,7 +44,7 @@ def _two_way_terms(x: torch.Tensor, pos: torch.Tensor, tp: float,
 
 
 @MODELS.register_module()
-class TwoWayMultiLabelLoss(nn.Module):
+class TwoWayMultiLabelLoss(MultiLabelLoss):
     """Two-way multi-label loss of Kobayashi (CVPR 2023).
 
     Logits x (N, C) and multi-hot targets y (N, C). The loss compares
@@ -94,33 +94,16 @@ class TwoWayMultiLabelLoss(nn.Module):
         self.reduction = reduction
         self.loss_weight = loss_weight
 
-    def forward(self,
-                cls_score: torch.Tensor,
-                label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> torch.Tensor:
-        """The scalar loss of logits ``cls_score`` (N, C).
-
-        Args:
-            cls_score (Tensor): (N, C) logits.
-            label (Tensor): (N, C) multi-hot targets; entries > 0.5 are
-                positives.
-            weight (Tensor, optional): Not supported (must be None).
-            avg_factor (float, optional): Ignored (see the class docstring).
-            reduction_override (str, optional): 'mean' or 'sum'.
-
-        Returns:
-            Tensor: Scalar loss.
-        """
-        label = check_multilabel_inputs(cls_score, label,
-                                        'TwoWayMultiLabelLoss')
+    def reduced_loss(self, cls_score: torch.Tensor, label: torch.Tensor,
+                     weight: Optional[torch.Tensor], reduction: str,
+                     avg_factor: Optional[float]) -> torch.Tensor:
+        """The scalar loss: sample-wise plus class-wise terms (``weight``
+        must be None, ``reduction`` 'mean' or 'sum', ``avg_factor`` is
+        ignored: see the class docstring)."""
         if weight is not None:
             raise ValueError('TwoWayMultiLabelLoss does not support '
                              'element-wise weights')
-        reduction = reduction_override or self.reduction
-        if check_reduction(reduction, 'TwoWayMultiLabelLoss') == 'none':
+        if reduction == 'none':
             raise ValueError("TwoWayMultiLabelLoss is not element-wise: "
                              "reduction must be 'mean' or 'sum'")
         x = cls_score.float() if cls_score.dtype in (
@@ -135,4 +118,4 @@ class TwoWayMultiLabelLoss(nn.Module):
             if terms.numel():
                 loss = loss + (terms.mean()
                                if reduction == 'mean' else terms.sum())
-        return self.loss_weight * loss
+        return loss
