@@ -25,13 +25,10 @@ import argparse
 import glob
 import json
 import os.path as osp
-import sys
 
 import numpy as np
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 
 MEASURES = ('ece', 'cw_ece', 'brier')
 

@@ -26,13 +26,9 @@ LAYERS = {
 #: engine/hooks/version_hook.py imports ``ldr_mm`` (for ldr_mm.version),
 #: evaluation/metrics/clinical.py imports apis.thresholds / curve_plots
 #: (thresholds I/O to evaluation, plots to a visualization package).
-PENDING_CYCLES = [
-    {'ldr_mm.utils.checkpoint', 'ldr_mm.utils.strict_loading'},
-    {'ldr_mm', 'ldr_mm.engine', 'ldr_mm.engine.hooks',
-     'ldr_mm.engine.hooks.version_hook'},
-]
+PENDING_CYCLES = []
 PENDING_UPWARD = {
-    ('ldr_mm.engine.hooks.version_hook', 'ldr_mm'),
+    ('ldr_mm.evaluation.metrics.calibration', 'ldr_mm.apis.reliability_plot'),
     ('ldr_mm.evaluation.metrics.clinical', 'ldr_mm.apis.thresholds'),
     ('ldr_mm.evaluation.metrics.clinical', 'ldr_mm.apis.curve_plots'),
 }

@@ -82,6 +82,10 @@ class UnsafeCheckpointError(RuntimeError):
     """The checkpoint holds objects outside the allow-list (maybe code)."""
 
 
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint does not fit the model (keys, shapes or class names)."""
+
+
 class CorruptCheckpointError(RuntimeError):
     """The checkpoint file is empty, truncated or not a PyTorch file."""
 
@@ -234,7 +238,6 @@ def exit_on_checkpoint_error(checkpoint: Optional[str]) -> Iterator[None]:
     Raises:
         SystemExit: One of the errors above happened in the body.
     """
-    from .strict_loading import CheckpointMismatchError
     try:
         yield
     except UnsafeCheckpointError as e:

@@ -16,16 +16,12 @@ import torch
 import torch.nn as nn
 from mmengine.model import is_model_wrapper
 
-from .checkpoint import safe_load_checkpoint
+from .checkpoint import CheckpointMismatchError, safe_load_checkpoint
 from .classes import check_same_classes
 
 #: The prefix DDP adds to every key; stripped per key, as MMEngine's
 #: ``load_checkpoint(revise_keys=[(r'^module\.', '')])`` does.
 _DDP_PREFIX = re.compile(r'^module\.')
-
-
-class CheckpointMismatchError(RuntimeError):
-    """A checkpoint does not fit the model (keys, shapes or class names)."""
 
 
 def checkpoint_state_dict(ckpt) -> Dict[str, torch.Tensor]:

@@ -13,7 +13,7 @@ def package_versions() -> Dict[str, str]:
     import torch
 
     import mmpretrain
-    from ldr_mm import __version__
+    from ldr_mm.version import __version__
     # plain str: torch.__version__ is a TorchVersion, which a weights-only
     # checkpoint load would refuse
     return dict(ldr_mm=str(__version__),
