@@ -16,8 +16,10 @@ import pprint
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ldr_mm.utils import atomic_write
@@ -138,6 +140,10 @@ def reuse(run: Run, fingerprint: str, log: Callable[[str], None]) -> bool:
     return True
 
 
+#: Serialises making a prompt cache when runs train in parallel (--jobs).
+_PROMPT_CACHE_LOCK = threading.Lock()
+
+
 def do_run(run: Run, settings: SuiteSettings, smoke_root: str,
            log: Callable[[str], None]) -> None:
     """Train and test one run, or reuse its results (see module doc)."""
@@ -146,7 +152,8 @@ def do_run(run: Run, settings: SuiteSettings, smoke_root: str,
     if not settings.force and reuse(run, fingerprint, log):
         return
     if not settings.smoke:
-        check_prompt_cache(cfg, run.config, log)
+        with _PROMPT_CACHE_LOCK:  # parallel runs may share one cache
+            check_prompt_cache(cfg, run.config, log)
     os.makedirs(run.dir, exist_ok=True)
     for stale in (run.record_file, run.metrics_file, run.scores_file):
         if osp.isfile(stale):
@@ -221,21 +228,76 @@ def plan_runs(configs: Sequence[str], seeds: Sequence[int],
 
 def run_all(runs: List[Run], settings: SuiteSettings,
             log: Callable[[str], None]) -> None:
-    """Run in order; a failure is recorded and its dependants skipped."""
+    """Run in order; a failure is recorded and its dependants skipped.
+
+    With ``settings.jobs`` > 1 up to that many runs train at the same time
+    (:func:`run_parallel`).
+    """
     smoke_root = osp.join(settings.work_dir, '_smoke')
+    if settings.jobs > 1:
+        run_parallel(runs, settings, smoke_root, log)
+        return
     for run in runs:
-        if run.stage1 is not None and run.stage1.status not in ('done',
-                                                                'reused'):
-            run.status = f'skipped (stage 1 {run.stage1.name} failed)'
-            log(f'{run.name} seed {run.seed}: {run.status}')
+        if skip_if_stage1_failed(run, log):
             continue
-        try:
-            do_run(run, settings, smoke_root, log)
-        except SuiteError:
-            raise
-        except Exception as e:  # noqa: BLE001 - reported, suite goes on
-            run.status = 'failed'
-            run.error = f'{type(e).__name__}: {e}'
-            log(f'{run.name} seed {run.seed}: FAILED: {run.error[:3000]}')
-            if settings.fail_fast:
+        if not try_run(run, settings, smoke_root, log) and \
+                settings.fail_fast:
+            break
+
+
+def skip_if_stage1_failed(run: Run, log: Callable[[str], None]) -> bool:
+    """Mark ``run`` skipped (and say so) if its stage-1 run did not finish."""
+    if run.stage1 is None or run.stage1.status in ('done', 'reused'):
+        return False
+    run.status = f'skipped (stage 1 {run.stage1.name} failed)'
+    log(f'{run.name} seed {run.seed}: {run.status}')
+    return True
+
+
+def try_run(run: Run, settings: SuiteSettings, smoke_root: str,
+            log: Callable[[str], None]) -> bool:
+    """:func:`do_run`; a failure (but a :class:`SuiteError`) is recorded.
+
+    Returns:
+        bool: Whether the run finished (done or reused).
+    """
+    try:
+        do_run(run, settings, smoke_root, log)
+    except SuiteError:
+        raise
+    except Exception as e:  # noqa: BLE001 - reported, suite goes on
+        run.status = 'failed'
+        run.error = f'{type(e).__name__}: {e}'
+        log(f'{run.name} seed {run.seed}: FAILED: {run.error[:3000]}')
+        return False
+    return True
+
+
+def run_parallel(runs: List[Run], settings: SuiteSettings, smoke_root: str,
+                 log: Callable[[str], None]) -> None:
+    """Up to ``settings.jobs`` runs at a time (subprocesses), in plan order;
+    a run starts once its stage-1 run has finished. Same records as the
+    sequential order; a :class:`SuiteError` stops the suite after the runs
+    in flight."""
+    pending, active, stop = list(runs), {}, False
+    with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
+        while pending or active:
+            for run in list(pending):
+                if stop or len(active) >= settings.jobs:
+                    break
+                if run.stage1 is not None and run.stage1.status in (
+                        'pending', 'running'):
+                    continue  # waits for its stage 1
+                pending.remove(run)
+                if skip_if_stage1_failed(run, log):
+                    continue
+                run.status = 'running'
+                active[pool.submit(try_run, run, settings, smoke_root,
+                                   log)] = run
+            if not active:
                 break
+            finished, _ = wait(list(active), return_when=FIRST_COMPLETED)
+            for future in finished:
+                active.pop(future)
+                if not future.result() and settings.fail_fast:
+                    stop = True
