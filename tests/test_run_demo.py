@@ -83,23 +83,27 @@ def test_demo_table_says_where_ldr_is_behind():
     demo = load_run_demo()
     res = fake_results(dict(base=0.5, s1=0.4, s2=0.6))
     res['s2']['metrics'][0]['mAP/head'] = 0.1  # behind on one column only
-    table, behind = demo.demo_table(res, 'base', ['s1', 's2'])
+    table, verdict = demo.demo_table(res, 'base', dict(s1='S1', s2='S2'))
     lines = table.splitlines()
-    assert lines[0].split() == ['metric', 'base', 's1', 's2', 's1', '-',
-                                'baseline', 's2', '-', 'baseline']
+    assert lines[0].split() == ['metric', 'base', 'S1', 'S2', 'S1', '-',
+                                'baseline', 'S2', '-', 'baseline']
     assert len(lines) == 2 + 6  # header, rule, all / head / tail AUC, mAP
     row = dict((ln[:9].strip(), ln[9:].split()) for ln in lines[2:])
     assert row['mAP tail'] == ['0.5500', '0.4500', '0.6500', '-0.1000',
                                '+0.1000']
     assert row['mAP head'][-1] == '-0.4400'
-    assert len(behind['s1']) == 6 and behind['s2'] == [
-        'mAP head (-0.4400)']
-    text = '\n'.join(demo.verdict_lines(behind, 'base'))
-    assert 's1 is BEHIND base on: AUC all (-0.1000)' in text
-    assert 's2 is BEHIND base on: mAP head (-0.4400).' in text
-    behind['s2'] = []
-    assert 's2 is ahead of base on every column.' in '\n'.join(
-        demo.verdict_lines(behind, 'base'))
+    assert len(verdict['S1'][0]) == 6 and not verdict['S1'][1]
+    assert verdict['S2'][0] == ['mAP head (-0.4400)']
+    assert len(verdict['S2'][1]) == 5
+    text = '\n'.join(demo.verdict_lines(verdict, 'base'))
+    assert 'S1 is BEHIND base on: AUC all (-0.1000)' in text
+    assert text.splitlines()[0].endswith('(every column).')
+    assert text.splitlines()[1].startswith(
+        'S2 is BEHIND base on: mAP head (-0.4400); ahead on: AUC all '
+        '(+0.1000)')
+    verdict['S2'] = ([], verdict['S2'][1])
+    assert 'S2 is ahead of base on every column.' in '\n'.join(
+        demo.verdict_lines(verdict, 'base'))
 
 
 def test_jobs_option_checks():
@@ -183,13 +187,17 @@ def test_run_demo_end_to_end_in_smoke_mode(tmp_path, capsys):
     out = capsys.readouterr().out
     names = [suite.run_name(c) for c in suite.PRESETS['make-demo']]
     header = [ln for ln in out.splitlines() if ln.startswith('metric ')]
-    assert len(header) == 1 and header[0].split()[1:4] == names
+    assert len(header) == 1 and header[0].split()[1:6] == [
+        names[0], 'LDR', 'stage', '1', 'LDR']
     assert 'SMOKE MODE' in out
     for label in ('AUC all', 'AUC head', 'AUC tail', 'mAP all', 'mAP head',
                   'mAP tail'):
         assert re.search(rf'^{label} +\d\.\d{{4}} ', out, re.M), label
-    assert sum(('is BEHIND' in ln or 'is ahead of' in ln)
+    assert sum(ln.startswith(('LDR stage 1 is ', 'LDR stage 2 is '))
                for ln in out.splitlines()) == 2
+    times = [ln for ln in out.splitlines()
+             if ln.startswith('Train + test time: ')]
+    assert len(times) == 1 and times[0].count(' s (CPU ') == 3, times
     for n in names:
         assert osp.isfile(osp.join(work, n, 'seed0', 'run.json')), n
     md = open(osp.join(work, 'results.md')).read()
@@ -197,3 +205,29 @@ def test_run_demo_end_to_end_in_smoke_mode(tmp_path, capsys):
     demo.main(['--smoke', '--work-dir', work])
     assert out.count('reusing') == 0
     assert capsys.readouterr().out.count('reusing') == 3
+
+
+def test_subprocess_cpu_time_is_measured(tmp_path):
+    """run.json's cpu_seconds: user + system time of a tool's process and
+    its reaped children (the data loader workers), not wall time."""
+    import os
+    import sys
+    busy = ('import multiprocessing as mp, time\n'
+            'def spin():\n'
+            '    t = time.process_time()\n'
+            '    while time.process_time() - t < 0.3: pass\n'
+            'if __name__ == "__main__":\n'
+            '    p = mp.get_context("fork").Process(target=spin); p.start()\n'
+            '    spin(); p.join(); print("ok")\n')
+    script = tmp_path / 'busy.py'
+    script.write_text(busy)
+    with open(tmp_path / 'log', 'w') as log:
+        rc, cpu = suite_runs.run_timed([sys.executable, str(script)], log,
+                                       dict(os.environ))
+    assert rc == 0 and (tmp_path / 'log').read_text().strip() == 'ok'
+    assert cpu >= 0.55, cpu  # parent and child, 0.3 s each
+    with open(tmp_path / 'log', 'w') as log:
+        rc, _ = suite_runs.run_timed([sys.executable, '-c',
+                                      'raise SystemExit(3)'], log,
+                                     dict(os.environ))
+    assert rc == 3

@@ -73,8 +73,13 @@ def _load_tool(name: str):
 
 
 def execute(tool: str, argv: List[str], log_file: str, in_process: bool,
-            threads: Optional[int] = None) -> None:
-    """Run tools/<tool>.py with ``argv`` (a subprocess, or in this one)."""
+            threads: Optional[int] = None) -> Optional[float]:
+    """Run tools/<tool>.py with ``argv`` (a subprocess, or in this one).
+
+    Returns:
+        float or None: CPU seconds (user + system) of the subprocess and its
+        children (data loader workers); None in process.
+    """
     if in_process:
         import torch
         old = torch.get_num_threads()
@@ -84,7 +89,7 @@ def execute(tool: str, argv: List[str], log_file: str, in_process: bool,
             _load_tool(tool).main(argv)
         finally:
             torch.set_num_threads(old)
-        return
+        return None
     env = dict(os.environ, PYTHONUNBUFFERED='1', HF_HUB_OFFLINE='1')
     if threads:
         env.update(OMP_NUM_THREADS=str(threads),
@@ -93,14 +98,31 @@ def execute(tool: str, argv: List[str], log_file: str, in_process: bool,
     with open(log_file, 'w') as log:
         log.write('$ ' + shlex.join(cmd) + '\n')
         log.flush()
-        proc = subprocess.run(cmd, cwd=REPO, stdout=log,
-                              stderr=subprocess.STDOUT, env=env)
-    if proc.returncode != 0:
+        returncode, cpu = run_timed(cmd, log, env)
+    if returncode != 0:
         with open(log_file) as f:
             tail = f.read()[-3000:]
-        raise RuntimeError(f'tools/{tool}.py failed ({proc.returncode}); '
+        raise RuntimeError(f'tools/{tool}.py failed ({returncode}); '
                            f'log: {log_file}\n{tail}')
+    return cpu
 
+
+def run_timed(cmd: List[str], log, env: Dict[str, str]) -> tuple:
+    """Run ``cmd`` in the repository, output to the open file ``log``.
+
+    Returns:
+        tuple: (exit status, CPU seconds of it and its reaped children).
+    """
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log,
+                            stderr=subprocess.STDOUT, env=env)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def dump_config(cfg, path: str) -> None:
@@ -165,21 +187,20 @@ def do_run(run: Run, settings: SuiteSettings, smoke_root: str,
     stamp = f'{run.name}_seed{run.seed}'
     t0 = time.time()
     log(f'{run.name} seed {run.seed}: training -> {run.dir}')
-    execute('train', [cfg_file, '--work-dir', run.dir, '--cfg-options',
-                      f'experiment_name={stamp}_train'],
-            osp.join(run.dir, 'train.log'), settings.in_process,
-            settings.threads)
+    cpu_train = execute('train', [cfg_file, '--work-dir', run.dir,
+                                  '--cfg-options',
+                                  f'experiment_name={stamp}_train'],
+                        osp.join(run.dir, 'train.log'), settings.in_process,
+                        settings.threads)
     t_train = time.time() - t0
     ckpt = best_checkpoint(run.dir)
     log(f'{run.name} seed {run.seed}: testing {osp.basename(ckpt)}')
     t1 = time.time()
-    execute('test', [cfg_file, ckpt, '--work-dir',
-                     osp.join(run.dir, 'test'), '--metrics-out',
-                     run.metrics_file, '--out',
-                     run.scores_file, '--cfg-options',
-                     f'experiment_name={stamp}_test'],
-            osp.join(run.dir, 'test.log'), settings.in_process,
-            settings.threads)
+    cpu_test = execute(
+        'test', [cfg_file, ckpt, '--work-dir', osp.join(run.dir, 'test'),
+                 '--metrics-out', run.metrics_file, '--out', run.scores_file,
+                 '--cfg-options', f'experiment_name={stamp}_test'],
+        osp.join(run.dir, 'test.log'), settings.in_process, settings.threads)
     t_test = time.time() - t1
     if not osp.isfile(run.metrics_file):
         raise RuntimeError(f'tools/test.py wrote no {run.metrics_file}')
@@ -188,6 +209,8 @@ def do_run(run: Run, settings: SuiteSettings, smoke_root: str,
         checkpoint=ckpt, stage1_checkpoint=(
             run.stage1.record['checkpoint'] if run.stage1 else None),
         train_seconds=round(t_train, 1), test_seconds=round(t_test, 1),
+        cpu_seconds=(None if cpu_train is None else
+                     round(cpu_train + cpu_test, 1)),
         fingerprint=fingerprint, finished=time.strftime('%Y-%m-%d %H:%M:%S'))
     with atomic_write(run.record_file) as f:
         json.dump(run.record, f, indent=1)

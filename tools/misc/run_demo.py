@@ -84,46 +84,60 @@ def make_dataset(work_dir: str) -> None:
     print(text, flush=True)
 
 
-def demo_table(results: dict, baseline: str, names: list) -> tuple:
+def demo_table(results: dict, baseline: str, ldr: dict) -> tuple:
     """The printed table: one row a metric, one column a config, then LDR's
     differences to the baseline.
 
     Args:
         results (dict): The suite's per-config results (``collect``).
         baseline (str): Run name of the baseline row.
-        names (list[str]): Run names of the LDR rows, in order.
+        ldr (dict): {run name: column label} of the LDR rows, in order.
 
     Returns:
-        tuple: (the table as text, {LDR name: [metric labels where it is
-        behind the baseline, with the difference]}).
+        tuple: (the table as text, {label: ([where LDR is behind], [where
+        it is ahead]), each 'metric (difference)'}).
     """
     from ldr_mm.benchmark import COLUMNS
     from ldr_mm.evaluation.report import format_table
-    value = {n: results[n]['metrics'][0] for n in [baseline] + names}
-    header = ['metric', baseline] + names + [
-        f'{n} - baseline' for n in names]
-    rows, behind = [], {n: [] for n in names}
-    for key, label in COLUMNS[:6]:  # all / head / tail AUC and mAP
+    value = {n: results[n]['metrics'][0] for n in [baseline, *ldr]}
+    header = ['metric', baseline] + list(ldr.values()) + [
+        f'{label} - baseline' for label in ldr.values()]
+    rows, verdict = [], {label: ([], []) for label in ldr.values()}
+    for key, metric in COLUMNS[:6]:  # all / head / tail AUC and mAP
         base = value[baseline][key]
-        diffs = [value[n][key] - base for n in names]
-        rows.append([label, f'{base:.4f}'] +
-                    [f'{value[n][key]:.4f}' for n in names] +
+        diffs = [value[n][key] - base for n in ldr]
+        rows.append([metric, f'{base:.4f}'] +
+                    [f'{value[n][key]:.4f}' for n in ldr] +
                     [f'{d:+.4f}' for d in diffs])
-        for n, d in zip(names, diffs):
-            if d < 0:
-                behind[n].append(f'{label} ({d:+.4f})')
-    return format_table(header, rows), behind
+        for label, d in zip(ldr.values(), diffs):
+            verdict[label][d >= 0].append(f'{metric} ({d:+.4f})')
+    return format_table(header, rows), verdict
 
 
-def verdict_lines(behind: dict, baseline: str) -> list:
+def verdict_lines(verdict: dict, baseline: str) -> list:
+    """One plain line per LDR row: where it is behind the baseline, and
+    where it is ahead."""
     lines = []
-    for name, where in behind.items():
-        if where:
-            lines.append(f'{name} is BEHIND {baseline} on: '
-                         f'{", ".join(where)}.')
-        else:
-            lines.append(f'{name} is ahead of {baseline} on every column.')
+    for label, (behind, ahead) in verdict.items():
+        if not behind:
+            lines.append(f'{label} is ahead of {baseline} on every column.')
+            continue
+        lines.append(f'{label} is BEHIND {baseline} on: {", ".join(behind)}'
+                     + (f'; ahead on: {", ".join(ahead)}.' if ahead else
+                        ' (every column).'))
     return lines
+
+
+def time_line(results: dict, names: list) -> str:
+    """Wall and CPU seconds of each row's training + test (its run.json)."""
+    parts = []
+    for n in names:
+        rec = results[n]['runs'][0]
+        wall = rec.get('train_seconds', 0) + rec.get('test_seconds', 0)
+        cpu = rec.get('cpu_seconds')
+        parts.append(f'{n} {wall:.0f} s' +
+                     (f' (CPU {cpu:.0f} s)' if cpu is not None else ''))
+    return 'Train + test time: ' + ', '.join(parts) + '.'
 
 
 def main(argv=None):
@@ -148,16 +162,20 @@ def main(argv=None):
                          f'\nLogs: {work_dir}/<config>/seed{args.seed}/')
     from ldr_mm.benchmark import PRESETS
     names = [run_name(c) for c in PRESETS[PRESET]]
-    table, behind = demo_table(results, names[0], names[1:])
+    ldr = dict(zip(names[1:], ('LDR stage 1', 'LDR stage 2')))
+    table, verdict = demo_table(results, names[0], ldr)
     from ldr_mm.datasets.demo import DEMO_SPLITS
     width = ('SMOKE MODE (tiny data, 2 iterations: numbers mean nothing)'
              if args.smoke else 'full-width ResNet-18' if args.full else
              'ResNet-18 with 16 base channels')
     print(f'\n[3/3] Demo test split ({DEMO_SPLITS["test"]} images; head = the '
           f'4 most frequent classes, tail = the 6 rarest), seed {args.seed}, '
-          f'{width}, best validation checkpoint of each row:\n')
+          f'{width}, best validation checkpoint of each row; baseline '
+          f'{names[0]} ({PRESETS[PRESET][0]}), LDR {", ".join(names[1:])}:'
+          '\n')
     print(table + '\n')
-    print('\n'.join(verdict_lines(behind, names[0])))
+    print('\n'.join(verdict_lines(verdict, names[0])))
+    print(time_line(results, names))
     print(f'\nOne seed; the suite\'s 3-seed means and intervals: '
           f'docs/results_demo.md. This run: {work_dir}/results.md. '
           f'Total time {time.time() - t0:.0f} s.')
