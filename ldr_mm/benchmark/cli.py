@@ -33,7 +33,7 @@ runs that do not depend on it; the exit status is 1 if any run failed.
 
 Examples::
 
-    # the demo comparison of the README (see docs/baselines.md): every
+    # the demo comparison of docs/results.md (see docs/baselines.md): every
     # demo baseline, LDR and ablation config, a narrow ResNet-18, three
     # seeds, differences to DB loss
     python tools/benchmark_suite.py --preset all-demo --seeds 0 1 2 \
