@@ -77,7 +77,8 @@ def make_dataset(work_dir: str) -> None:
         proc = subprocess.run(
             [sys.executable, 'tools/misc/make_demo_dataset.py', DATA],
             cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
-    text = open(log).read()
+    with open(log) as f:
+        text = f.read()
     if proc.returncode != 0:
         raise SystemExit(f'{text[-3000:]}\nMaking the demo dataset failed; '
                          f'log: {log}')
@@ -142,6 +143,8 @@ def time_line(results: dict, names: list) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.work_dir:  # relative to where it was given, not to REPO
+        args.work_dir = osp.abspath(args.work_dir)
     os.chdir(REPO)
     from ldr_mm.benchmark import run_name, run_suite
     t0 = time.time()
