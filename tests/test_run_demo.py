@@ -10,6 +10,8 @@ import importlib.util
 import os.path as osp
 import re
 import shlex
+import shutil
+import subprocess
 import threading
 import time
 
@@ -231,3 +233,19 @@ def test_subprocess_cpu_time_is_measured(tmp_path):
                                       'raise SystemExit(3)'], log,
                                      dict(os.environ))
     assert rc == 3
+
+
+@pytest.mark.skipif(shutil.which('make') is None, reason='no make')
+def test_make_demo_full_is_one_flag_away():
+    """`make demo` runs the quick demo into work_dirs/demo; `make demo
+    FULL=1` the full-width one into its own work dir (dry run)."""
+    def dry(*extra):
+        out = subprocess.run(
+            ['make', '-n', '-o', '.venv/.ldr_mm-installed', 'demo', *extra],
+            cwd=REPO, capture_output=True, text=True, check=True).stdout
+        return [ln for ln in out.splitlines() if 'run_demo.py' in ln][0]
+    quick, full = dry().split(), dry('FULL=1').split()
+    assert quick[1:] == ['tools/misc/run_demo.py', '--work-dir',
+                         'work_dirs/demo']
+    assert full[1:] == ['tools/misc/run_demo.py', '--work-dir',
+                        'work_dirs/demo_full', '--full']
