@@ -65,7 +65,7 @@ def _prompt_cache_stand_in(cfg: Config, ckpt_sd: dict, classes, tmpdir: str,
             f'The prompt cache "{path}" named by the config is missing and '
             f'the checkpoint "{checkpoint}" does not record its class names '
             '(meta.dataset_meta.classes), so the neck cannot be rebuilt from '
-            'the checkpoint alone. Make the cache (see the README, step 1).')
+            'the checkpoint alone. Make the cache with tools/misc/extract_prompt_embeddings.py (docs/prompts.md).')
     from ldr_mm.prompts import (DEFAULT_TEMPLATE, build_prompt,
                                 default_prompt_names, save_prompt_cache)
     names = default_prompt_names(classes)

@@ -33,7 +33,7 @@ runs that do not depend on it; the exit status is 1 if any run failed.
 
 Examples::
 
-    # the demo comparison of the README (see docs/baselines.md): every
+    # the demo comparison of docs/results.md (see docs/baselines.md): every
     # demo baseline, LDR and ablation config, a narrow ResNet-18, three
     # seeds, differences to DB loss
     python tools/benchmark_suite.py --preset all-demo --seeds 0 1 2 \
@@ -55,7 +55,7 @@ import os
 import os.path as osp
 import sys
 import time
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from .configs import SuiteError, dataset_key, load_config, repo_path, run_name
 from .presets import PRESETS
@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
         'can be much faster')
     add('--fail-fast', action='store_true',
         help='stop at the first failed run')
+    add('--jobs', type=int, default=1,
+        help='runs trained at the same time (default 1); a stage-2 run '
+        'waits for its stage 1. Give each --threads so that jobs x threads '
+        'is at most the CPU cores, e.g. --jobs 2 --threads 1 on 2 cores')
     add('--reference',
         help='config name (file name without .py, one of the configs) the '
         'others are compared with: differences of the seed means with '
@@ -114,6 +118,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.configs and not args.preset:
         parser.error('give config files and/or --preset')
+    if args.jobs < 1:
+        parser.error(f'--jobs must be >= 1, got {args.jobs}')
+    if args.jobs > 1 and args.in_process:
+        parser.error('--jobs > 1 runs the tools as subprocesses; drop '
+                     '--in-process (or use --jobs 1)')
     for k in ('epochs', 'backbone_width', 'threads', 'bootstrap'):
         v = getattr(args, k)
         if v is not None and v < (0 if k == 'bootstrap' else 1):
@@ -151,9 +160,21 @@ def resolve_configs(args: argparse.Namespace) -> List[str]:
     return configs
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """The command line; returns the exit status (1 if a run failed)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def run_suite(argv: List[str], log: Callable[[str], None],
+              report_log: Optional[Callable[[str], None]] = None) -> Tuple:
+    """Parse ``argv`` (the command line's options), train / test / reuse
+    every run and write the reports into ``--work-dir``.
+
+    Args:
+        argv (list[str]): Options of ``tools/benchmark_suite.py``.
+        log (callable): Progress lines.
+        report_log (callable, optional): Lines of the reports (the whole
+            results.md); ``log`` when None.
+
+    Returns:
+        tuple: :class:`SuiteSettings`, the runs (:class:`~.runs.Run`) and the
+        per-config results (:func:`~.report.collect`).
+    """
     args = parse_args(argv)
     t_start = time.time()
     opts = {k: v for k, v in vars(args).items()
@@ -161,16 +182,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     settings = SuiteSettings(**dict(opts, work_dir=osp.abspath(
         args.work_dir)))
     os.makedirs(settings.work_dir, exist_ok=True)
-
-    def log(msg):
-        print(f'[suite] {msg}', flush=True)
-
     import ldr_mm  # noqa: F401  (registers components)
     configs = resolve_configs(args)
     runs = plan_runs(configs, settings.seeds, settings.work_dir)
     log(f'{len(runs)} runs: ' + ', '.join(
         f'{r.name}/seed{r.seed}' for r in runs))
     run_all(runs, settings, log)
-    write_reports(settings, configs, runs, argv, t_start, log)
+    results = write_reports(settings, configs, runs, argv, t_start,
+                            report_log or log)
+    return settings, runs, results
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """The command line; returns the exit status (1 if a run failed)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+
+    def log(msg):
+        print(f'[suite] {msg}', flush=True)
+
+    _, runs, _ = run_suite(argv, log)
     bad = [r for r in runs if r.status not in ('done', 'reused')]
     return 1 if bad else 0

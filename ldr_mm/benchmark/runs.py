@@ -16,8 +16,10 @@ import pprint
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ldr_mm.utils import atomic_write
@@ -71,8 +73,13 @@ def _load_tool(name: str):
 
 
 def execute(tool: str, argv: List[str], log_file: str, in_process: bool,
-            threads: Optional[int] = None) -> None:
-    """Run tools/<tool>.py with ``argv`` (a subprocess, or in this one)."""
+            threads: Optional[int] = None) -> Optional[float]:
+    """Run tools/<tool>.py with ``argv`` (a subprocess, or in this one).
+
+    Returns:
+        float or None: CPU seconds (user + system) of the subprocess and its
+        children (data loader workers); None in process.
+    """
     if in_process:
         import torch
         old = torch.get_num_threads()
@@ -82,7 +89,7 @@ def execute(tool: str, argv: List[str], log_file: str, in_process: bool,
             _load_tool(tool).main(argv)
         finally:
             torch.set_num_threads(old)
-        return
+        return None
     env = dict(os.environ, PYTHONUNBUFFERED='1', HF_HUB_OFFLINE='1')
     if threads:
         env.update(OMP_NUM_THREADS=str(threads),
@@ -91,14 +98,31 @@ def execute(tool: str, argv: List[str], log_file: str, in_process: bool,
     with open(log_file, 'w') as log:
         log.write('$ ' + shlex.join(cmd) + '\n')
         log.flush()
-        proc = subprocess.run(cmd, cwd=REPO, stdout=log,
-                              stderr=subprocess.STDOUT, env=env)
-    if proc.returncode != 0:
+        returncode, cpu = run_timed(cmd, log, env)
+    if returncode != 0:
         with open(log_file) as f:
             tail = f.read()[-3000:]
-        raise RuntimeError(f'tools/{tool}.py failed ({proc.returncode}); '
+        raise RuntimeError(f'tools/{tool}.py failed ({returncode}); '
                            f'log: {log_file}\n{tail}')
+    return cpu
 
+
+def run_timed(cmd: List[str], log, env: Dict[str, str]) -> tuple:
+    """Run ``cmd`` in the repository, output to the open file ``log``.
+
+    Returns:
+        tuple: (exit status, CPU seconds of it and its reaped children).
+    """
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log,
+                            stderr=subprocess.STDOUT, env=env)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def dump_config(cfg, path: str) -> None:
@@ -138,6 +162,10 @@ def reuse(run: Run, fingerprint: str, log: Callable[[str], None]) -> bool:
     return True
 
 
+#: Serialises making a prompt cache when runs train in parallel (--jobs).
+_PROMPT_CACHE_LOCK = threading.Lock()
+
+
 def do_run(run: Run, settings: SuiteSettings, smoke_root: str,
            log: Callable[[str], None]) -> None:
     """Train and test one run, or reuse its results (see module doc)."""
@@ -146,7 +174,8 @@ def do_run(run: Run, settings: SuiteSettings, smoke_root: str,
     if not settings.force and reuse(run, fingerprint, log):
         return
     if not settings.smoke:
-        check_prompt_cache(cfg, run.config, log)
+        with _PROMPT_CACHE_LOCK:  # parallel runs may share one cache
+            check_prompt_cache(cfg, run.config, log)
     os.makedirs(run.dir, exist_ok=True)
     for stale in (run.record_file, run.metrics_file, run.scores_file):
         if osp.isfile(stale):
@@ -158,21 +187,20 @@ def do_run(run: Run, settings: SuiteSettings, smoke_root: str,
     stamp = f'{run.name}_seed{run.seed}'
     t0 = time.time()
     log(f'{run.name} seed {run.seed}: training -> {run.dir}')
-    execute('train', [cfg_file, '--work-dir', run.dir, '--cfg-options',
-                      f'experiment_name={stamp}_train'],
-            osp.join(run.dir, 'train.log'), settings.in_process,
-            settings.threads)
+    cpu_train = execute('train', [cfg_file, '--work-dir', run.dir,
+                                  '--cfg-options',
+                                  f'experiment_name={stamp}_train'],
+                        osp.join(run.dir, 'train.log'), settings.in_process,
+                        settings.threads)
     t_train = time.time() - t0
     ckpt = best_checkpoint(run.dir)
     log(f'{run.name} seed {run.seed}: testing {osp.basename(ckpt)}')
     t1 = time.time()
-    execute('test', [cfg_file, ckpt, '--work-dir',
-                     osp.join(run.dir, 'test'), '--metrics-out',
-                     run.metrics_file, '--out',
-                     run.scores_file, '--cfg-options',
-                     f'experiment_name={stamp}_test'],
-            osp.join(run.dir, 'test.log'), settings.in_process,
-            settings.threads)
+    cpu_test = execute(
+        'test', [cfg_file, ckpt, '--work-dir', osp.join(run.dir, 'test'),
+                 '--metrics-out', run.metrics_file, '--out', run.scores_file,
+                 '--cfg-options', f'experiment_name={stamp}_test'],
+        osp.join(run.dir, 'test.log'), settings.in_process, settings.threads)
     t_test = time.time() - t1
     if not osp.isfile(run.metrics_file):
         raise RuntimeError(f'tools/test.py wrote no {run.metrics_file}')
@@ -181,6 +209,8 @@ def do_run(run: Run, settings: SuiteSettings, smoke_root: str,
         checkpoint=ckpt, stage1_checkpoint=(
             run.stage1.record['checkpoint'] if run.stage1 else None),
         train_seconds=round(t_train, 1), test_seconds=round(t_test, 1),
+        cpu_seconds=(None if cpu_train is None else
+                     round(cpu_train + cpu_test, 1)),
         fingerprint=fingerprint, finished=time.strftime('%Y-%m-%d %H:%M:%S'))
     with atomic_write(run.record_file) as f:
         json.dump(run.record, f, indent=1)
@@ -221,21 +251,76 @@ def plan_runs(configs: Sequence[str], seeds: Sequence[int],
 
 def run_all(runs: List[Run], settings: SuiteSettings,
             log: Callable[[str], None]) -> None:
-    """Run in order; a failure is recorded and its dependants skipped."""
+    """Run in order; a failure is recorded and its dependants skipped.
+
+    With ``settings.jobs`` > 1 up to that many runs train at the same time
+    (:func:`run_parallel`).
+    """
     smoke_root = osp.join(settings.work_dir, '_smoke')
+    if settings.jobs > 1:
+        run_parallel(runs, settings, smoke_root, log)
+        return
     for run in runs:
-        if run.stage1 is not None and run.stage1.status not in ('done',
-                                                                'reused'):
-            run.status = f'skipped (stage 1 {run.stage1.name} failed)'
-            log(f'{run.name} seed {run.seed}: {run.status}')
+        if skip_if_stage1_failed(run, log):
             continue
-        try:
-            do_run(run, settings, smoke_root, log)
-        except SuiteError:
-            raise
-        except Exception as e:  # noqa: BLE001 - reported, suite goes on
-            run.status = 'failed'
-            run.error = f'{type(e).__name__}: {e}'
-            log(f'{run.name} seed {run.seed}: FAILED: {run.error[:3000]}')
-            if settings.fail_fast:
+        if not try_run(run, settings, smoke_root, log) and \
+                settings.fail_fast:
+            break
+
+
+def skip_if_stage1_failed(run: Run, log: Callable[[str], None]) -> bool:
+    """Mark ``run`` skipped (and say so) if its stage-1 run did not finish."""
+    if run.stage1 is None or run.stage1.status in ('done', 'reused'):
+        return False
+    run.status = f'skipped (stage 1 {run.stage1.name} failed)'
+    log(f'{run.name} seed {run.seed}: {run.status}')
+    return True
+
+
+def try_run(run: Run, settings: SuiteSettings, smoke_root: str,
+            log: Callable[[str], None]) -> bool:
+    """:func:`do_run`; a failure (but a :class:`SuiteError`) is recorded.
+
+    Returns:
+        bool: Whether the run finished (done or reused).
+    """
+    try:
+        do_run(run, settings, smoke_root, log)
+    except SuiteError:
+        raise
+    except Exception as e:  # noqa: BLE001 - reported, suite goes on
+        run.status = 'failed'
+        run.error = f'{type(e).__name__}: {e}'
+        log(f'{run.name} seed {run.seed}: FAILED: {run.error[:3000]}')
+        return False
+    return True
+
+
+def run_parallel(runs: List[Run], settings: SuiteSettings, smoke_root: str,
+                 log: Callable[[str], None]) -> None:
+    """Up to ``settings.jobs`` runs at a time (subprocesses), in plan order;
+    a run starts once its stage-1 run has finished. Same records as the
+    sequential order; a :class:`SuiteError` stops the suite after the runs
+    in flight."""
+    pending, active, stop = list(runs), {}, False
+    with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
+        while pending or active:
+            for run in list(pending):
+                if stop or len(active) >= settings.jobs:
+                    break
+                if run.stage1 is not None and run.stage1.status in (
+                        'pending', 'running'):
+                    continue  # waits for its stage 1
+                pending.remove(run)
+                if skip_if_stage1_failed(run, log):
+                    continue
+                run.status = 'running'
+                active[pool.submit(try_run, run, settings, smoke_root,
+                                   log)] = run
+            if not active:
                 break
+            finished, _ = wait(list(active), return_when=FIRST_COMPLETED)
+            for future in finished:
+                active.pop(future)
+                if not future.result() and settings.fail_fast:
+                    stop = True

@@ -19,6 +19,8 @@ class SuiteSettings:
         in_process (bool): Run the tools in this process.
         threads (int, optional): CPU threads of each run.
         fail_fast (bool): Stop at the first failed run.
+        jobs (int): Runs trained at the same time (subprocesses; a stage-2
+            run waits for its stage 1).
         cfg_options (dict, optional): Overrides applied to every config.
         reference (str, optional): Name of the config the others are
             compared with (paired bootstrap); must be one of the configs.
@@ -36,6 +38,7 @@ class SuiteSettings:
     in_process: bool = False
     threads: Optional[int] = None
     fail_fast: bool = False
+    jobs: int = 1
     cfg_options: Optional[dict] = None
     reference: Optional[str] = None
     bootstrap: int = 1000
@@ -57,4 +60,6 @@ class SuiteSettings:
             out.append(f'cfg-options {self.cfg_options}')
         if self.threads:
             out.append(f'{self.threads} CPU thread(s) per run')
+        if self.jobs > 1:
+            out.append(f'{self.jobs} runs at a time')
         return out

@@ -66,6 +66,10 @@ def _local_dir_kwargs(path: str) -> dict:
     return dict(text_cfg=text_cfg, pretrained_text=False)
 
 
+#: Seed of the random CLIP weights of ``pretrained=None`` (``--weights none``).
+RANDOM_CLIP_SEED = 0
+
+
 def _create_clip(model_name: str, pretrained: Optional[str], device: str):
     """The open_clip model and tokenizer. Returns (model, tokenizer)."""
     import open_clip  # heavy import, kept local on purpose
@@ -85,10 +89,16 @@ def _create_clip(model_name: str, pretrained: Optional[str], device: str):
             not osp.isfile(pretrained):
         raise FileNotFoundError(f'CLIP weights file "{pretrained}" does not '
                                 'exist')
+    # Random weights (tests, the demo) come from a fixed seed, so a prompt
+    # cache made twice (e.g. by two fresh clones) is the same file content;
+    # the caller's random stream is left as it was.
     try:
-        model = open_clip.create_model(
-            model_name, pretrained=pretrained, device=device,
-            require_pretrained=pretrained is not None)
+        with torch.random.fork_rng(devices=[]):
+            if pretrained is None:
+                torch.manual_seed(RANDOM_CLIP_SEED)
+            model = open_clip.create_model(
+                model_name, pretrained=pretrained, device=device,
+                require_pretrained=pretrained is not None)
     except (RuntimeError, OSError) as e:
         if pretrained is None or osp.isfile(pretrained):
             raise

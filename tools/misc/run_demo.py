@@ -1,18 +1,28 @@
-"""`make demo`: train LDRNet on the built-in demo data and print the metrics.
+"""`make demo`: the strongest baseline, LDR stage 1 and LDR stage 2 on the
+built-in demo data, trained the same way, printed side by side.
 
-Steps (each skipped when its output already exists, unless --force):
+The rows are the benchmark suite's (``tools/benchmark_suite.py``) preset
+``make-demo``: its strongest demo baseline (``ldr_mm.benchmark.DEMO_BASELINE``)
+and the recommended LDR stage 1 and stage 2 (``configs/ldrnet/
+ldr_r18_demo_stage{1,2}.py``). They are trained by the suite itself with the
+settings of its demo results (``docs/results_demo.md``: a ResNet-18 with 16
+base channels, one CPU thread per run), for seed 0, two runs at a time
+(baseline and stage 1, then stage 2). So each row is one seed of the suite's
+3-seed table, and a run made here is reused by the suite (same work dir,
+same settings) and the other way round.
+
+Steps:
   1. generate the long-tailed multi-label demo dataset (data/ldr_demo);
-  2. write the prompt cache from a randomly initialised CLIP (no weights can
-     be downloaded here; the README says how to use real CLIP weights);
-  3. train stage 1 (configs/ldrnet/ldr_r18_demo_stage1.py) and test its best
-     (validation AUC) checkpoint on the test split;
-  4. if configs/ldrnet/ldr_r18_demo_stage2.py exists: train stage 2 from that
-     checkpoint and test it;
-  5. print all / head / tail AUC and mAP of each stage side by side.
+  2. the suite: the random-CLIP prompt cache, then train and test each row
+     (the best validation checkpoint on the test split); results.md,
+     results.json and per_class.png land in the work dir;
+  3. print all / head / tail AUC and mAP of the three rows and LDR's
+     differences to the baseline, and say plainly where LDR is behind.
+
+``--full`` trains the configs as written (the full-width ResNet-18, 64 base
+channels; several times slower) into another work dir.
 """
 import argparse
-import glob
-import json
 import os
 import os.path as osp
 import subprocess
@@ -20,115 +30,158 @@ import sys
 import time
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-
-STAGE1 = 'configs/ldrnet/ldr_r18_demo_stage1.py'
-STAGE2 = 'configs/ldrnet/ldr_r18_demo_stage2.py'
 DATA = 'data/ldr_demo'
-PROMPT = 'data/ldr_demo/prompt_ViT-B-32_random.pth'
+#: The suite's preset with the demo's three rows (baseline, stage 1, 2).
+PRESET = 'make-demo'
+#: Suite options of the demo results (docs/results_demo.md) but the seed;
+#: --full drops the narrow backbone. Two runs at a time, one thread each.
+QUICK = ['--backbone-width', '16', '--threads', '1', '--jobs', '2']
+FULL = ['--threads', '1', '--jobs', '2']
+#: Work dirs when --work-dir is not given (the suite refuses to mix runs of
+#: other settings in one work dir).
+WORK_DIRS = dict(quick='work_dirs/demo', full='work_dirs/demo_full')
 
 
-def run(cmd, log_path):
-    """Run a command, stream its progress lines, keep the full log."""
-    print('$ ' + ' '.join(cmd), flush=True)
-    t = time.time()
-    with open(log_path, 'w') as log:
-        proc = subprocess.Popen(
-            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, env=dict(os.environ, PYTHONUNBUFFERED='1',
-                                HF_HUB_OFFLINE='1'))
-        for line in proc.stdout:
-            log.write(line)
-            if any(k in line for k in ('Epoch(val)', 'Iter(val)',
-                                       'Traceback', 'Error', 'Wrote ',
-                                       'Saving checkpoint', 'round')):
-                print('  ' + line.rstrip()[-160:], flush=True)
-        proc.wait()
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--work-dir',
+                        help=f'output directory (default {WORK_DIRS["quick"]},'
+                        f' with --full {WORK_DIRS["full"]})')
+    parser.add_argument('--full', action='store_true',
+                        help='the configs as written: full-width ResNet-18 '
+                        '(slower)')
+    parser.add_argument('--force', action='store_true',
+                        help='retrain even if results exist')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--smoke', action='store_true',
+                        help="the suite's smoke mode: tiny data and backbone, "
+                        '2 iterations a row (a check of the plumbing, not '
+                        'of the method; tests)')
+    return parser.parse_args(argv)
+
+
+def suite_argv(args) -> list:
+    """The benchmark suite's options for the demo (its command line)."""
+    work_dir = args.work_dir or WORK_DIRS['full' if args.full else 'quick']
+    return (['--preset', PRESET, '--seeds', str(args.seed), '--work-dir',
+             work_dir, '--bootstrap', '0'] + (FULL if args.full else QUICK) +
+            (['--force'] if args.force else []) +
+            (['--smoke'] if args.smoke else []))
+
+
+def make_dataset(work_dir: str) -> None:
+    """The demo dataset (once; reused when it exists), its counts printed."""
+    os.makedirs(work_dir, exist_ok=True)
+    log = osp.join(work_dir, 'dataset.log')
+    with open(log, 'w') as f:
+        proc = subprocess.run(
+            [sys.executable, 'tools/misc/make_demo_dataset.py', DATA],
+            cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
+    with open(log) as f:
+        text = f.read()
     if proc.returncode != 0:
-        print(open(log_path).read()[-4000:])
-        raise SystemExit(f'Command failed ({proc.returncode}); full log: '
-                         f'{log_path}')
-    print(f'  done in {time.time() - t:.0f} s (log: {log_path})', flush=True)
+        raise SystemExit(f'{text[-3000:]}\nMaking the demo dataset failed; '
+                         f'log: {log}')
+    print(text, flush=True)
 
 
-def best_checkpoint(work_dir):
-    found = sorted(glob.glob(osp.join(work_dir, 'best_*.pth')),
-                   key=osp.getmtime)
-    if not found:
-        raise SystemExit(f'No best_*.pth checkpoint in {work_dir}')
-    return found[-1]
+def demo_table(results: dict, baseline: str, ldr: dict) -> tuple:
+    """The printed table: one row a metric, one column a config, then LDR's
+    differences to the baseline.
+
+    Args:
+        results (dict): The suite's per-config results (``collect``).
+        baseline (str): Run name of the baseline row.
+        ldr (dict): {run name: column label} of the LDR rows, in order.
+
+    Returns:
+        tuple: (the table as text, {label: ([where LDR is behind], [where
+        it is ahead]), each 'metric (difference)'}).
+    """
+    from ldr_mm.benchmark import COLUMNS
+    from ldr_mm.evaluation.report import format_table
+    value = {n: results[n]['metrics'][0] for n in [baseline, *ldr]}
+    header = ['metric', baseline] + list(ldr.values()) + [
+        f'{label} - baseline' for label in ldr.values()]
+    rows, verdict = [], {label: ([], []) for label in ldr.values()}
+    for key, metric in COLUMNS[:6]:  # all / head / tail AUC and mAP
+        base = value[baseline][key]
+        diffs = [value[n][key] - base for n in ldr]
+        rows.append([metric, f'{base:.4f}'] +
+                    [f'{value[n][key]:.4f}' for n in ldr] +
+                    [f'{d:+.4f}' for d in diffs])
+        for label, d in zip(ldr.values(), diffs):
+            verdict[label][d >= 0].append(f'{metric} ({d:+.4f})')
+    return format_table(header, rows), verdict
 
 
-def train_and_test(name, config, work_dir, extra, force):
-    metrics_file = osp.join(work_dir, 'test_metrics.json')
-    if force or not osp.isfile(metrics_file):
-        run([sys.executable, 'tools/train.py', config, '--work-dir', work_dir]
-            + (['--cfg-options'] + extra if extra else []),
-            osp.join(work_dir + '_train.log'))
-        ckpt = best_checkpoint(work_dir)
-        run([sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
-             work_dir, '--metrics-out', metrics_file, '--out',
-             osp.join(work_dir, 'test_scores.csv')] +
-            (['--cfg-options'] + extra if extra else []),
-            osp.join(work_dir + '_test.log'))
-    else:
-        print(f'{name}: reusing {metrics_file} (use --force to retrain)')
-    with open(metrics_file) as f:
-        return json.load(f)
+def verdict_lines(verdict: dict, baseline: str) -> list:
+    """One plain line per LDR row: where it is behind the baseline, and
+    where it is ahead."""
+    lines = []
+    for label, (behind, ahead) in verdict.items():
+        if not behind:
+            lines.append(f'{label} is ahead of {baseline} on every column.')
+            continue
+        lines.append(f'{label} is BEHIND {baseline} on: {", ".join(behind)}'
+                     + (f'; ahead on: {", ".join(ahead)}.' if ahead else
+                        ' (every column).'))
+    return lines
+
+
+def time_line(results: dict, names: list) -> str:
+    """Wall and CPU seconds of each row's training + test (its run.json)."""
+    parts = []
+    for n in names:
+        rec = results[n]['runs'][0]
+        wall = rec.get('train_seconds', 0) + rec.get('test_seconds', 0)
+        cpu = rec.get('cpu_seconds')
+        parts.append(f'{n} {wall:.0f} s' +
+                     (f' (CPU {cpu:.0f} s)' if cpu is not None else ''))
+    return 'Train + test time: ' + ', '.join(parts) + '.'
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--force', action='store_true',
-                        help='retrain even if results exist')
-    parser.add_argument('--stage1-only', action='store_true')
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
+    if args.work_dir:  # relative to where it was given, not to REPO
+        args.work_dir = osp.abspath(args.work_dir)
     os.chdir(REPO)
-    os.makedirs(args.work_dir, exist_ok=True)
+    from ldr_mm.benchmark import run_name, run_suite
     t0 = time.time()
-
-    print('[1/4] demo dataset', flush=True)
-    run([sys.executable, 'tools/misc/make_demo_dataset.py', DATA],
-        osp.join(args.work_dir, 'dataset.log'))
-    print(open(osp.join(args.work_dir, 'dataset.log')).read())
-
-    print('[2/4] prompt cache (random CLIP weights: no download here)',
+    argv_suite = suite_argv(args)
+    work_dir = argv_suite[argv_suite.index('--work-dir') + 1]
+    print(f'[1/3] demo dataset ({DATA})', flush=True)
+    if not args.smoke:  # (smoke runs make their own tiny copy)
+        make_dataset(work_dir)
+    print('[2/3] $ python tools/benchmark_suite.py ' + ' '.join(argv_suite),
           flush=True)
-    if args.force or not osp.isfile(PROMPT):
-        run([sys.executable, 'tools/misc/extract_prompt_embeddings.py',
-             STAGE1, '--weights', 'none', '--out', PROMPT],
-            osp.join(args.work_dir, 'prompt.log'))
-
-    print('[3/4] stage 1: label decoupling', flush=True)
-    results = {}
-    s1_dir = osp.join(args.work_dir, 'stage1')
-    results['stage 1'] = train_and_test('stage 1', STAGE1, s1_dir, [],
-                                        args.force)
-    if not args.stage1_only and osp.isfile(osp.join(REPO, STAGE2)):
-        print('[4/4] stage 2: label distribution reconstruction', flush=True)
-        s2_dir = osp.join(args.work_dir, 'stage2')
-        stage1_ckpt = best_checkpoint(s1_dir)
-        results['stage 2'] = train_and_test(
-            'stage 2', STAGE2, s2_dir,
-            [f'model.stage1_checkpoint={stage1_ckpt}'], args.force)
-    else:
-        print('[4/4] stage 2: skipped')
-
-    from ldr_mm.evaluation.report import format_table
-    rows = []
-    for key, label in (('auc', 'AUC'), ('mAP', 'mAP'), ('bACC', 'bACC'),
-                       ('mACC', 'mACC')):
-        for group in ('mean', 'head', 'tail'):
-            rows.append([f'{label} {"all" if group == "mean" else group}'] +
-                        [r['metrics'].get(f'{key}/{group}')
-                         for r in results.values()])
+    _, runs, results = run_suite(
+        argv_suite, log=lambda m: print(f'  [suite] {m}', flush=True),
+        report_log=lambda m: None)
+    failed = [f'{r.name}: {r.status} {(r.error or "").split(chr(10))[0]}'
+              for r in runs if r.status not in ('done', 'reused')]
+    if failed:
+        raise SystemExit('The demo failed:\n  ' + '\n  '.join(failed) +
+                         f'\nLogs: {work_dir}/<config>/seed{args.seed}/')
+    from ldr_mm.benchmark import PRESETS
+    names = [run_name(c) for c in PRESETS[PRESET]]
+    ldr = dict(zip(names[1:], ('LDR stage 1', 'LDR stage 2')))
+    table, verdict = demo_table(results, names[0], ldr)
     from ldr_mm.datasets.demo import DEMO_SPLITS
-    print(f'\nDemo test split ({DEMO_SPLITS["test"]} images; head = 4 most '
-          'frequent classes, tail = 6 rarest; seed 0). AUC, mAP: ranking; '
-          'bACC (balanced accuracy) and mACC (accuracy) at threshold 0.5:')
-    print(format_table(['metric'] + list(results), rows))
-    print(f'\nTotal time {time.time() - t0:.0f} s. Per-class tables: '
-          f'{args.work_dir}/stage*_test.log')
+    width = ('SMOKE MODE (tiny data, 2 iterations: numbers mean nothing)'
+             if args.smoke else 'full-width ResNet-18' if args.full else
+             'ResNet-18 with 16 base channels')
+    print(f'\n[3/3] Demo test split ({DEMO_SPLITS["test"]} images; head = the '
+          f'4 most frequent classes, tail = the 6 rarest), seed {args.seed}, '
+          f'{width}, best validation checkpoint of each row; baseline '
+          f'{names[0]} ({PRESETS[PRESET][0]}), LDR {", ".join(names[1:])}:'
+          '\n')
+    print(table + '\n')
+    print('\n'.join(verdict_lines(verdict, names[0])))
+    print(time_line(results, names))
+    print(f'\nOne seed; the suite\'s 3-seed means and intervals: '
+          f'docs/results_demo.md. This run: {work_dir}/results.md. '
+          f'Total time {time.time() - t0:.0f} s.')
 
 
 if __name__ == '__main__':
