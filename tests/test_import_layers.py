@@ -140,7 +140,7 @@ def test_no_import_points_up_the_layers():
 
 
 #: demo-readme's file of issue 24, removed when that branch is merged.
-PENDING_SYS_PATH = {osp.join('tools', 'misc', 'run_demo.py')}
+PENDING_SYS_PATH = set()
 
 
 def test_no_script_edits_sys_path():

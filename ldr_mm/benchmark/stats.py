@@ -13,6 +13,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ldr_mm.evaluation.clinical import weighted_auc_ap
+from ldr_mm.evaluation.groups import head_tail_groups
 
 
 def mean_sd(values: Sequence[Optional[float]]) -> Tuple[float, float, int]:
@@ -48,15 +49,7 @@ def group_metrics(values: np.ndarray, prefix: str, classes: Sequence[str],
     per row: NaN classes (missing from a resample) are left out, a group
     with no class left is NaN.
     """
-    classes = list(classes)
-    groups = {'mean': list(range(len(classes)))}
-    for group, names in (('head', head), ('tail', tail)):
-        if names:
-            unknown = [n for n in names if n not in classes]
-            if unknown:
-                raise ValueError(f'{group}_classes {unknown} are not among '
-                                 f'the dataset classes {classes}')
-            groups[group] = [classes.index(n) for n in names]
+    groups = head_tail_groups(classes, head, tail)
     out = {}
     for group, cols in groups.items():
         v = values[:, cols]
