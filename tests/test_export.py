@@ -130,8 +130,11 @@ def dicom_images(tmp_path):
 
 
 TRANSFORMERS = {
-    # ViT-B/16 of the config at 64 px (4 x 4 patches); Swin needs 224 px
+    # ViT-B/16 of the config at 64 px (4 x 4 patches)
     'vit-b16': (['model.backbone.img_size=64'], 64),
+    # Swin-T's 7 x 7 windows need 224 px; fails without export_patches()
+    # (MMPretrain's window_reverse fixes the batch size in the trace)
+    'swin-t': (['model.backbone.img_size=224'], 224),
 }
 
 
@@ -222,3 +225,36 @@ def test_export_tool_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit, match='does not exist|No such file'):
         tool.main([STAGE1_DEMO_CFG, str(tmp_path / 'none.pth'), '--out',
                    str(tmp_path / 'm.onnx'), '--shape', '32'])
+
+
+def test_swin_trace_keeps_the_batch_dynamic():
+    """MMPretrain's Swin window_reverse fixes the traced batch size; with
+    export_patches() a trace at batch 2 is right at batch 3 (fails without
+    the patch: checked below on the unpatched trace), and the original
+    method is restored afterwards."""
+    from mmpretrain.models import SwinTransformer
+    from mmpretrain.models.utils.attention import ShiftWindowMSA
+
+    from ldr_mm.deployment.patches import export_patches
+    torch.manual_seed(0)
+    swin = SwinTransformer(arch=dict(embed_dims=16, depths=[2, 2],
+                                     num_heads=[2, 2]),
+                           img_size=32, window_size=4,
+                           out_indices=(1, ))
+    swin.eval()  # (Swin's train() returns None)
+    original = ShiftWindowMSA.__dict__['window_reverse']
+    x2, x3 = torch.randn(2, 3, 32, 32), torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        ref = swin(x3)[0]
+        with export_patches():
+            patched = torch.jit.trace(swin, x2, check_trace=False)
+        assert ShiftWindowMSA.__dict__['window_reverse'] is original
+        torch.testing.assert_close(patched(x3)[0], ref)
+        unpatched = torch.jit.trace(swin, x2, check_trace=False)
+        try:  # batch 2 baked into a view: an error or wrong values
+            out = unpatched(x3)[0]
+            wrong = out.shape != ref.shape or not torch.allclose(
+                out, ref, atol=1e-4)
+        except RuntimeError:
+            wrong = True
+        assert wrong

@@ -61,9 +61,20 @@ def preprocessing_info(cfg) -> dict:
         pipeline=json.loads(json.dumps(steps, default=str)))
 
 
+def _require(*packages: str) -> None:
+    """One line naming the missing packages and how to install them."""
+    import importlib.util
+    missing = [p for p in packages if importlib.util.find_spec(p) is None]
+    if missing:
+        raise ImportError(
+            f'ONNX export needs {", ".join(missing)}: pip install -r '
+            'requirements/tests.txt (onnx, onnxscript, onnxruntime)')
+
+
 def export_onnx(module: torch.nn.Module, example: torch.Tensor,
                 path: str) -> None:
     """ONNX through ``torch.onnx.export`` (dynamo), batch axis dynamic."""
+    _require('onnx', 'onnxscript')
     import onnx
     batch = torch.export.Dim('batch', min=1)
     torch.onnx.export(module, (example, ), path, input_names=[INPUT_NAME],
@@ -75,6 +86,7 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor,
 
 def run_onnx(path: str, inputs: np.ndarray) -> np.ndarray:
     """Run an exported ONNX file with onnxruntime (CPU)."""
+    _require('onnxruntime')
     import onnxruntime as ort
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     return session.run([OUTPUT_NAME], {INPUT_NAME: inputs})[0]
@@ -191,6 +203,7 @@ def export_model(config, checkpoint: str, fmt: str, out: str,
     from ldr_mm.apis import init_multilabel_model, model_classes
     from ldr_mm.utils import atomic_write
     from .decision_file import read_decision_file
+    from .patches import export_patches
     from .probability_model import ProbabilityModel
     if fmt not in EXPORTERS:
         raise ValueError(f'format must be one of {sorted(EXPORTERS)}, got '
@@ -207,7 +220,7 @@ def export_model(config, checkpoint: str, fmt: str, out: str,
     decision = read_decision_file(decision_file, model_classes(model)[0])
     module = ProbabilityModel(model, decision.scale, decision.bias).eval()
     exporter = EXPORTERS[fmt]
-    with torch.no_grad():
+    with torch.no_grad(), export_patches():
         exporter.export(module, torch.zeros(2, 3, *shape), out)
     check = check_export(module, exporter, out, shape)
     name = config if isinstance(config, str) else None

@@ -63,7 +63,7 @@ def main(argv=None):
                                 args.out, args.decision_file, shape,
                                 args.cfg_options)
     except (ThresholdFileError, CheckpointMismatchError, ValueError,
-            FileNotFoundError) as e:
+            FileNotFoundError, ImportError) as e:
         raise SystemExit(f'export: {e}') from None
     diff = info['check']['max_abs_diff']
     print(f'Wrote {args.out} ({args.format}) and {args.out}.json: input '
