@@ -108,12 +108,14 @@ class CardInputs:
         return ds
 
 
-def _compact(d) -> str:
+def _compact(d, top: bool = True) -> str:
+    """``k=v, ...`` of a config dict (nested ones as ``dict(...)``)."""
     if isinstance(d, dict):
-        return ', '.join(f'{k}={_compact(v)}' for k, v in d.items()
-                         if k != 'init_cfg')
+        inner = ', '.join(f'{k}={_compact(v, False)}' for k, v in d.items()
+                          if k != 'init_cfg')
+        return inner if top else f'dict({inner})'
     if isinstance(d, (list, tuple)):
-        return '[' + ', '.join(_compact(v) for v in d) + ']'
+        return '[' + ', '.join(_compact(v, False) for v in d) + ']'
     return str(d)
 
 
@@ -142,33 +144,40 @@ def data_section(ci: CardInputs) -> str:
                                             rows)
 
 
+def _stage(model) -> str:
+    if model.get('type') == 'LDRStage2Classifier':
+        return ('2 (Gaussian reconstruction; stage-1 weights from '
+                f'{model.get("stage1_checkpoint")})')
+    return '1 (label decoupling)'
+
+
 def recipe_section(ci: CardInputs) -> str:
-    cfg = ci.cfg
-    model = cfg.model
+    cfg, model = ci.cfg, ci.cfg.model
     backbone = dict(model.backbone)
     init = backbone.get('init_cfg') or {}
     weights = init.get('checkpoint') if isinstance(init, dict) else None
-    stage2 = model.get('type') == 'LDRStage2Classifier'
+    init = f'initialised from {weights}' if weights else \
+        'trained from scratch'
     loader = cfg.get('train_dataloader') or {}
+    optim = (cfg.get('optim_wrapper') or {}).get('optimizer') or {}
     seed = ci.checkpoint.get('seed', (cfg.get('randomness') or {}).get(
         'seed'))
-    lines = [
+    trained = ci.checkpoint.get('versions') or dict(
+        mmengine=ci.checkpoint.get('mmengine_version'))
+    return '\n'.join([
         '## Training recipe', '',
         f'- Model: `{model.get("type")}`; backbone `{_compact(backbone)}` '
-        f'({"initialised from " + str(weights) if weights else "trained from scratch"}); '
-        f'neck `{_compact(model.get("neck") or {})}`; head '
+        f'({init}); neck `{_compact(model.get("neck") or {})}`; head '
         f'`{_compact(model.get("head") or {})}`.',
-        f'- Stage: {"2 (Gaussian reconstruction; stage-1 weights from " + str(model.get("stage1_checkpoint")) + ")" if stage2 else "1 (label decoupling)"}.',
+        f'- Stage: {_stage(model)}.',
         f'- Schedule: `{_compact(cfg.get("train_cfg") or {})}`.',
-        f'- Optimiser: `{_compact((cfg.get("optim_wrapper") or {}).get("optimizer") or {})}`;'
-        f' batch size {loader.get("batch_size")}; sampler '
+        f'- Optimiser: `{_compact(optim)}`; batch size '
+        f'{loader.get("batch_size")}; sampler '
         f'`{_compact(loader.get("sampler") or {})}`.',
         f'- Seed: {seed}; checkpoint at epoch {ci.checkpoint.get("epoch")}, '
         f'iteration {ci.checkpoint.get("iter")}.',
-        f'- Versions at training: {_compact(ci.checkpoint.get("versions") or {"mmengine": ci.checkpoint.get("mmengine_version")})}; '
-        f'at evaluation: {_compact(ci.report.get("versions") or {})}.',
-    ]
-    return '\n'.join(lines)
+        f'- Versions at training: {_compact(trained)}; at evaluation: '
+        f'{_compact(ci.report.get("versions") or {})}.'])
 
 
 def performance_section(ci: CardInputs) -> str:
