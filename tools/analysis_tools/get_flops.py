@@ -47,17 +47,10 @@ def parse_args(argv=None):
 
 
 def pipeline_size(cfg):
-    """(H, W) of the test (else val) pipeline's crop, else resize."""
-    for split in ('test', 'val'):
-        ds = (cfg.get(f'{split}_dataloader') or {}).get('dataset') or {}
-        steps = ds.get('pipeline') or []
-        for key in ('crop_size', 'scale'):
-            for t in reversed(steps):
-                size = t.get(key)
-                if size is not None:
-                    size = [size] * 2 if isinstance(size, int) else size
-                    return int(size[1]), int(size[0])  # (w, h) -> (h, w)
-    return 224, 224
+    """(H, W) of the test (else val) pipeline's crop, else resize, else
+    224 x 224."""
+    from ldr_mm.deployment import pipeline_input_size
+    return pipeline_input_size(cfg) or (224, 224)
 
 
 def build(cfg, checkpoint):
