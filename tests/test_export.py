@@ -4,7 +4,7 @@ PyTorch's probabilities (to 1e-4) on real images, for any batch size.
 References are computed without ldr_mm.deployment: the config's test
 pipeline (mmpretrain TRANSFORMS) and data preprocessor turn image files into
 the normalised batch; the model is MODELS.build + load_state_dict;
-probabilities are sigmoid(scale * logits + bias) of ``mode='tensor'``.
+probabilities are the temperature-calibrated sigmoid of ``mode='tensor'``.
 """
 import glob
 import json
@@ -65,13 +65,13 @@ def tiny(tmp_path_factory):
 
 
 def decision_file(path, classes, temperature):
+    """A decision file (format of ldr_mm.apis.thresholds) with a
+    per-class temperature calibration."""
     from ldr_mm.apis import save_thresholds
     save_thresholds(path, classes, np.linspace(0.2, 0.6, len(classes)),
-                    'f1')
-    data = json.load(open(path))
-    data['calibration'] = dict(method='temperature',
-                               temperature=list(temperature))
-    json.dump(data, open(path, 'w'))
+                    'f1', calibration=[
+                        dict(method='temperature', temperature=float(t))
+                        for t in temperature])
     return path
 
 
@@ -109,7 +109,8 @@ def test_resnet_onnx_and_torchscript_match_pytorch(tiny, tmp_path):
         assert side['input']['channel_order'] == 'RGB'
         assert side['thresholds'] == pytest.approx(
             np.linspace(0.2, 0.6, len(classes)))
-        assert side['calibration']['method'] == 'temperature'
+        assert [m['temperature'] for m in side['calibration']['maps']] == \
+            pytest.approx(temp)
         assert side['versions']['torch'] == torch.__version__
         assert side['checkpoint']['iter'] == 2
         assert side['check']['max_abs_diff'] < TOL
@@ -176,38 +177,36 @@ def test_transformer_onnx_matches_pytorch(tmp_path, name):
     assert_matches(run_onnx, out, x, ref)
 
 
-def test_decision_file_errors(tmp_path):
-    """A calibration that is not affine on the logits, a non-positive
-    temperature, wrong lengths or other classes: one clear error each."""
-    from ldr_mm.apis import ThresholdFileError
-    from ldr_mm.deployment import read_decision_file
+def test_probability_model_applies_the_decision_files_maps(tmp_path):
+    """The exported module calibrates with the decision file's maps
+    (temperature, Platt, isotonic) exactly as the decision file's own
+    ``calibrate`` does on sigmoid(logits); other classes are refused."""
+    from ldr_mm.apis import (ThresholdFileError, load_decision_file,
+                             save_thresholds)
+    from ldr_mm.deployment import ProbabilityModel
     classes = ['a', 'b', 'c']
-    path = decision_file(str(tmp_path / 'd.json'), classes, [1.0, 2.0, 4.0])
-    dec = read_decision_file(path, classes)
-    np.testing.assert_allclose(dec.scale, [1.0, 0.5, 0.25])
-    np.testing.assert_allclose(dec.bias, 0)
-    assert dec.calibration == 'temperature'
-    none = read_decision_file(None, classes)
-    assert none.thresholds is None and none.calibration == 'none'
-    with pytest.raises(ThresholdFileError, match='other classes|made for'):
-        read_decision_file(path, ['a', 'c', 'b'])
+    maps = [dict(method='temperature', temperature=2.0),
+            dict(method='platt', a=1.5, b=-0.5),
+            dict(method='isotonic', x=[0.1, 0.5, 0.9], y=[0.05, 0.4, 0.95])]
+    path = str(tmp_path / 'd.json')
+    save_thresholds(path, classes, [0.5, 0.5, 0.5], 'f1', calibration=maps)
+    dec = load_decision_file(path, classes)
+    with pytest.raises(ThresholdFileError, match='made for'):
+        load_decision_file(path, ['a', 'c', 'b'])
 
-    def refused(calibration, match):
-        data = json.load(open(path))
-        data['calibration'] = calibration
-        json.dump(data, open(path, 'w'))
-        with pytest.raises(ThresholdFileError, match=match):
-            read_decision_file(path, classes)
+    class Logits(torch.nn.Module):
+        head = type('H', (), dict(num_classes=3))()
 
-    refused(dict(method='isotonic', x=[]), 'not an affine map')
-    refused(dict(method='temperature', temperature=[1, 0, 1]), 'must be > 0')
-    refused(dict(method='platt', a=[1, 1], b=[0, 0, 0]), 'must hold 3')
-    refused([1, 2], 'must be an object')
-    data = json.load(open(path))
-    data['calibration'] = dict(method='platt', a=[2, 1, 1], b=[0, -1, 3])
-    json.dump(data, open(path, 'w'))
-    dec = read_decision_file(path, classes)
-    assert dec.scale.tolist() == [2, 1, 1] and dec.bias.tolist() == [0, -1, 3]
+        def forward(self, x, mode='tensor'):
+            return x
+
+    logits = torch.randn(7, 3, dtype=torch.float64) * 3
+    got = ProbabilityModel(Logits(), dec.calibration)(logits.float())
+    want = dec.calibrate(torch.sigmoid(logits).numpy())
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
+    plain = ProbabilityModel(Logits())(logits.float())
+    np.testing.assert_allclose(plain.numpy(), torch.sigmoid(logits).numpy(),
+                               atol=1e-6)
 
 
 def test_export_tool_arguments(tmp_path, capsys):

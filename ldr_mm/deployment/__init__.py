@@ -2,12 +2,11 @@
 
 See ``docs/deployment.md`` and ``tools/deployment/export.py``.
 """
-from .decision_file import DecisionFile, read_decision_file
 from .export import (EXPORTERS, export_model, pipeline_input_size,
                      preprocessing_info)
 from .probability_model import ProbabilityModel
 
 __all__ = [
-    'DecisionFile', 'read_decision_file', 'ProbabilityModel', 'EXPORTERS',
+    'ProbabilityModel', 'EXPORTERS',
     'export_model', 'pipeline_input_size', 'preprocessing_info'
 ]

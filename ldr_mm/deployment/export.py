@@ -163,14 +163,14 @@ def _sidecar(cfg, config_name, checkpoint, fmt, out, shape, model,
                    dtype='float32', **preprocessing_info(cfg)),
         output=dict(name=OUTPUT_NAME, shape=['batch', len(classes)],
                     dtype='float32',
-                    meaning='sigmoid(scale * logit + bias) per class'),
+                    meaning='probability per class: the decision file\'s '
+                    'calibration of the logit, sigmoid(logit) without one'),
         classes=classes, head_classes=head, tail_classes=tail,
-        thresholds=decision.thresholds,
+        thresholds=(decision.thresholds.tolist() if decision else None),
         decision_rule='positive when probability >= threshold',
-        calibration=dict(method=decision.calibration,
-                         scale=decision.scale.tolist(),
-                         bias=decision.bias.tolist(),
-                         source=decision.source),
+        calibration=dict(
+            maps=decision.calibration if decision else None,
+            source=decision.path if decision else None),
         config=config_name, checkpoint=checkpoint_summary(checkpoint),
         versions=_versions(EXPORTERS[fmt].versions),
         check=dict(max_abs_diff=check, batch_sizes=[1, 3],
@@ -190,8 +190,8 @@ def export_model(config, checkpoint: str, fmt: str, out: str,
             strict keys / shapes / classes).
         fmt (str): A key of :data:`EXPORTERS`.
         out (str): The model file; the sidecar is ``out + '.json'``.
-        decision_file (str, optional): Thresholds (+ calibration) file
-            (:func:`read_decision_file`).
+        decision_file (str, optional): Decision file (thresholds and
+            calibration; :func:`~ldr_mm.apis.load_decision_file`).
         shape (tuple, optional): (H, W); default: the test pipeline's.
         cfg_options (dict, optional): Config overrides.
 
@@ -200,9 +200,9 @@ def export_model(config, checkpoint: str, fmt: str, out: str,
     """
     from mmengine.config import Config
 
-    from ldr_mm.apis import init_multilabel_model, model_classes
+    from ldr_mm.apis import (init_multilabel_model, load_decision_file,
+                             model_classes)
     from ldr_mm.utils import atomic_write
-    from .decision_file import read_decision_file
     from .patches import export_patches
     from .probability_model import ProbabilityModel
     if fmt not in EXPORTERS:
@@ -217,8 +217,10 @@ def export_model(config, checkpoint: str, fmt: str, out: str,
                          'input size is not fixed by the config: give '
                          '--shape H W')
     model = init_multilabel_model(cfg, checkpoint, device='cpu')
-    decision = read_decision_file(decision_file, model_classes(model)[0])
-    module = ProbabilityModel(model, decision.scale, decision.bias).eval()
+    decision = (load_decision_file(decision_file, model_classes(model)[0])
+                if decision_file else None)
+    module = ProbabilityModel(
+        model, decision.calibration if decision else None).eval()
     exporter = EXPORTERS[fmt]
     with torch.no_grad(), export_patches():
         exporter.export(module, torch.zeros(2, 3, *shape), out)

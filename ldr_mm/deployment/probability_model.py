@@ -1,23 +1,27 @@
 """The exported computation: normalised images -> per-class probabilities."""
-from typing import Optional, Sequence
+from typing import List, Optional
 
 import torch
 from torch import nn
 
+from ldr_mm.evaluation.calibration import CalibrationLayer
+
 
 class ProbabilityModel(nn.Module):
-    """``sigmoid(scale * logits + bias)`` of a classifier's pure forward.
+    """Calibrated per-class probabilities of a classifier's pure forward.
 
     The classifier's ``mode='tensor'`` path (backbone, neck, head, no data
-    preprocessor) gives the logits; a per-class affine map (temperature or
-    Platt calibration; identity by default) and the sigmoid follow, so the
-    graph returns probabilities.
+    preprocessor) gives the logits; the decision file's per-class
+    calibration (:class:`~ldr_mm.evaluation.calibration.CalibrationLayer`:
+    temperature, Platt or isotonic; the plain sigmoid without one) turns
+    them into probabilities inside the graph.
 
     Args:
         model (nn.Module): An MMPretrain classifier (e.g.
             :class:`~ldr_mm.models.LDRClassifier`) in eval mode.
-        scale (Sequence[float], optional): (C,) logit multipliers.
-        bias (Sequence[float], optional): (C,) logit offsets.
+        calibration (list[dict], optional): The C per-class maps of a
+            decision file (:func:`~ldr_mm.apis.load_decision_file`), or
+            None for ``sigmoid(logits)``.
 
     Shape:
         input: (B, 3, H, W) float32, normalised as the config's data
@@ -26,21 +30,15 @@ class ProbabilityModel(nn.Module):
     """
 
     def __init__(self, model: nn.Module,
-                 scale: Optional[Sequence[float]] = None,
-                 bias: Optional[Sequence[float]] = None):
+                 calibration: Optional[List[dict]] = None):
         super().__init__()
         self.model = model
-        num = model.head.num_classes
-        scale = torch.ones(num) if scale is None else torch.as_tensor(
-            scale, dtype=torch.float32)
-        bias = torch.zeros(num) if bias is None else torch.as_tensor(
-            bias, dtype=torch.float32)
-        if scale.shape != (num, ) or bias.shape != (num, ):
-            raise ValueError(f'scale {tuple(scale.shape)} and bias '
-                             f'{tuple(bias.shape)} must be ({num},)')
-        self.register_buffer('scale', scale.float())
-        self.register_buffer('bias', bias.float())
+        self.calibrate = CalibrationLayer(
+            calibration, num_classes=model.head.num_classes)
+        if self.calibrate.a.shape[0] != model.head.num_classes:
+            raise ValueError(
+                f'{self.calibrate.a.shape[0]} calibration maps for a model '
+                f'of {model.head.num_classes} classes')
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        logits = self.model(inputs, mode='tensor')
-        return torch.sigmoid(logits * self.scale + self.bias)
+        return self.calibrate(self.model(inputs, mode='tensor'))

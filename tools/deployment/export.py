@@ -5,8 +5,9 @@
         [--cfg-options KEY=VALUE ...]
 
 The exported model takes a normalised image batch (B, 3, H, W), B dynamic,
-and returns (B, C) probabilities: the sigmoid of the logits, after the
-per-class affine calibration of ``--decision-file`` when it has one. The
+and returns (B, C) probabilities: the sigmoid of the logits, or the
+per-class calibration (temperature, Platt, isotonic) of ``--decision-file``
+when it has one. The
 sidecar ``OUT.json`` holds the preprocessing (colour order, mean, std,
 loading steps, input size), the class names, the thresholds, the
 calibration, the checkpoint's provenance and the package versions. After
@@ -35,8 +36,8 @@ def parse_args(argv=None):
                         help='the model file (e.g. model.onnx, model.pt)')
     parser.add_argument(
         '--decision-file',
-        help='thresholds file (tools/misc/choose_thresholds.py), optionally '
-        'with a temperature / Platt calibration, which the graph applies')
+        help='decision file of tools/misc/choose_thresholds.py (thresholds, '
+        'optionally a calibration, which the graph applies)')
     parser.add_argument(
         '--shape', type=int, nargs='+',
         help='input H [W] (default: the test pipeline\'s crop / resize)')
@@ -69,8 +70,9 @@ def main(argv=None):
     print(f'Wrote {args.out} ({args.format}) and {args.out}.json: input '
           f'(batch, 3, {info["input"]["shape"][2]}, '
           f'{info["input"]["shape"][3]}) {info["input"]["channel_order"]}, '
-          f'{len(info["classes"])} class probabilities, calibration '
-          f'{info["calibration"]["method"]}; max |{args.format} - PyTorch| '
+          f'{len(info["classes"])} class probabilities, '
+          f'{"calibrated" if info["calibration"]["maps"] else "uncalibrated"}'
+          f'; max |{args.format} - PyTorch| '
           f'on random batches of 1 and 3: {diff:.2e}')
     if diff > TOLERANCE:
         sys.exit(f'export: the exported model differs from PyTorch by '
