@@ -61,6 +61,18 @@ def _label(prefix: str, summary: bool = False) -> str:
     return names[int(summary)] if names else prefix.upper()
 
 
+def _class_cells(classes: Sequence[str],
+                 positives: Optional[Sequence[int]],
+                 head_classes: Sequence[str]) -> List[list]:
+    """The leading cells of each class's row: ``[name, group, positives]``
+    (group ``'head'`` / ``'tail'``, ``''`` without head classes;
+    positives None when not given)."""
+    return [[c, 'head' if c in head_classes else
+             ('tail' if head_classes else ''),
+             None if positives is None else int(positives[i])]
+            for i, c in enumerate(classes)]
+
+
 def per_class_table(metrics: Dict[str, float], classes: Sequence[str],
                     positives: Optional[Sequence[int]] = None,
                     metric_prefixes: Sequence[str] = ('auc', 'mAP'),
@@ -73,13 +85,10 @@ def per_class_table(metrics: Dict[str, float], classes: Sequence[str],
     prefixes = [p for p in metric_prefixes
                 if any(k.startswith(f'{p}/class/') for k in metrics)]
     header = ['class', 'group', 'positives'] + [_label(p) for p in prefixes]
-    rows = []
-    for i, c in enumerate(classes):
-        group = 'head' if c in head_classes else (
-            'tail' if head_classes else '')
-        rows.append([c, group, None if positives is None else
-                     int(positives[i])] +
-                    [metrics.get(f'{p}/class/{c}') for p in prefixes])
+    rows = [cells + [metrics.get(f'{p}/class/{c}') for p in prefixes]
+            for c, cells in zip(classes,
+                                _class_cells(classes, positives,
+                                             head_classes))]
     return format_table(header, rows)
 
 
@@ -141,10 +150,8 @@ def clinical_table(metrics: Dict[str, float], classes: Sequence[str],
     header = ['class', 'group', 'positives'] + ['masked'] * masked + [
         h for _, h in CLINICAL_COLUMNS] + ['AUC' + ci, 'AP' + ci]
     rows = []
-    for i, c in enumerate(classes):
-        group = 'head' if c in head_classes else (
-            'tail' if head_classes else '')
-        row = [c, group, None if positives is None else int(positives[i])]
+    for c, row in zip(classes,
+                      _class_cells(classes, positives, head_classes)):
         row += [metrics.get(f'{prefix}/masked/class/{c}')] * masked
         row += [metrics.get(f'{prefix}/{k}/class/{c}')
                 for k, _ in CLINICAL_COLUMNS]
@@ -190,14 +197,11 @@ def calibration_table(metrics: Dict[str, float], classes: Sequence[str],
     """Per class, then the all / head / tail means: ECE, equal-width ECE
     and Brier score (``MultiLabelCalibration`` keys); the ``all`` row of
     the equal-width column is the classwise ECE."""
-    rows = []
-    for i, c in enumerate(classes):
-        group = 'head' if c in head_classes else (
-            'tail' if head_classes else '')
-        rows.append([c, group, None if positives is None else
-                     int(positives[i])] +
-                    [metrics.get(f'{prefix}/{k}/class/{c}')
-                     for k, _ in CALIBRATION_COLUMNS])
+    rows = [cells + [metrics.get(f'{prefix}/{k}/class/{c}')
+                     for k, _ in CALIBRATION_COLUMNS]
+            for c, cells in zip(classes,
+                                _class_cells(classes, positives,
+                                             head_classes))]
     for g in ('mean', 'head', 'tail'):
         if f'{prefix}/ece/{g}' in metrics:
             rows.append(['mean (all)' if g == 'mean' else f'mean ({g})', '',
