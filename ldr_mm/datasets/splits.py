@@ -52,14 +52,14 @@ def patient_split(patient_ids: Sequence[str],
         dict: ``{patient_id: split_name}``.
     """
     ratios = _check_ratios(ratios, names)
-    uniq, per_patient, _ = _patient_table(patient_ids, weights, None)
-    order = np.random.default_rng(seed).permutation(len(uniq))
-    cum = np.cumsum(per_patient[order])
+    uniq, per_patient, _ = _shuffled_patients(patient_ids, weights, None,
+                                              seed)
+    cum = np.cumsum(per_patient)
     total = cum[-1] if len(cum) else 0.0
-    mids = cum - per_patient[order] / 2.0
+    mids = cum - per_patient / 2.0
     bounds = np.cumsum(ratios)[:-1] * total
     which = np.searchsorted(bounds, mids, side='right')
-    return {str(uniq[i]): names[k] for i, k in zip(order, which)}
+    return {str(p): names[k] for p, k in zip(uniq, which)}
 
 
 def _patient_table(patient_ids, weights, labels):
@@ -81,6 +81,15 @@ def _patient_table(patient_ids, weights, labels):
     pos = np.zeros((len(uniq), y.shape[1]), dtype=bool)
     np.logical_or.at(pos, inverse, y > 0)
     return uniq, per_patient, pos
+
+
+def _shuffled_patients(patient_ids, weights, labels, seed: int):
+    """:func:`_patient_table` in the seeded order of the splits: the sorted
+    unique patients permuted by ``numpy.random.default_rng(seed)``, with
+    their weights (P, ) and positives (P, C) (None without ``labels``)."""
+    uniq, w, pos = _patient_table(patient_ids, weights, labels)
+    order = np.random.default_rng(seed).permutation(len(uniq))
+    return uniq[order], w[order], None if pos is None else pos[order]
 
 
 def _cover(pos: np.ndarray, active: np.ndarray) -> np.ndarray:
@@ -170,9 +179,7 @@ def stratified_patient_split(patient_ids: Sequence[str],
         dict: ``{patient_id: split_name}``.
     """
     ratios = _check_ratios(ratios, names)
-    uniq, w, pos = _patient_table(patient_ids, weights, labels)
-    order = np.random.default_rng(seed).permutation(len(uniq))
-    w, pos = w[order], pos[order]
+    uniq, w, pos = _shuffled_patients(patient_ids, weights, labels, seed)
     active = ratios > 0
     target_c = ratios[:, None] * pos.sum(0)[None, :]  # (K, C)
     target_w = ratios * w.sum()
@@ -195,7 +202,7 @@ def stratified_patient_split(patient_ids: Sequence[str],
             k = where[i] = best(c)
             have_c[k] += pos[i]
             have_w[k] += w[i]
-    return {str(uniq[order[i]]): names[k] for i, k in enumerate(where)}
+    return {str(uniq[i]): names[k] for i, k in enumerate(where)}
 
 
 def patient_folds(patient_ids: Sequence[str],
