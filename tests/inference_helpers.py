@@ -51,22 +51,29 @@ def make_tiny_run(base_dir: str, max_iters: int = 2) -> TinyRun:
     return TinyRun(root, cfg, ckpt, work)
 
 
-def reference_scores(config: str, checkpoint: str, paths) -> np.ndarray:
-    """Scores of the model's own forward pass, built independently of
-    ``ldr_mm.apis``: MODELS.build + load_state_dict + cv2 images through
-    the data preprocessor + ``model(mode='tensor')`` + sigmoid."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
+def reference_model(cfg, checkpoint: str) -> torch.nn.Module:
+    """The config's model (with its data preprocessor) built by
+    MMPretrain's MODELS and given the checkpoint's state dict (strict), in
+    eval mode: independent of ``ldr_mm.apis``."""
     from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(config)
-    init_default_scope('mmpretrain')
     cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(cfg.model)
     sd = torch.load(checkpoint, map_location='cpu',
                     weights_only=True)['state_dict']
     model.load_state_dict(sd)
     model.eval()
+    return model
+
+
+def reference_scores(config: str, checkpoint: str, paths) -> np.ndarray:
+    """Scores of the model's own forward pass, built independently of
+    ``ldr_mm.apis``: MODELS.build + load_state_dict + cv2 images through
+    the data preprocessor + ``model(mode='tensor')`` + sigmoid."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    cfg = Config.fromfile(config)
+    init_default_scope('mmpretrain')
+    model = reference_model(cfg, checkpoint)
     imgs = [torch.from_numpy(cv2.imread(p, cv2.IMREAD_COLOR).transpose(
         2, 0, 1).copy()) for p in paths]
     with torch.no_grad():

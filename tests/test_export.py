@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from conftest import REPO, write_prompt_cache
-from inference_helpers import load_tool, make_tiny_run
+from inference_helpers import load_tool, make_tiny_run, reference_model
 
 TOL = 1e-4
 
@@ -35,13 +35,7 @@ def normalised_batch(cfg, model, paths) -> torch.Tensor:
 
 def reference(cfg, checkpoint, paths, scale=None, bias=None):
     """(normalised batch, probabilities) of the PyTorch model."""
-    from mmpretrain.registry import MODELS
-    cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(cfg.model)
-    sd = torch.load(checkpoint, map_location='cpu',
-                    weights_only=True)['state_dict']
-    model.load_state_dict(sd)
-    model.eval()
+    model = reference_model(cfg, checkpoint)
     x = normalised_batch(cfg, model, paths)
     with torch.no_grad():
         logits = model(x, mode='tensor').double()
