@@ -4,6 +4,8 @@
 # column if present, else a seeded patient-level 7:1:2 split.
 # No horizontal flip: the labels are lateral (ER/EL, ...), a flip would
 # swap right and left.
+_base_ = ['../evaluators/multilabel.py']
+
 dataset_type = 'AxSpADataset'
 data_root = 'data/axspa'
 num_classes = 12
@@ -69,15 +71,4 @@ test_dataloader = dict(
 )
 
 # Table 1: AUC, mACC and mAP per slice, with head/tail means.
-val_evaluator = [
-    dict(type='MultiLabelAUC'),
-    dict(type='MultiLabelAP'),
-    dict(type='MultiLabelAccuracy'),
-    dict(type='MultiLabelBalancedAccuracy'),
-]
-test_evaluator = [
-    dict(type='MultiLabelAUC', per_class=True),
-    dict(type='MultiLabelAP', per_class=True),
-    dict(type='MultiLabelAccuracy', per_class=True),
-    dict(type='MultiLabelBalancedAccuracy', per_class=True),
-]
+# val_evaluator / test_evaluator: ../evaluators/multilabel.py

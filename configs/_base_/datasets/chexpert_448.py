@@ -8,6 +8,8 @@
 # Uncertain labels (-1): U-Ignore, a per-label mask that the loss and the
 # metrics honour (PackInputs must pack 'gt_mask'); 'ones' / 'zeros' are the
 # CheXpert paper's U-Ones / U-Zeros. docs/datasets.md has the layout.
+_base_ = ['../evaluators/multilabel.py']
+
 dataset_type = 'CheXpert'
 data_root = 'data/chexpert/CheXpert-v1.0-small'
 num_classes = 14
@@ -78,15 +80,4 @@ test_dataloader = dict(
 # CheXpert has no head/tail split in the paper: the metrics report means
 # over all classes (set head_classes / tail_classes in the evaluators or
 # the dataset metainfo for group means).
-val_evaluator = [
-    dict(type='MultiLabelAUC'),
-    dict(type='MultiLabelAP'),
-    dict(type='MultiLabelAccuracy'),
-    dict(type='MultiLabelBalancedAccuracy'),
-]
-test_evaluator = [
-    dict(type='MultiLabelAUC', per_class=True),
-    dict(type='MultiLabelAP', per_class=True),
-    dict(type='MultiLabelAccuracy', per_class=True),
-    dict(type='MultiLabelBalancedAccuracy', per_class=True),
-]
+# val_evaluator / test_evaluator: ../evaluators/multilabel.py

@@ -13,6 +13,8 @@
 # 1); the split: a label-stratified patient-level 7:1:2 split (split_ratios,
 # split_seed; split_column='split' for your own; num_folds=5, fold=k for
 # k-fold cross-validation).
+_base_ = ['../evaluators/multilabel.py']
+
 dataset_type = 'MultiLabelCSVDataset'
 
 data_preprocessor = dict(
@@ -69,15 +71,4 @@ test_dataloader = dict(
 
 # means over all classes (give head_classes / tail_classes in the dataset's
 # metainfo for group means)
-val_evaluator = [
-    dict(type='MultiLabelAUC'),
-    dict(type='MultiLabelAP'),
-    dict(type='MultiLabelAccuracy'),
-    dict(type='MultiLabelBalancedAccuracy'),
-]
-test_evaluator = [
-    dict(type='MultiLabelAUC', per_class=True),
-    dict(type='MultiLabelAP', per_class=True),
-    dict(type='MultiLabelAccuracy', per_class=True),
-    dict(type='MultiLabelBalancedAccuracy', per_class=True),
-]
+# val_evaluator / test_evaluator: ../evaluators/multilabel.py

@@ -1,5 +1,7 @@
 # The built-in long-tailed multi-label demo dataset (96x96 synthetic scans,
 # generated on first use under data_root; see ldr_mm/datasets/demo.py).
+_base_ = ['../evaluators/multilabel.py']
+
 dataset_type = 'LDRDemoDataset'
 data_root = 'data/ldr_demo'
 num_classes = 10
@@ -57,15 +59,4 @@ test_dataloader = dict(
 
 # ranking metrics (threshold-free) plus the thresholded mACC (accuracy at 0.5)
 # and balanced accuracy, which show a classifier's head-class bias
-val_evaluator = [
-    dict(type='MultiLabelAUC'),
-    dict(type='MultiLabelAP'),
-    dict(type='MultiLabelAccuracy'),
-    dict(type='MultiLabelBalancedAccuracy')
-]
-test_evaluator = [
-    dict(type='MultiLabelAUC', per_class=True),
-    dict(type='MultiLabelAP', per_class=True),
-    dict(type='MultiLabelAccuracy', per_class=True),
-    dict(type='MultiLabelBalancedAccuracy', per_class=True)
-]
+# val_evaluator / test_evaluator: ../evaluators/multilabel.py

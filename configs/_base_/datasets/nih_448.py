@@ -6,6 +6,8 @@
 # official lists set `split_method='official'` in the three datasets.
 # To train on converted / your own MultiLabelDataset JSON instead, see
 # docs/datasets.md.
+_base_ = ['../evaluators/multilabel.py']
+
 dataset_type = 'NIHChestXray14'
 data_root = 'data/nih'
 num_classes = 14
@@ -72,15 +74,4 @@ test_dataloader = dict(
 
 # The paper reports per-class AUC on NIH (Table 2); mAP, mACC and balanced
 # accuracy come along. Head/tail classes come from the dataset metainfo.
-val_evaluator = [
-    dict(type='MultiLabelAUC'),
-    dict(type='MultiLabelAP'),
-    dict(type='MultiLabelAccuracy'),
-    dict(type='MultiLabelBalancedAccuracy'),
-]
-test_evaluator = [
-    dict(type='MultiLabelAUC', per_class=True),
-    dict(type='MultiLabelAP', per_class=True),
-    dict(type='MultiLabelAccuracy', per_class=True),
-    dict(type='MultiLabelBalancedAccuracy', per_class=True),
-]
+# val_evaluator / test_evaluator: ../evaluators/multilabel.py
