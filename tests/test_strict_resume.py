@@ -101,18 +101,13 @@ def _refused(setup, tmp_path, variant, mode):
 
 @pytest.mark.parametrize('mode', ['resume', 'auto-resume', 'load_from'])
 @pytest.mark.parametrize('variant', sorted(VARIANTS))
-def test_stage1_refuses_a_checkpoint_that_does_not_fit(stage1, tmp_path,
-                                                       variant, mode):
-    message = _refused(stage1, tmp_path, variant, mode)
-    assert re.search(VARIANTS[variant][1], message)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize('mode', ['resume', 'auto-resume', 'load_from'])
-@pytest.mark.parametrize('variant', sorted(VARIANTS))
-def test_stage2_refuses_a_checkpoint_that_does_not_fit(stage2, tmp_path,
-                                                       variant, mode):
-    message = _refused(stage2, tmp_path, variant, mode)
+@pytest.mark.parametrize(
+    'stage', ['stage1', pytest.param('stage2', marks=pytest.mark.slow)])
+def test_refuses_a_checkpoint_that_does_not_fit(request, tmp_path, stage,
+                                                variant, mode):
+    """Both stages (fixture ``stage``; stage 2 is slow to set up)."""
+    message = _refused(request.getfixturevalue(stage), tmp_path, variant,
+                       mode)
     assert re.search(VARIANTS[variant][1], message)
 
 
