@@ -9,7 +9,7 @@ _base_ = [
     '../_base_/schedules/adam_demo.py', '../_base_/default_runtime.py'
 ]
 
-model = dict(head=dict(num_classes=10, loss=_base_.dbloss_loss))
+model = dict(head=dict(num_classes=10, loss=_base_.ral_loss))
 
 default_hooks = dict(logger=dict(interval=10))
 # the runtime's hooks + the class frequencies of the DB loss (training set;

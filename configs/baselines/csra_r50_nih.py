@@ -3,7 +3,7 @@
 # (configs/_base_/models/csra_r50.py). Data, schedule, runtime and checkpoint
 # rule as configs/baselines/bce_r50_nih.py and
 # configs/ldrnet/ldr_r50_nih_stage1.py (the same _base_ files). The loss is
-# the one chosen on the demo's validation split (docs/baselines.md,
+# the one chosen for CSRA on the demo's validation split (docs/baselines.md,
 # "Attention-head baselines"; not re-chosen on this dataset); swap it in one
 # line.
 _base_ = [
@@ -11,7 +11,7 @@ _base_ = [
     '../_base_/schedules/adam_paper.py', '../_base_/default_runtime.py'
 ]
 
-model = dict(head=dict(num_classes=14, loss=_base_.dbloss_loss))
+model = dict(head=dict(num_classes=14, loss=_base_.ral_loss))
 
 # the runtime's hooks + the class frequencies of the DB loss (training set;
 # a no-op for the other losses)
