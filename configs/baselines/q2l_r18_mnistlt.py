@@ -3,7 +3,8 @@ _base_ = ['./q2l_r18_demo.py', '../_base_/datasets/mnist_lt.py']
 train_dataloader = dict(dataset=_base_.mnist_lt_train)
 val_dataloader = dict(dataset=_base_.mnist_lt_val)
 test_dataloader = dict(dataset=_base_.mnist_lt_test)
-# ASL: the best validation mAP for CSRA (not re-chosen for this head) on MNIST-LT among
-# BCE, ASL, DB and RAL (docs/baselines.md, "Attention-head baselines")
+# ASL: the best validation mAP for CSRA on MNIST-LT among BCE, ASL, DB
+# and RAL (not re-chosen for this head; docs/baselines.md,
+# "Attention-head baselines")
 model = dict(backbone=_base_.mnist_lt_backbone,
              head=dict(loss=_base_.asl_loss))
