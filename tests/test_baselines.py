@@ -44,7 +44,9 @@ def baseline(loss, stem):
 def test_the_set_is_complete():
     found = {osp.basename(p)
              for p in glob.glob(osp.join(REPO, 'configs', 'baselines', '*'))}
-    want = {f'{loss}_{stem}.py' for loss in LOSSES for stem in STEMS}
+    # the loss baselines and the attention heads (tests/test_attention_heads.py)
+    want = {f'{name}_{stem}.py' for name in LOSSES + ('csra', 'q2l')
+            for stem in STEMS}
     assert found == want
 
 

@@ -35,9 +35,9 @@ Examples::
 
     # the demo comparison of docs/results.md (see docs/baselines.md): every
     # demo baseline, LDR and ablation config, a narrow ResNet-18, three
-    # seeds, differences to DB loss
+    # seeds, differences to the strongest baseline (best validation mAP)
     python tools/benchmark_suite.py --preset all-demo --seeds 0 1 2 \
-        --backbone-width 16 --threads 1 --reference dbloss_r18_demo \
+        --backbone-width 16 --threads 1 --reference best-baseline \
         --work-dir work_dirs/bench_demo
 
     # your own set, three seeds
@@ -58,7 +58,7 @@ import time
 from typing import Callable, List, Optional, Tuple
 
 from .configs import SuiteError, dataset_key, load_config, repo_path, run_name
-from .presets import PRESETS
+from .presets import BEST_BASELINE, PRESETS
 from .report import write_reports
 from .runs import plan_runs, run_all
 from .settings import SuiteSettings
@@ -100,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     add('--reference',
         help='config name (file name without .py, one of the configs) the '
         'others are compared with: differences of the seed means with '
-        'paired-bootstrap intervals over the test images')
+        f'paired-bootstrap intervals over the test images; {BEST_BASELINE}:'
+        ' the baseline (configs/baselines: losses and attention heads) with '
+        'the best mean validation mAP')
     add('--bootstrap', type=int, default=1000,
         help='bootstrap resamples for --reference (default 1000)')
     add('--confidence', type=float, default=0.95,
@@ -153,10 +155,12 @@ def resolve_configs(args: argparse.Namespace) -> List[str]:
                          'these differ: ' + '; '.join(
                              f'{k}: {v}' for k, v in keys.items()))
     names = [run_name(c) for c in configs]
-    if args.reference and args.reference not in names:
+    if args.reference and args.reference != BEST_BASELINE and \
+            args.reference not in names:
         raise SuiteError(f'--reference {args.reference} is not one of the '
                          f'configs: {", ".join(names)} (give the file name '
-                         'without .py, and add its config)')
+                         f'without .py, and add its config, or '
+                         f'{BEST_BASELINE})')
     return configs
 
 

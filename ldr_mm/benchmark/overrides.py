@@ -132,6 +132,9 @@ def smoke_overrides(cfg, smoke_root: str, data_root: Optional[str]) -> None:
                          val_interval=2)
     cfg.param_scheduler = []
     cfg.log_processor = dict(by_epoch=False)
+    # validation logged at its iteration, the step of the checkpoint's name
+    # (the report's validation table and --reference best-baseline read it)
+    cfg.default_hooks.logger.log_metric_by_epoch = False
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', interval=2, by_epoch=False, max_keep_ckpts=1,
         save_best=cfg.default_hooks.checkpoint.get('save_best', 'auto'),

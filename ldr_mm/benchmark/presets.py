@@ -14,16 +14,22 @@ from ..utils.project_files import project_root
 REPO = project_root()
 
 LOSSES = ('bce', 'focal', 'asl', 'twoway', 'ral', 'dbloss')
+#: Attention-head baselines (no neck; each with the loss chosen for it on
+#: validation, docs/baselines.md): MMPretrain's CSRAClsHead, ldr_mm's
+#: Query2LabelHead.
+ATTENTION_HEADS = ('csra', 'q2l')
+BASELINES = LOSSES + ATTENTION_HEADS
 
 
 def _r18(bench: str) -> Dict[str, List[str]]:
     """Baselines and LDR configs of a built-in benchmark (demo, mnistlt):
-    the six loss baselines; LDR as the paper describes it (stage 1 / 2);
-    the recommended LDR (stage 1 / 2); the train-longer control."""
+    the six loss baselines and the attention heads; LDR as the paper
+    describes it (stage 1 / 2); the recommended LDR (stage 1 / 2); the
+    train-longer control."""
     ldr = f'configs/ldrnet/ldr_r18_{bench}'
     return dict(
-        baselines=[f'configs/baselines/{loss}_r18_{bench}.py'
-                   for loss in LOSSES],
+        baselines=[f'configs/baselines/{name}_r18_{bench}.py'
+                   for name in BASELINES],
         ldr=[f'{ldr}_stage1_paper.py', f'{ldr}_stage2_paper.py',
              f'{ldr}_stage1.py', f'{ldr}_stage2.py',
              f'{ldr}_stage1_longer.py'])
@@ -59,7 +65,7 @@ def _build_presets() -> Dict[str, List[str]]:
     }
     for ds in ('nih', 'odir', 'spa'):
         presets[f'{ds}-baselines'] = [
-            f'configs/baselines/{loss}_r50_{ds}.py' for loss in LOSSES
+            f'configs/baselines/{name}_r50_{ds}.py' for name in BASELINES
         ]
         presets[ds] = presets[f'{ds}-baselines'] + [
             f'configs/ldrnet/ldr_r50_{ds}_stage1.py',
@@ -72,6 +78,13 @@ def _build_presets() -> Dict[str, List[str]]:
 
 #: Named config sets (paths relative to :data:`REPO`).
 PRESETS = _build_presets()
+
+#: ``--reference`` value that compares every config with the strongest
+#: baseline (loss or attention head): the baseline config with the best mean
+#: validation value of :data:`BEST_BASELINE_METRIC` over its seeds (chosen on
+#: validation, never on the test split).
+BEST_BASELINE = 'best-baseline'
+BEST_BASELINE_METRIC = 'mAP/mean'
 
 #: Columns of the results table: (metric key of tools/test.py, header).
 COLUMNS = [

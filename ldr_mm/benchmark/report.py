@@ -1,5 +1,6 @@
 """The suite's output: results.md, results.json and per_class.png."""
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -8,12 +9,13 @@ import platform
 import shlex
 import time
 from collections import OrderedDict
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ldr_mm.utils import atomic_call, atomic_write
 
 from .configs import dataset_key, is_baseline, load_config, run_name
-from .presets import BOOTSTRAP_COLUMNS, COLUMNS, REPO
+from .presets import (BEST_BASELINE, BEST_BASELINE_METRIC, BOOTSTRAP_COLUMNS,
+                      COLUMNS, REPO)
 from .settings import SuiteSettings
 from .stats import mean_sd
 from .validation import checkpoint_val_metrics
@@ -108,6 +110,53 @@ def tail_gap_lines(results: Dict) -> List[str]:
             lines.append(f'- `{n}`: tail mAP {v:.4f}, {v - best:+.4f} vs the '
                          f'best baseline `{best_name}` ({best:.4f})')
     return lines
+
+
+def best_baseline(results: Dict,
+                  key: str = BEST_BASELINE_METRIC) -> Optional[Tuple[str,
+                                                                     float]]:
+    """The strongest baseline, chosen on the validation split.
+
+    Args:
+        results (dict): :func:`collect`'s output.
+        key (str): The validation metric. Defaults to mean mAP.
+
+    Returns:
+        tuple | None: ``(name, mean validation value over its seeds)`` of the
+        baseline config (``configs/baselines``: loss baselines and attention
+        heads) with the highest value; ``None`` when no baseline has
+        validation metrics.
+    """
+    cands = []
+    for name, r in results.items():
+        if not is_baseline(r['config']):
+            continue
+        v = _mean([m.get(key) for m in r['val_metrics'] if m])
+        if not math.isnan(v):
+            cands.append((v, name))
+    if not cands:
+        return None
+    value, name = max(cands)
+    return name, value
+
+
+def resolve_reference(settings: SuiteSettings, results: Dict,
+                      log: Callable[[str], None]) -> Tuple[SuiteSettings,
+                                                           List[str]]:
+    """``settings`` with ``--reference best-baseline`` replaced by the
+    baseline it picks (:func:`best_baseline`), and the report's line on it."""
+    if settings.reference != BEST_BASELINE:
+        return settings, []
+    best = best_baseline(results)
+    if best is None:
+        log('--reference best-baseline: no baseline has validation metrics; '
+            'no comparison')
+        return dataclasses.replace(settings, reference=None), []
+    line = (f'Reference: `{best[0]}`, the baseline (loss or attention head) '
+            f'with the best mean validation {BEST_BASELINE_METRIC} '
+            f'({best[1]:.4f}; `--reference {BEST_BASELINE}`).')
+    log(line)
+    return dataclasses.replace(settings, reference=best[0]), [line, '']
 
 
 def hardware() -> str:
@@ -287,6 +336,8 @@ def write_reports(settings: SuiteSettings, configs: Sequence[str],
                   'from the test split):', '',
                   markdown_table(results, 'val_metrics'), '']
     comparison = None
+    settings, ref_lines = resolve_reference(settings, results, log)
+    lines += ref_lines
     if settings.reference and settings.bootstrap and meta['classes']:
         comparison = compare_to_reference(configs, runs, settings, meta, log)
         lines += comparison_table(comparison)
