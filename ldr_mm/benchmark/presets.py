@@ -38,10 +38,11 @@ def _r18(bench: str) -> Dict[str, List[str]]:
 DEMO_BASELINES = _r18('demo')['baselines']
 DEMO_LDR = _r18('demo')['ldr']
 
-#: The strongest baseline of the suite on the demo (validation mAP and tail
-#: mAP, 3 seeds, docs/results_demo.md): the row `make demo` prints beside
-#: the recommended LDR stage 1 and 2 (preset ``make-demo``).
-DEMO_BASELINE = 'configs/baselines/ral_r18_demo.py'
+#: The strongest baseline of the suite on the demo (validation mAP, 3
+#: seeds, docs/results_demo.md; the attention heads included): the row
+#: `make demo` prints beside the recommended LDR stage 1 and 2 (preset
+#: ``make-demo``).
+DEMO_BASELINE = 'configs/baselines/csra_r18_demo.py'
 
 
 def ablations(prefix: str) -> List[str]:
