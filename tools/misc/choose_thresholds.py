@@ -103,9 +103,13 @@ def validation_scores(config, checkpoint, work_dir=None, cfg_options=None):
     with tempfile.TemporaryDirectory(prefix='ldr_mm_thr_') as tmp:
         out = osp.join(tmp, 'val_scores.csv')
         argv = [config, checkpoint, '--split', 'val', '--out', out,
-                '--work-dir', work_dir or osp.join(tmp, 'work')]
-        if cfg_options:
-            argv += ['--cfg-options'] + list(cfg_options)
+                '--work-dir', work_dir or osp.join(tmp, 'work'),
+                # MMEngine names the runner's visualizer and logger after
+                # the experiment (config name + second); a unique name keeps
+                # a later runner of this process (same second) from getting
+                # this one's visualizer, whose folder is deleted below
+                '--cfg-options', f'experiment_name={osp.basename(tmp)}'
+                ] + list(cfg_options or [])
         test_tool.main(argv)
         return read_score_file(out)
 

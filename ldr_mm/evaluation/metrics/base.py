@@ -190,6 +190,17 @@ def sample_targets(sample: dict, num_classes: int) -> np.ndarray:
     return target.astype(np.int64)
 
 
+def _as_numpy_scores(score: torch.Tensor) -> np.ndarray:
+    """(C,) scores as numpy in the precision they were computed in: a
+    model's float32 (or half, widened to float32) scores stay float32, so a
+    score equal to a threshold in float32 stays on the same side of it; the
+    float64 probabilities of a decision file's calibration stay float64, so
+    the calibration creates no ties that change AUC / AP."""
+    score = score.detach().cpu()
+    return (score.double() if score.dtype == torch.float64 else
+            score.float()).numpy()
+
+
 class MultiLabelScoreMetric(BaseMetric):
     """Collects (score, multi-hot target) pairs and reports per-class values.
 
@@ -253,7 +264,7 @@ class MultiLabelScoreMetric(BaseMetric):
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
             score = sample['pred_score']
-            result = (score.detach().double().cpu().numpy(),
+            result = (_as_numpy_scores(score),
                       apply_gt_mask(sample_targets(sample, score.numel()),
                                     sample))
             if self.aggregate_by is not None:
