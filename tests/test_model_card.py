@@ -91,7 +91,14 @@ def test_model_card_numbers_are_the_reports(tmp_path):
         assert int(r[4]) == data['positives'][i]
         assert int(r[2]) == train[i]
     _, rows = md_table(card, '## Calibration')
-    assert rows == [['`calibration/ece/mean`', '0.1235']]
+    shown = {r[0].strip('`'): r[1] for r in rows}
+    want = sorted(k for k in m if k.startswith('calibration/')
+                  and '/class/' not in k)
+    assert sorted(shown) == want and 'calibration/ece/head' in want
+    assert shown['calibration/ece/mean'] == '0.1235'  # the injected value
+    for k in want:
+        assert same(float(shown[k]) if shown[k] != 'n/a' else None,
+                    m[k]), k
     assert 'Synthetic / toy data' in card
     assert 'trained from scratch' in card
     assert 'Seed: 0; checkpoint at epoch' in card

@@ -203,7 +203,10 @@ def performance_section(ci: CardInputs) -> str:
 
 
 def calibration_section(ci: CardInputs) -> str:
-    keys = [k for k in ci.metrics if CALIBRATION_KEY.search(k)]
+    # the means (all / head / tail) and settings; the per-class values are
+    # in the test report (one page)
+    keys = [k for k in ci.metrics
+            if CALIBRATION_KEY.search(k) and '/class/' not in k]
     lines = ['## Calibration', '']
     if not keys:
         lines.append('The report holds no calibration measure (ECE, Brier): '
