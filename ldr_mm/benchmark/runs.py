@@ -9,6 +9,7 @@ resolved config (its fingerprint); otherwise the suite stops and says so.
 import glob
 import hashlib
 import importlib.util
+import itertools
 import json
 import os
 import os.path as osp
@@ -29,6 +30,13 @@ from .configs import (SuiteError, continues_stage1, is_stage2, load_config,
 from .overrides import check_prompt_cache, resolve_run_config
 from .presets import REPO
 from .settings import SuiteSettings
+
+#: Runs started in this process. MMEngine names a runner's visualizer and
+#: logger after its experiment and the second it started, and hands an
+#: existing instance of that name back: an in-process run in the same second
+#: as an earlier one of the same name (e.g. two suites in one test session)
+#: got the earlier visualizer, whose folder may be gone.
+_RUNS_IN_PROCESS = itertools.count()
 
 class Run:
     """One (config, seed) training + test."""
@@ -185,6 +193,8 @@ def do_run(run: Run, settings: SuiteSettings, smoke_root: str,
     cfg_file = osp.join(run.dir, f'{run.name}.py')
     dump_config(cfg, cfg_file)
     stamp = f'{run.name}_seed{run.seed}'
+    if settings.in_process:
+        stamp += f'_run{next(_RUNS_IN_PROCESS)}'
     t0 = time.time()
     log(f'{run.name} seed {run.seed}: training -> {run.dir}')
     cpu_train = execute('train', [cfg_file, '--work-dir', run.dir,
