@@ -136,7 +136,7 @@ def test_test_tool_report_and_confusion_tool(tmp_path, capsys):
     numbers equal the functions above applied to its --out file."""
     from inference_helpers import load_tool, make_tiny_run
 
-    from ldr_mm.apis import read_score_file, save_thresholds
+    from ldr_mm.evaluation import read_score_file, save_thresholds
     run = make_tiny_run(str(tmp_path / 'run'))
     test_tool = load_tool('test.py')
     out = str(tmp_path / 'scores.json')  # full-precision scores
