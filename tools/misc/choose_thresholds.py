@@ -25,9 +25,10 @@ order (calibrate, then threshold)::
 
 How the threshold is placed and what happens to a class without positives
 (or negatives) in the validation set: see
-``ldr_mm/evaluation/thresholds.py`` and ``docs/inference.md``. Masked labels (U-Ignore's uncertain cells) are left
-out of their class: positives / negatives count the known labels. Never
-choose thresholds on the test split you report.
+``ldr_mm/evaluation/thresholds.py`` and ``docs/inference.md``. Masked labels
+(U-Ignore's uncertain cells) are left out of their class: positives /
+negatives count the known labels. Never choose thresholds on the test split
+you report.
 """
 import argparse
 import importlib.util
