@@ -101,9 +101,8 @@ def _max_change(a, b) -> float:
 
 def evaluate_run(run_dir: str, methods, bins: int) -> dict:
     """Before / after numbers of one run (fit on val, measure on test)."""
-    from ldr_mm.apis import read_score_file
     from ldr_mm.evaluation import (average_precision_per_class,
-                                   roc_auc_per_class)
+                                   read_score_file, roc_auc_per_class)
     from ldr_mm.evaluation.calibration import (apply_calibration,
                                                fit_calibration)
     val = read_score_file(osp.join(run_dir, 'val_scores.json'))

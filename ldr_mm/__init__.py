@@ -43,6 +43,7 @@ register_atomic_local_backend()
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
 from . import reconstruction  # noqa: E402,F401
+from . import visualization  # noqa: E402,F401  (MultiLabelReportPlots)
 
 __all__ = ['__version__', 'register_safe_globals']
 from . import apis  # noqa: E402,F401  (inference API, MultiLabelInferencer)

@@ -231,8 +231,8 @@ def test_unsafe_checkpoint_is_refused(run, tmp_path):
 
 
 def test_threshold_file_of_other_classes_is_refused(run, tmp_path):
-    from ldr_mm.apis import (MultiLabelInferencer, ThresholdFileError,
-                             save_thresholds)
+    from ldr_mm.apis import MultiLabelInferencer
+    from ldr_mm.evaluation import ThresholdFileError, save_thresholds
     path = str(tmp_path / 'thr.json')
     classes = ['opacity', 'nodule', 'ring', 'streak', 'cross', 'square',
                'triangle', 'stripes', 'speckle', 'hole']

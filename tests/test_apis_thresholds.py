@@ -4,9 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from ldr_mm.apis import (ScoreFileError, ThresholdFileError,
-                         choose_thresholds, load_thresholds, read_score_file,
-                         resolve_thresholds, save_thresholds)
+from ldr_mm.evaluation import (ScoreFileError, ThresholdFileError,
+                               choose_thresholds, load_thresholds,
+                               read_score_file, resolve_thresholds,
+                               save_thresholds)
 
 
 def brute_force(scores, targets, criterion):

@@ -11,9 +11,10 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import (average_precision_score, brier_score_loss,
                              roc_auc_score)
 
-from ldr_mm.apis import (ThresholdFileError, choose_thresholds,
-                         decide_samples, fixed_decisions, load_decision_file,
-                         load_thresholds, save_thresholds)
+from ldr_mm.evaluation import (ThresholdFileError, choose_thresholds,
+                               decide_samples, fixed_decisions,
+                               load_decision_file, load_thresholds,
+                               save_thresholds)
 from ldr_mm.evaluation.calibration import (METHODS, apply_calibration,
                                            brier_per_class, ece_equal_mass,
                                            ece_equal_width, fit_calibration,
@@ -206,7 +207,7 @@ def _write_scores(path, classes, p, y):
 def test_choose_tool_calibrates_then_confusion_tool_applies(tmp_path,
                                                              capsys):
     from inference_helpers import load_tool
-    from ldr_mm.apis import read_score_file
+    from ldr_mm.evaluation import read_score_file
     classes = ['a', 'b', 'c']
     p, y = _random_set(6, n=300)
     val = str(tmp_path / 'val.csv')
@@ -255,9 +256,9 @@ def test_test_tool_applies_the_decision_file(tmp_path, capsys):
     1e-6, reliability diagrams written; the inferencer gives the same
     calibrated scores and decisions."""
     from inference_helpers import load_tool, make_tiny_run
-    from ldr_mm.apis import MultiLabelInferencer, read_score_file
+    from ldr_mm.apis import MultiLabelInferencer
     from ldr_mm.evaluation import (average_precision_per_class,
-                                   roc_auc_per_class)
+                                   read_score_file, roc_auc_per_class)
     from ldr_mm.evaluation.clinical import threshold_metrics
     run = make_tiny_run(str(tmp_path / 'run'))
     test_tool = load_tool('test.py')
@@ -352,7 +353,7 @@ def test_calibration_on_suite_script(tmp_path, capsys):
     res = tool.main(['--work-dir', str(tmp_path), '--bins', '10', '--out',
                      out])
     assert set(res) == {'bce_r18_demo', 'ldr_r18_demo_stage2'}
-    from ldr_mm.apis import read_score_file
+    from ldr_mm.evaluation import read_score_file
     sf = read_score_file(str(tmp_path / 'bce_r18_demo' / 'seed1' /
                              'test_scores.json'))
     r = res['bce_r18_demo'][1]

@@ -136,7 +136,7 @@ def test_test_tool_report_and_confusion_tool(tmp_path, capsys):
     numbers equal the functions above applied to its --out file."""
     from inference_helpers import load_tool, make_tiny_run
 
-    from ldr_mm.apis import read_score_file, save_thresholds
+    from ldr_mm.evaluation import read_score_file, save_thresholds
     run = make_tiny_run(str(tmp_path / 'run'))
     test_tool = load_tool('test.py')
     out = str(tmp_path / 'scores.json')  # full-precision scores
@@ -216,3 +216,46 @@ def test_report_metric_follows_the_patient_aggregation():
     assert report['thresholds'] == 0.3 and report['bootstrap'] == 0
     with pytest.raises(SystemExit):
         test_tool.parse_args([cfg_path, 'ckpt.pth', '--freq-threshold', '5'])
+
+
+def test_report_plots_metric_draws_what_the_report_computes(tmp_path):
+    """``--curves-dir`` adds MultiLabelReportPlots with the report's
+    thresholds, bins and aggregation; the metric writes the three PNGs from
+    the evaluator's scores and reports no values (the clinical and
+    calibration metrics only compute)."""
+    import torch
+    from mmengine.config import Config
+
+    from conftest import REPO
+    from inference_helpers import load_tool
+    from mmpretrain.registry import METRICS
+    test_tool = load_tool('test.py')
+    cfg_path = osp.join(REPO, 'configs', 'ldrnet', 'ldr_r50_odir_stage1.py')
+    out = str(tmp_path / 'curves')
+    args = test_tool.parse_args([cfg_path, 'ckpt.pth', '--thresholds', '0.3',
+                                 '--curves-dir', out,
+                                 '--calibration-bins', '7'])
+    cfg = test_tool.merge_args(Config.fromfile(cfg_path), args)
+    test_tool.apply_report_args(cfg, args)
+    types = [m['type'] for m in cfg.test_evaluator]
+    plots = cfg.test_evaluator[-1]
+    assert types[-3:] == ['MultiLabelCalibration', 'MultiLabelClinicalReport',
+                          'MultiLabelReportPlots']
+    assert 'curve_dir' not in cfg.test_evaluator[-2]
+    assert (plots['out_dir'], plots['thresholds'], plots['num_bins'],
+            plots['aggregate_by']) == (out, 0.3, 7, 'patient_id')
+
+    s, t = make_data(n=60, seed=3)
+    t[:5, 1] = -1  # masked cells (U-Ignore) are left out
+    metric = METRICS.build(dict(type='MultiLabelReportPlots', out_dir=out,
+                                thresholds=[0.5, 0.4, 0.45, 0.3, 0.5],
+                                num_bins=5))
+    metric.dataset_meta = dict(classes=list('abcde'), head_classes=['a'],
+                               tail_classes=['d', 'e'])
+    metric.process(None, [
+        dict(pred_score=torch.tensor(si, dtype=torch.float32),
+             gt_score=torch.tensor(np.maximum(ti, 0)),
+             gt_mask=torch.tensor(ti >= 0)) for si, ti in zip(s, t)])
+    assert metric.evaluate(len(s)) == {}
+    for name in ('roc_curves.png', 'pr_curves.png', 'reliability.png'):
+        assert osp.getsize(osp.join(out, name)) > 10_000

@@ -59,9 +59,9 @@ def tiny(tmp_path_factory):
 
 
 def decision_file(path, classes, temperature):
-    """A decision file (format of ldr_mm.apis.thresholds) with a
+    """A decision file (format of ldr_mm.evaluation.thresholds) with a
     per-class temperature calibration."""
-    from ldr_mm.apis import save_thresholds
+    from ldr_mm.evaluation import save_thresholds
     save_thresholds(path, classes, np.linspace(0.2, 0.6, len(classes)),
                     'f1', calibration=[
                         dict(method='temperature', temperature=float(t))
@@ -175,8 +175,8 @@ def test_probability_model_applies_the_decision_files_maps(tmp_path):
     """The exported module calibrates with the decision file's maps
     (temperature, Platt, isotonic) exactly as the decision file's own
     ``calibrate`` does on sigmoid(logits); other classes are refused."""
-    from ldr_mm.apis import (ThresholdFileError, load_decision_file,
-                             save_thresholds)
+    from ldr_mm.evaluation import (ThresholdFileError, load_decision_file,
+                                   save_thresholds)
     from ldr_mm.deployment import ProbabilityModel
     classes = ['a', 'b', 'c']
     maps = [dict(method='temperature', temperature=2.0),

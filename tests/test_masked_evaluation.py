@@ -19,9 +19,9 @@ from sklearn.metrics import (accuracy_score, average_precision_score,
                              confusion_matrix, precision_score, recall_score,
                              roc_auc_score, roc_curve)
 
-from ldr_mm.apis import choose_thresholds, read_score_file
-from ldr_mm.apis.score_file import labelled
-from ldr_mm.evaluation import average_precision_per_class, roc_auc_per_class
+from ldr_mm.evaluation import (average_precision_per_class,
+                               choose_thresholds, labelled, read_score_file,
+                               roc_auc_per_class)
 from ldr_mm.evaluation.clinical import (bootstrap_auc_ap, bootstrap_indices,
                                         co_confusion, roc_curve_points,
                                         threshold_metrics, weighted_auc_ap)

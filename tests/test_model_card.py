@@ -43,7 +43,7 @@ def same(card_value, report_value):
 
 @pytest.mark.slow
 def test_model_card_numbers_are_the_reports(tmp_path):
-    from ldr_mm.apis import save_thresholds
+    from ldr_mm.evaluation import save_thresholds
     from ldr_mm.apis.dataset_labels import split_labels
     from ldr_mm.datasets.demo import DEMO_CLASSES
     run = make_tiny_run(str(tmp_path / 'run'))

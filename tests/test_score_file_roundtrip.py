@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from conftest import REPO, write_tiny_config
-from ldr_mm.apis.score_file import read_score_file
 from ldr_mm.evaluation import (average_precision_per_class,
-                               roc_auc_per_class)
+                               read_score_file, roc_auc_per_class)
 from ldr_mm.evaluation.metrics import MultiLabelAP, MultiLabelScoreDump
 from ldr_mm.evaluation.metrics.accuracy import (accuracy_per_class,
                                                 balanced_accuracy_per_class)

@@ -69,7 +69,7 @@ def test_label_distribution(run, tmp_path, capsys):
 
 
 def test_per_class_metrics(run, test_scores, tmp_path):
-    from ldr_mm.apis import ScoreFileError, read_score_file
+    from ldr_mm.evaluation import ScoreFileError, read_score_file
     from ldr_mm.evaluation.functional import (average_precision_per_class,
                                               roc_auc_per_class)
     sf = read_score_file(test_scores)

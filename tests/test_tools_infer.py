@@ -50,7 +50,7 @@ def test_help(tool, capsys):
 
 def test_choose_thresholds_from_scores_and_from_the_model(
         run, val_scores, thresholds, tmp_path, capsys):
-    from ldr_mm.apis import choose_thresholds, read_score_file
+    from ldr_mm.evaluation import choose_thresholds, read_score_file
     data = json.load(open(thresholds))
     sf = read_score_file(val_scores)
     assert len(sf.img_paths) == 16
@@ -128,14 +128,15 @@ def test_infer_folder_with_thresholds(run, thresholds, tmp_path, capsys):
 
 
 def test_infer_errors(run, tmp_path):
-    from ldr_mm.apis import ThresholdFileError, UnreadableImageError
+    from ldr_mm.apis import UnreadableImageError
+    from ldr_mm.evaluation import ThresholdFileError
     bad = tmp_path / 'bad.png'
     bad.write_bytes(b'nope')
     with pytest.raises(UnreadableImageError, match='bad.png'):
         infer_tool.main([run.config, run.checkpoint, str(bad),
                          '--no-progress'])
     thr = tmp_path / 'thr.json'
-    from ldr_mm.apis import save_thresholds
+    from ldr_mm.evaluation import save_thresholds
     save_thresholds(str(thr), [f'c{i}' for i in range(10)], [0.5] * 10, 'f1')
     img = glob.glob(osp.join(run.root, 'images', 'test', '*.png'))[0]
     with pytest.raises(ThresholdFileError, match='was made for the classes'):

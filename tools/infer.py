@@ -111,7 +111,7 @@ def results_csv(results, classes) -> str:
 
 
 def _calibrated(path) -> bool:
-    from ldr_mm.apis import load_decision_file
+    from ldr_mm.evaluation import load_decision_file
     return load_decision_file(path).calibration is not None
 
 
@@ -231,8 +231,8 @@ def cli(argv=None):
     given by itself, a missing path, a thresholds file for other classes, a
     checkpoint from another config) exits with its message and status 1,
     not a traceback."""
-    from ldr_mm.apis import (CheckpointMismatchError, ThresholdFileError,
-                             UnreadableImageError)
+    from ldr_mm.apis import CheckpointMismatchError, UnreadableImageError
+    from ldr_mm.evaluation import ThresholdFileError
     try:
         return main(argv)
     except (UnreadableImageError, FileNotFoundError, ThresholdFileError,

@@ -15,8 +15,8 @@ difference, before anything is evaluated.
 Decisions: ``--thresholds`` (one number, or a decision file of
 ``tools/misc/choose_thresholds.py``: thresholds and, optionally, a
 per-class calibration) is applied to the model's predictions before
-anything sees them (:func:`ldr_mm.apis.decide_samples`): the metrics, the
-clinical report, the calibration report and ``--show-dir`` all get the
+anything sees them (:func:`ldr_mm.evaluation.decide_samples`): the metrics,
+the clinical report, the calibration report and ``--show-dir`` all get the
 calibrated probabilities and the labels at the file's thresholds. A file
 made for other classes (names or order) stops the run before testing.
 ``--out`` keeps the model's uncalibrated scores.
@@ -186,7 +186,8 @@ def apply_report_args(cfg, args):
     """
     metrics = _as_list(cfg.get('test_evaluator'))
     if isinstance(args.thresholds, str):  # fail before the test run
-        from ldr_mm.apis import config_classes, load_decision_file
+        from ldr_mm.apis import config_classes
+        from ldr_mm.evaluation import load_decision_file
         load_decision_file(args.thresholds, config_classes(cfg))
     groups = None
     if args.groups == 'frequency':
@@ -199,19 +200,23 @@ def apply_report_args(cfg, args):
                 m.update(head_classes=groups[0], tail_classes=groups[1])
     report = dict(type='MultiLabelClinicalReport',
                   thresholds=args.thresholds, bootstrap=args.bootstrap,
-                  seed=args.bootstrap_seed, level=args.ci_level,
-                  curve_dir=args.curves_dir)
-    calib = dict(type='MultiLabelCalibration', num_bins=args.calibration_bins,
-                 plot_dir=args.curves_dir)
+                  seed=args.bootstrap_seed, level=args.ci_level)
+    calib = dict(type='MultiLabelCalibration', num_bins=args.calibration_bins)
+    extras = [calib, report]
+    if args.curves_dir:
+        extras.append(
+            dict(type='MultiLabelReportPlots', out_dir=args.curves_dir,
+                 thresholds=args.thresholds,
+                 num_bins=args.calibration_bins))
     group_by = aggregation_key(metrics)
     agg = [m.get('aggregate', 'max') for m in metrics
            if group_by and m.get('aggregate_by') == group_by][:1]
-    for extra in (report, calib):
+    for extra in extras:
         if group_by:
             extra.update(aggregate_by=group_by, aggregate=agg[0])
         if groups:
             extra.update(head_classes=groups[0], tail_classes=groups[1])
-    cfg.test_evaluator = metrics + [calib, report]
+    cfg.test_evaluator = metrics + extras
     return groups
 
 
@@ -219,8 +224,8 @@ def install_decisions(model, thresholds, classes):
     """Calibrate and threshold every prediction of ``model``'s test step.
 
     Wraps the (unwrapped) model's ``test_step`` so that its data samples
-    pass through :func:`ldr_mm.apis.decide_samples` before the evaluator
-    and the hooks (``--show-dir``'s VisualizationHook) see them.
+    pass through :func:`ldr_mm.evaluation.decide_samples` before the
+    evaluator and the hooks (``--show-dir``'s VisualizationHook) see them.
 
     Args:
         model (nn.Module): The runner's model (a DDP wrapper is unwrapped).
@@ -232,7 +237,7 @@ def install_decisions(model, thresholds, classes):
     """
     from mmengine.model import is_model_wrapper
 
-    from ldr_mm.apis import decide_samples, fixed_decisions
+    from ldr_mm.evaluation import decide_samples, fixed_decisions
     decisions = fixed_decisions(thresholds, classes)
     module = model.module if is_model_wrapper(model) else model
     test_step = module.test_step

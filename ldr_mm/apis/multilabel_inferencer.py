@@ -17,15 +17,16 @@ from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import TRANSFORMS
 from mmpretrain.structures import DataSample
 
-from .attention import (attention_panels, display_scale, overlay_attention,
-                        to_rgb_uint8, write_png)
+from ldr_mm.evaluation.thresholds import decide_samples, fixed_decisions
+from ldr_mm.visualization.attention import (attention_panels, display_scale,
+                                            overlay_attention, to_rgb_uint8,
+                                            write_png)
 from .cam import class_activation_maps, supports_cam
 from .inputs import (IMAGE_EXTENSIONS, InputItem, UnreadableImageError,
                      collect_inputs)
 from ldr_mm.utils import load_strict, safe_file_name, split_dataset_cfg
 
 from .model_loading import init_multilabel_model
-from .thresholds import decide_samples, fixed_decisions
 
 
 def _is_loader(t) -> bool:

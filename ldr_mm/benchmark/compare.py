@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ldr_mm.apis.score_file import labelled, read_score_file
+from ldr_mm.evaluation.score_file import labelled, read_score_file
 
 from .configs import SuiteError, load_config, run_name
 from .presets import BOOTSTRAP_COLUMNS

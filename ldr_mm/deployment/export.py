@@ -191,7 +191,7 @@ def export_model(config, checkpoint: str, fmt: str, out: str,
         fmt (str): A key of :data:`EXPORTERS`.
         out (str): The model file; the sidecar is ``out + '.json'``.
         decision_file (str, optional): Decision file (thresholds and
-            calibration; :func:`~ldr_mm.apis.load_decision_file`).
+            calibration; :func:`~ldr_mm.evaluation.load_decision_file`).
         shape (tuple, optional): (H, W); default: the test pipeline's.
         cfg_options (dict, optional): Config overrides.
 
@@ -200,8 +200,8 @@ def export_model(config, checkpoint: str, fmt: str, out: str,
     """
     from mmengine.config import Config
 
-    from ldr_mm.apis import (init_multilabel_model, load_decision_file,
-                             model_classes)
+    from ldr_mm.apis import init_multilabel_model, model_classes
+    from ldr_mm.evaluation import load_decision_file
     from ldr_mm.utils import atomic_write
     from .patches import export_patches
     from .probability_model import ProbabilityModel

@@ -20,7 +20,7 @@ class ProbabilityModel(nn.Module):
         model (nn.Module): An MMPretrain classifier (e.g.
             :class:`~ldr_mm.models.LDRClassifier`) in eval mode.
         calibration (list[dict], optional): The C per-class maps of a
-            decision file (:func:`~ldr_mm.apis.load_decision_file`), or
+            decision file (:func:`~ldr_mm.evaluation.load_decision_file`), or
             None for ``sigmoid(logits)``.
 
     Shape:

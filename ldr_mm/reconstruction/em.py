@@ -286,9 +286,9 @@ def lda_m_step(weight: torch.Tensor, bias: torch.Tensor,
             which keeps the decision boundary ``w_c . x + b_c = 0`` and every
             ranking (AUC, AP) but not the Gaussian model's confidence: on
             well-separated training statistics the raw solution's logits
-            reach +-1600 on the demo benchmarks, where a float32 sigmoid
-            saturates to exactly 0 / 1 and ties the scores the metrics rank
-            (validation mAP 0.760 instead of 0.813 on MNIST-LT).
+            grow until a float32 sigmoid saturates to exactly 0 / 1 and
+            ties the scores the metrics rank (measured: docs/recipe.md,
+            "the LDA M-step's logits saturated float32 sigmoids").
             ``'none'``: the raw closed form.
         pooling (str): Of :func:`lda_classifier`.
         blend (float): Weight of the LDA classifier in [0, 1].

@@ -81,7 +81,7 @@ def main(argv=None):
     from mmengine.config import Config
     from mmengine.utils import ProgressBar
 
-    from ldr_mm.apis.sample_plot import plot_sample
+    from ldr_mm.visualization.sample_plot import plot_sample
     from ldr_mm.utils import safe_file_name
     cfg = Config.fromfile(args.config)
     if args.cfg_options:

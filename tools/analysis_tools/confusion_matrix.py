@@ -50,9 +50,9 @@ def parse_args(argv=None):
 
 
 def resolve(args, classes):
-    """The :class:`~ldr_mm.apis.Decisions` of ``--thresholds`` (a decision
-    file's calibration included)."""
-    from ldr_mm.apis import fixed_decisions
+    """The :class:`~ldr_mm.evaluation.Decisions` of ``--thresholds`` (a
+    decision file's calibration included)."""
+    from ldr_mm.evaluation import fixed_decisions
     try:
         value = float(args.thresholds)
     except ValueError:
@@ -72,12 +72,11 @@ def top_confusions(mat, classes, rows, k):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ldr_mm.apis import read_score_file
-    from ldr_mm.apis.confusion_plot import plot_co_confusion
-    from ldr_mm.apis.score_file import labelled
+    from ldr_mm.evaluation import labelled, read_score_file
     from ldr_mm.evaluation.clinical import co_confusion, threshold_metrics
     from ldr_mm.evaluation.report import format_table
     from ldr_mm.utils import atomic_write
+    from ldr_mm.visualization.confusion_plot import plot_co_confusion
 
     sf = read_score_file(args.scores)
     if not labelled(sf):

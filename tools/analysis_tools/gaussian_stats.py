@@ -206,9 +206,10 @@ def effective_rank(eig) -> float:
 
 
 def plot_distances(all_stats, labels, head, tail, path, dpi=100):
-    from ldr_mm.apis.plotting import (SERIES_COLORS, group_legend_handles,
-                                      mark_groups, new_figure, save_figure,
-                                      set_class_ticks)
+    from ldr_mm.visualization.plotting import (SERIES_COLORS,
+                                               group_legend_handles,
+                                               mark_groups, new_figure,
+                                               save_figure, set_class_ticks)
     ref = all_stats[-1]
     classes = ref['classes']
     order = np.argsort(-ref['counts'][:, 1], kind='stable')
@@ -247,7 +248,8 @@ def plot_spectra(stats, label, head, tail, path, unregularised=False,
                  dpi=100):
     from matplotlib import colormaps
 
-    from ldr_mm.apis.plotting import class_group, new_figure, save_figure
+    from ldr_mm.visualization.plotting import (class_group, new_figure,
+                                               save_figure)
     classes = stats['classes']
     C = len(classes)
     order = np.argsort(-stats['counts'][:, 1], kind='stable')
@@ -289,7 +291,7 @@ def plot_spectra(stats, label, head, tail, path, unregularised=False,
 
 def main(argv=None):
     args = parse_args(argv)
-    from ldr_mm.apis.plotting import class_group
+    from ldr_mm.visualization.plotting import class_group
     from ldr_mm.evaluation.report import format_table
 
     selected = find_files(args.source, args.rounds)

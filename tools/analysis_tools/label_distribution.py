@@ -50,9 +50,10 @@ def cooccurrence(labels: np.ndarray) -> np.ndarray:
 
 
 def plot_distribution(sl, path: str, dpi: int = 100) -> str:
-    from ldr_mm.apis.plotting import (group_colors, group_legend_handles,
-                                      new_figure, save_figure,
-                                      set_class_ticks)
+    from ldr_mm.visualization.plotting import (group_colors,
+                                               group_legend_handles,
+                                               new_figure, save_figure,
+                                               set_class_ticks)
     counts = sl.counts
     order = np.argsort(-counts, kind='stable')
     classes = [sl.classes[i] for i in order]
@@ -89,7 +90,7 @@ def plot_distribution(sl, path: str, dpi: int = 100) -> str:
 
 def plot_cooccurrence(sl, path: str, normalize: str = 'row',
                       dpi: int = 100) -> str:
-    from ldr_mm.apis.plotting import new_figure, save_figure
+    from ldr_mm.visualization.plotting import new_figure, save_figure
     import matplotlib
     from matplotlib.colors import LogNorm
     co = cooccurrence(sl.labels)
@@ -137,7 +138,7 @@ def plot_cooccurrence(sl, path: str, normalize: str = 'row',
 def main(argv=None):
     args = parse_args(argv)
     from ldr_mm.apis.dataset_labels import split_labels
-    from ldr_mm.apis.plotting import class_group
+    from ldr_mm.visualization.plotting import class_group
     from ldr_mm.evaluation.report import format_table
 
     sl = split_labels(args.config, args.split, args.cfg_options)

@@ -63,8 +63,7 @@ def check_compatible(files) -> None:
         ScoreFileError: Different class lists, or an image with different
             ground truth in two files.
     """
-    from ldr_mm.apis import ScoreFileError
-    from ldr_mm.apis.score_file import labelled
+    from ldr_mm.evaluation import ScoreFileError, labelled
     from ldr_mm.utils import class_difference
     ref = files[0]
     for f in files:
@@ -105,10 +104,10 @@ def per_class_values(files):
 
 def plot(classes, freq, freq_label, labels, auc, ap, head, tail, path,
          dpi=100):
-    from ldr_mm.apis.plotting import (SERIES_COLORS, group_colors,
-                                      group_legend_handles, mark_groups,
-                                      new_figure, save_figure,
-                                      set_class_ticks)
+    from ldr_mm.visualization.plotting import (SERIES_COLORS, group_colors,
+                                               group_legend_handles,
+                                               mark_groups, new_figure,
+                                               save_figure, set_class_ticks)
     order = np.argsort(-freq, kind='stable')
     names = [classes[i] for i in order]
     C, R = len(classes), len(labels)
@@ -152,8 +151,8 @@ def plot(classes, freq, freq_label, labels, auc, ap, head, tail, path,
 
 def main(argv=None):
     args = parse_args(argv)
-    from ldr_mm.apis import read_score_file
-    from ldr_mm.apis.plotting import class_group
+    from ldr_mm.evaluation import read_score_file
+    from ldr_mm.visualization.plotting import class_group
     from ldr_mm.evaluation.report import format_table
     from ldr_mm.utils import atomic_write
 

@@ -77,10 +77,11 @@ def classifier_weight(path: str):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ldr_mm.apis.plotting import (SERIES_COLORS, class_group,
-                                      dataset_groups, group_legend_handles,
-                                      mark_groups, new_figure, save_figure,
-                                      set_class_ticks)
+    from ldr_mm.visualization.plotting import (SERIES_COLORS, class_group,
+                                               dataset_groups,
+                                               group_legend_handles,
+                                               mark_groups, new_figure,
+                                               save_figure, set_class_ticks)
     from ldr_mm.evaluation.report import format_table
     from ldr_mm.utils import class_difference
 

@@ -53,7 +53,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ldr_mm.apis.thresholds import ThresholdFileError
+    from ldr_mm.evaluation.thresholds import ThresholdFileError
     from ldr_mm.deployment import export_model
     from ldr_mm.utils import CheckpointMismatchError
     from ldr_mm.utils.checkpoint import exit_on_checkpoint_error

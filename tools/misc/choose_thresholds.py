@@ -24,10 +24,11 @@ order (calibrate, then threshold)::
         --calibration platt --out work_dirs/decisions.json
 
 How the threshold is placed and what happens to a class without positives
-(or negatives) in the validation set: see ``ldr_mm/apis/thresholds.py`` and
-``docs/inference.md``. Masked labels (U-Ignore's uncertain cells) are left
-out of their class: positives / negatives count the known labels. Never
-choose thresholds on the test split you report.
+(or negatives) in the validation set: see
+``ldr_mm/evaluation/thresholds.py`` and ``docs/inference.md``. Masked labels
+(U-Ignore's uncertain cells) are left out of their class: positives /
+negatives count the known labels. Never choose thresholds on the test split
+you report.
 """
 import argparse
 import importlib.util
@@ -98,7 +99,7 @@ def _load_test_tool():
 
 def validation_scores(config, checkpoint, work_dir=None, cfg_options=None):
     """Run ``tools/test.py --split val --out`` and read its scores."""
-    from ldr_mm.apis import read_score_file
+    from ldr_mm.evaluation import read_score_file
     test_tool = _load_test_tool()
     with tempfile.TemporaryDirectory(prefix='ldr_mm_thr_') as tmp:
         out = osp.join(tmp, 'val_scores.csv')
@@ -162,9 +163,9 @@ def fit_and_report_calibration(sf, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ldr_mm.apis import (ScoreFileError, choose_thresholds,
-                             read_score_file, save_thresholds)
-    from ldr_mm.apis.score_file import labelled
+    from ldr_mm.evaluation import (ScoreFileError, choose_thresholds,
+                                   labelled, read_score_file,
+                                   save_thresholds)
     from ldr_mm.evaluation.report import format_table
 
     if args.scores:

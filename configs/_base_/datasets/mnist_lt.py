@@ -11,8 +11,8 @@
 # Everything else (preprocessing, batch sizes, evaluators) is the demo's.
 # Output stride 32 for every MNIST-LT row (the demo backbone has 16): the
 # digits sit in a 3 x 3 grid of 32-pixel cells, so stride 32 gives one token
-# per cell; stride 16 lowered validation mAP of every row (3 seeds: LDR
-# -0.026, DB loss -0.099, RAL -0.083; docs/recipe.md). Each leaf sets
+# per cell; stride 16 lowered every row's validation mAP (docs/recipe.md,
+# "the token grid"). Each leaf sets
 # model = dict(backbone=_base_.mnist_lt_backbone).
 mnist_lt_backbone = dict(strides=(1, 2, 2, 2), dilations=(1, 1, 1, 1))
 mnist_lt_root = 'data/mnist_lt'

@@ -4,7 +4,7 @@ _base_ = './ldr_r50.py'
 # Output stride 16 (last stage dilated instead of strided): a 96 x 96 image
 # gives a 6 x 6 map, i.e. 36 image tokens for the decoupling neck instead of
 # the 3 x 3 of stride 32 (a 448 x 448 scan at stride 32 gives 14 x 14).
-# Chosen on validation (docs/recipe.md, 2026-12-04 evening).
+# Chosen on validation (docs/recipe.md, "the token grid").
 model = dict(
     backbone=dict(depth=18, init_cfg=None, strides=(1, 2, 2, 1),
                   dilations=(1, 1, 1, 2)),

@@ -1,9 +1,5 @@
 """Calibration report: per-class and mean ECE, classwise ECE, Brier."""
-import os.path as osp
-from typing import Dict, Optional
-
-import numpy as np
-from mmengine.logging import MMLogger
+from typing import Dict
 
 from mmpretrain.registry import METRICS
 
@@ -28,24 +24,21 @@ class MultiLabelCalibration(MultiLabelScoreMetric):
     Keys (prefix ``calibration``), each with ``/class/<name>``, ``/mean``
     and, with groups, ``/head`` and ``/tail``: ``ece`` (equal-mass bins),
     ``cw_ece`` (equal-width bins; ``cw_ece/mean`` is the classwise ECE) and
-    ``brier``; ``bins`` (B).
+    ``brier``; ``bins`` (B). Its reliability diagrams are drawn by
+    :class:`ldr_mm.visualization.MultiLabelReportPlots`.
 
     Args:
         num_bins (int): B bins of both ECEs. Defaults to 15.
-        plot_dir (str, optional): Write ``reliability.png`` (one panel per
-            class, equal-mass bins) there.
         **kwargs: See :class:`MultiLabelScoreMetric`.
     """
     default_prefix = 'calibration'
 
-    def __init__(self, num_bins: int = 15, plot_dir: Optional[str] = None,
-                 **kwargs):
+    def __init__(self, num_bins: int = 15, **kwargs):
         kwargs['per_class'] = True
         super().__init__(**kwargs)
         if num_bins < 1:
             raise ValueError(f'num_bins must be >= 1, got {num_bins}')
         self.num_bins = int(num_bins)
-        self.plot_dir = plot_dir
 
     def compute_metrics(self, results) -> Dict[str, float]:
         scores, targets = self.stack(results)
@@ -59,11 +52,4 @@ class MultiLabelCalibration(MultiLabelScoreMetric):
                                     metric=f'calibration {key}',
                                     per_class=True)
             out.update({f'{key}/{k}': v for k, v in summary.items()})
-        if self.plot_dir:
-            from ldr_mm.apis.reliability_plot import plot_reliability
-            path = plot_reliability(
-                scores, targets, classes, head or [], tail or [],
-                self.num_bins, osp.join(self.plot_dir, 'reliability.png'))
-            MMLogger.get_current_instance().info(
-                f'Reliability diagrams written to {osp.abspath(path)}')
         return out

@@ -1,7 +1,6 @@
-"""Clinical report: operating-point metrics, bootstrap intervals, curves."""
+"""Clinical report: operating-point metrics, bootstrap intervals."""
 import math
-import os.path as osp
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Sequence, Union
 
 import numpy as np
 from mmengine.logging import MMLogger
@@ -11,6 +10,7 @@ from mmpretrain.registry import METRICS
 from ldr_mm.evaluation.clinical import (OPERATING_POINT_KEYS,
                                         bootstrap_auc_ap, threshold_metrics)
 from ldr_mm.evaluation.groups import head_tail_groups
+from ldr_mm.evaluation.thresholds import resolve_thresholds
 from .base import MultiLabelScoreMetric
 from .label_mask import masked_count
 
@@ -27,10 +27,11 @@ def _nan_group_means(values: np.ndarray, classes, head, tail) -> dict:
 @METRICS.register_module()
 class MultiLabelClinicalReport(MultiLabelScoreMetric):
     """Sensitivity, specificity, PPV, NPV and F1 at per-class thresholds,
-    bootstrap confidence intervals of AUC / AP, ROC and PR curve plots.
+    bootstrap confidence intervals of AUC / AP.
 
     ``tools/test.py`` adds it to the test evaluator (``--thresholds``,
-    ``--bootstrap``, ``--curves-dir``). Computation:
+    ``--bootstrap``); its ROC / PR curves (``--curves-dir``) are drawn by
+    :class:`ldr_mm.visualization.MultiLabelReportPlots`. Computation:
     :mod:`ldr_mm.evaluation.clinical`. Undefined values (the PPV of a class
     without positive calls, the sensitivity of a class without positives)
     are NaN and left out of the means, with a warning naming the classes.
@@ -49,14 +50,13 @@ class MultiLabelClinicalReport(MultiLabelScoreMetric):
             ``tools/misc/choose_thresholds.py``. Defaults to 0.5. The
             scores received are compared as they are: with a decision file
             that calibrates, they must be calibrated already
-            (``tools/test.py`` applies :func:`ldr_mm.apis.decide_samples`
-            to the model's test step).
+            (``tools/test.py`` applies
+            :func:`ldr_mm.evaluation.decide_samples` to the model's test
+            step).
         bootstrap (int): Resamples for the intervals; 0 switches them off.
             Defaults to 1000.
         seed (int): Bootstrap seed. Defaults to 0.
         level (float): Interval coverage. Defaults to 0.95.
-        curve_dir (str, optional): Write ``roc_curves.png`` and
-            ``pr_curves.png`` (one panel per class) there.
         **kwargs: See :class:`MultiLabelScoreMetric` (``aggregate_by``,
             ``head_classes`` ...).
     """
@@ -68,7 +68,6 @@ class MultiLabelClinicalReport(MultiLabelScoreMetric):
                  bootstrap: int = 1000,
                  seed: int = 0,
                  level: float = 0.95,
-                 curve_dir: Optional[str] = None,
                  **kwargs):
         super().__init__(**kwargs)
         if bootstrap < 0:
@@ -79,7 +78,6 @@ class MultiLabelClinicalReport(MultiLabelScoreMetric):
         self.bootstrap = int(bootstrap)
         self.seed = int(seed)
         self.level = float(level)
-        self.curve_dir = curve_dir
 
     def _warn_undefined(self, values: Dict[str, np.ndarray], classes):
         why = dict(sens='no positives', spec='no negatives',
@@ -93,7 +91,6 @@ class MultiLabelClinicalReport(MultiLabelScoreMetric):
                     'thresholds): reported as n/a, left out of the means.')
 
     def compute_metrics(self, results) -> Dict[str, float]:
-        from ldr_mm.apis.thresholds import resolve_thresholds
         scores, targets = self.stack(results)
         classes, head, tail = self.groups
         classes = list(classes or [str(i) for i in range(scores.shape[1])])
@@ -112,8 +109,6 @@ class MultiLabelClinicalReport(MultiLabelScoreMetric):
                         for c, v in zip(classes, values[k])})
         if self.bootstrap:
             out.update(self._intervals(scores, targets, classes, head, tail))
-        if self.curve_dir:
-            self._plot(scores, targets, classes, head, tail, thr)
         return out
 
     def _intervals(self, scores, targets, classes, head, tail) -> dict:
@@ -131,15 +126,3 @@ class MultiLabelClinicalReport(MultiLabelScoreMetric):
                 out[f'{key}_lo/class/{c}'] = float(lo)
                 out[f'{key}_hi/class/{c}'] = float(hi)
         return out
-
-    def _plot(self, scores, targets, classes, head, tail, thr) -> None:
-        from ldr_mm.apis.curve_plots import plot_pr_curves, plot_roc_curves
-        args = (scores, targets, classes, head or [], tail or [], thr)
-        written = [
-            plot_roc_curves(*args, osp.join(self.curve_dir,
-                                            'roc_curves.png')),
-            plot_pr_curves(*args, osp.join(self.curve_dir, 'pr_curves.png'))
-        ]
-        MMLogger.get_current_instance().info(
-            'ROC / PR curves written to ' + ', '.join(
-                osp.abspath(p) for p in written))

@@ -45,13 +45,13 @@ class MultiLabelScoreDump(BaseMetric):
     ``gt`` lists (``.json``). A label cell is 1 or 0; a cell masked by the
     sample's ``gt_mask`` (U-Ignore) is empty (CSV) / ``null`` (JSON), so it
     stays apart from a negative; an image without labels has -1 cells
-    (:mod:`ldr_mm.apis.score_file` reads all three). Scores are written
+    (:mod:`ldr_mm.evaluation.score_file` reads all three). Scores are written
     as the shortest text that reads back as the same float32
     (:func:`score_text`), so metrics recomputed from the file equal the
     printed ones. The scores are the model's sigmoid outputs, before any
     calibration of a decision file (``tools/test.py --thresholds``): a
     reader applies the file's calibration itself
-    (:meth:`ldr_mm.apis.Decisions.calibrate`). Written atomically by
+    (:meth:`ldr_mm.evaluation.Decisions.calibrate`). Written atomically by
     rank 0 only, after MMEngine gathered the results of all ranks (no
     duplicates).
 
