@@ -1,4 +1,4 @@
-"""ldr_mm.benchmark (tools/benchmark_suite.py): every baseline and ablation
+"""tools/benchmark (tools/benchmark_suite.py): every baseline and ablation
 config end to end.
 
 The suite's smoke mode (tiny backbone, images and data; 2 training
@@ -17,7 +17,7 @@ import tempfile
 import pytest
 from mmengine.config import Config
 
-from ldr_mm import benchmark as suite
+import benchmark as suite
 
 from medical_helpers import make_axspa, make_nih, make_odir
 
@@ -284,7 +284,7 @@ def test_train_longer_control_is_chained_through_load_from(tmp_path):
     s1, run = runs
     assert run.stage1 is s1
     s1.record = dict(checkpoint='/ckpts/s1/best_auc_mean_epoch_12.pth')
-    from ldr_mm.benchmark.overrides import resolve_run_config
+    from benchmark.overrides import resolve_run_config
     settings = suite.SuiteSettings(work_dir=str(tmp_path))
     resolved = resolve_run_config(run, settings, str(tmp_path / '_smoke'))
     assert resolved.load_from == s1.record['checkpoint']
@@ -292,7 +292,7 @@ def test_train_longer_control_is_chained_through_load_from(tmp_path):
 
 
 def test_validation_metrics_of_the_tested_checkpoint(tmp_path):
-    from ldr_mm.benchmark.validation import (checkpoint_step,
+    from benchmark.validation import (checkpoint_step,
                                              checkpoint_val_metrics,
                                              logged_validations)
     assert checkpoint_step('/w/best_auc_mean_epoch_12.pth') == 12

@@ -40,6 +40,12 @@ Examples::
         --backbone-width 16 --threads 1 --reference best-baseline \
         --work-dir work_dirs/bench_demo
 
+    # the paper's alpha sweep (Fig. 3a) on the demo: stage 2 with values
+    python tools/benchmark_suite.py \
+        configs/ldrnet/ldr_r18_demo_stage2_paper.py@alpha=0.1 \
+        configs/ldrnet/ldr_r18_demo_stage2_paper.py@alpha=0.5 \
+        --backbone-width 16 --threads 1 --work-dir work_dirs/bench_alpha
+
     # your own set, three seeds
     python tools/benchmark_suite.py configs/baselines/bce_r50_nih.py \
         configs/baselines/dbloss_r50_nih.py \
@@ -62,6 +68,7 @@ from .presets import BEST_BASELINE, PRESETS
 from .report import write_reports
 from .runs import plan_runs, run_all
 from .settings import SuiteSettings
+from .variants import PARAMETERS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split('\n', 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add('configs', nargs='*', help='config files')
+    add('configs', nargs='*', help='config files; CONFIG.py@NAME=VALUE[,'
+        'NAME=VALUE] runs a config with values (a parameter ablation, '
+        'NAME: ' + ', '.join(PARAMETERS) + ' or a dotted config key)')
     add('--preset', action='append', choices=sorted(PRESETS),
         help='a named set of configs (repeatable)')
     add('--work-dir', required=True)
