@@ -271,6 +271,47 @@ def test_stage1_resolution_and_plan(tmp_path):
     assert runs[1].stage1 is runs[0] and runs[4].stage1 is runs[3]
 
 
+def test_parameter_ablations_are_variants_of_a_config(tmp_path):
+    """``CONFIG.py@NAME=VALUE``: the config with the values set (a short
+    name or a dotted key), its own row and run folder, chained to its base
+    config's stage 1 (one run for all variants); a bad spec is a one-line
+    error naming it."""
+    paper = 'configs/ldrnet/ldr_r18_demo_stage2_paper.py'
+    specs = [suite.repo_path(f'{paper}@alpha=0.1'),
+             suite.repo_path(f'{paper}@sampler=natural,q=0.4'),
+             suite.repo_path(f'{paper}@train_cfg.sampler.alpha=0.2')]
+    assert specs[0] == osp.join(REPO, paper) + '@alpha=0.1'
+    runs = suite.plan_runs(specs, [0], str(tmp_path))
+    assert [r.name for r in runs] == [
+        'ldr_r18_demo_stage1_paper', 'ldr_r18_demo_stage2_paper@alpha=0.1',
+        'ldr_r18_demo_stage2_paper@sampler=natural,q=0.4',
+        'ldr_r18_demo_stage2_paper@train_cfg.sampler.alpha=0.2']
+    assert all(r.stage1 is runs[0] for r in runs[1:])
+    assert len({r.dir for r in runs}) == 4
+    runs[0].record = dict(checkpoint='/ckpts/s1/best.pth')
+    from benchmark.overrides import resolve_run_config
+    settings = suite.SuiteSettings(work_dir=str(tmp_path))
+    got = [resolve_run_config(r, settings, str(tmp_path / '_smoke'))
+           for r in runs[1:]]
+    base = suite.load_config(osp.join(REPO, paper)).train_cfg.sampler
+    assert [c.train_cfg.sampler.alpha for c in got] == [0.1, base.alpha, 0.2]
+    assert got[1].train_cfg.sampler.mode == 'natural'
+    assert got[1].model.head.loss.q == 0.4
+    assert all(c.model.stage1_checkpoint == '/ckpts/s1/best.pth'
+               for c in got)
+    # the variant is a --reference by its row name
+    args = suite.parse_args([specs[0], f'{paper}@alpha=0.3', '--work-dir',
+                             str(tmp_path), '--reference',
+                             'ldr_r18_demo_stage2_paper@alpha=0.3'])
+    from benchmark.cli import resolve_configs
+    assert len(resolve_configs(args)) == 2
+    for bad, msg in (('@alpha', r'"alpha" is not NAME=VALUE'),
+                     ('@nope=1', r'unknown parameter "nope"'),
+                     ('@alpha=0.1,', r'"" is not NAME=VALUE')):
+        with pytest.raises(suite.SuiteError, match=msg):
+            suite.main([paper + bad, '--work-dir', str(tmp_path)])
+
+
 def test_train_longer_control_is_chained_through_load_from(tmp_path):
     """A config with `stage1_config` and no `model.stage1_checkpoint` (the
     train-longer control) runs after its stage-1 run and starts from that
@@ -293,8 +334,8 @@ def test_train_longer_control_is_chained_through_load_from(tmp_path):
 
 def test_validation_metrics_of_the_tested_checkpoint(tmp_path):
     from benchmark.validation import (checkpoint_step,
-                                             checkpoint_val_metrics,
-                                             logged_validations)
+                                      checkpoint_val_metrics,
+                                      logged_validations)
     assert checkpoint_step('/w/best_auc_mean_epoch_12.pth') == 12
     assert checkpoint_step('best_mAP_tail_iter_0.pth') == 0
     assert checkpoint_step('iter_30.pth') == 30
