@@ -305,6 +305,16 @@ def test_parameter_ablations_are_variants_of_a_config(tmp_path):
                              'ldr_r18_demo_stage2_paper@alpha=0.3'])
     from benchmark.cli import resolve_configs
     assert len(resolve_configs(args)) == 2
+    # --dry-run lists the runs of a preset of variants and trains nothing
+    lines = []
+    plan = str(tmp_path / 'plan')
+    settings, runs, results = suite.run_suite(
+        ['--preset', 'demo-sweeps', '--dry-run', '--work-dir', plan],
+        lines.append)
+    assert results is None and not osp.exists(plan)
+    assert [r.name for r in runs if r.stage1 is None] == [
+        'ldr_r18_demo_stage1_paper', 'ldr_r18_demo_stage1']
+    assert 'ldr_r18_demo_stage2_paper@alpha=0.3 seed 0' in '\n'.join(lines)
     for bad, msg in (('@alpha', r'"alpha" is not NAME=VALUE'),
                      ('@nope=1', r'unknown parameter "nope"'),
                      ('@alpha=0.1,', r'"" is not NAME=VALUE')):
