@@ -62,7 +62,7 @@ def test_the_set():
     names = sorted(osp.basename(p) for p in glob.glob(osp.join(ABL, '*.py')))
     want = []
     for prefix in SETS:
-        want += [f'{prefix}_stage1_noprompt.py', f'{prefix}_stage2_noprompt.py']
+        want += [f'{prefix}_stage{s}_noprompt.py' for s in (1, 2)]
     want += [f'ldr_r50_spa_stage{s}_{enc}.py' for s in (1, 2)
              for enc in TABLE5]  # Table 5 (language models): AxSpA only
     want += [f'{prefix}_{v}.py' for prefix in RECIPE
