@@ -38,7 +38,7 @@ test-all: $(STAMP)
 # runs at a time on CPU), printed side by side. `make demo FULL=1`: the
 # full-width ResNet-18 of the configs as written (slower).
 demo: $(STAMP)
-	$(BIN)/python tools/misc/run_demo.py --work-dir $(DEMO_DIR) $(if $(FULL),--full)
+	$(BIN)/python tools/run_demo.py --work-dir $(DEMO_DIR) $(if $(FULL),--full)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_stage1.py

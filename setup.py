@@ -20,6 +20,11 @@ HERE = osp.dirname(osp.abspath(__file__))
 #: index look for in an installed package (as MMPretrain's
 #: ``add_mim_extension``).
 MIM_FILES = ('configs', 'tools', 'model-index.yml')
+#: Left out of the copy of ``tools``: the research harness (the benchmark
+#: suite, its package and the scripts built on it) works from a checkout
+#: only and is no part of the installed package.
+MIM_EXCLUDE = ('benchmark', 'benchmark_suite.py', 'run_demo.py',
+               'stage1_val_sweep.py')
 
 
 def read_requirements(name):
@@ -49,12 +54,15 @@ class BuildPyWithMim(build_py):
             return
         target = osp.join(self.build_lib, 'ldr_mm', '.mim')
         ignore = shutil.ignore_patterns('__pycache__', '*.pyc')
+        tools_ignore = shutil.ignore_patterns('__pycache__', '*.pyc',
+                                              *MIM_EXCLUDE)
         for name in MIM_FILES:
             src, dst = osp.join(HERE, name), osp.join(target, name)
             if osp.isdir(dst):
                 shutil.rmtree(dst)
             if osp.isdir(src):
-                shutil.copytree(src, dst, ignore=ignore)
+                shutil.copytree(src, dst, ignore=tools_ignore
+                                if name == 'tools' else ignore)
             else:
                 self.mkpath(target)
                 shutil.copyfile(src, dst)

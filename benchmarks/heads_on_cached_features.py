@@ -18,7 +18,7 @@ Prints validation AUC / mAP / tail AUC / tail mAP per head and run, then the
 mean over runs. AUC and AP do not depend on the biases.
 
 Example (runs of ``tools/benchmark_suite.py`` or of
-``benchmarks/stage1_val_sweep.py``)::
+``tools/stage1_val_sweep.py``)::
 
     python benchmarks/heads_on_cached_features.py \\
         --run work_dirs/bench_demo/ldr_r18_demo_stage1/seed{0,1,2}

@@ -1,7 +1,10 @@
-"""The ablation configs (configs/ablations): each changes exactly the
-setting its paper table / figure varies, and nothing else, from the paper's
-configs (configs/ldrnet/*_paper.py); the recommended recipe's variants
-(issue 12: stage-1 loss, E-step loss) from the recommended configs.
+"""The ablations: each changes exactly the setting its paper table /
+figure varies, and nothing else, from the paper's configs
+(configs/ldrnet/*_paper.py); the recommended recipe's variants (issue 12:
+stage-1 loss, E-step loss, E-step and M-step settings) from the recommended
+configs. Structural ablations are files (configs/ablations); parameter
+ablations are the suite's variants ``CONFIG.py@NAME=VALUE`` of its presets
+(tools/benchmark/variants.py), resolved here as the suite resolves them.
 
 Their end-to-end runs are in tests/test_benchmark_suite.py (smoke mode).
 """
@@ -9,6 +12,7 @@ import glob
 import os.path as osp
 
 import pytest
+from benchmark import PRESETS, load_config, run_name, stage1_config_of
 from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -46,7 +50,9 @@ def flat(d, prefix=''):
 
 
 def diff(path, base):
-    a = flat(Config.fromfile(path).to_dict())
+    """{key: (value of path, value of base)} where the resolved configs
+    differ (``path`` a file or a suite variant ``CONFIG.py@NAME=VALUE``)."""
+    a = flat(load_config(path).to_dict())
     b = flat(Config.fromfile(base).to_dict())
     return {k: (a.get(k), b.get(k)) for k in set(a) | set(b)
             if a.get(k) != b.get(k)}
@@ -56,27 +62,49 @@ def test_the_set():
     names = sorted(osp.basename(p) for p in glob.glob(osp.join(ABL, '*.py')))
     want = []
     for prefix in SETS:
-        want += [f'{prefix}_stage1_noprompt.py', f'{prefix}_stage2_noprompt.py',
-                 f'{prefix}_stage2_uniform.py', f'{prefix}_stage2_natural.py']
-        want += [f'{prefix}_stage2_alpha{t}.py'
-                 for t in ('01', '03', '05', '07', '10')]
-        want += [f'{prefix}_stage2_q{t}.py' for t in ('02', '04', '06', '10')]
+        want += [f'{prefix}_stage{s}_noprompt.py' for s in (1, 2)]
     want += [f'ldr_r50_spa_stage{s}_{enc}.py' for s in (1, 2)
              for enc in TABLE5]  # Table 5 (language models): AxSpA only
     want += [f'{prefix}_{v}.py' for prefix in RECIPE
              for v in ('stage1_bce', 'stage2_bce', 'stage1_ral', 'stage2_ral',
-                       'stage1_add', 'stage2_add',
-                       'stage2_ebce',
-                       'stage2_elr0', 'stage2_elr1e4', 'stage2_eiters30',
-                       'stage2_pooled', 'stage2_lda')]
-    want += ['ldr_r18_demo_stage2_views4.py']  # MNIST-LT has no augmentation
+                       'stage1_add', 'stage2_add', 'stage2_ebce')]
     assert names == sorted(want)
 
 
+def test_the_parameter_ablations():
+    """The sweeps of the presets: the paper's (sampler, alpha, q) on the
+    paper's stage 2 of the demo and AxSpA, the recipe's (E-step, M-step) on
+    the recommended stage 2 of the demo and MNIST-LT; every file ablation
+    and sweep is a row of its benchmark's ``all-*`` preset."""
+    paper = [f'sampler={m}' for m in ('uniform', 'natural')] + [
+        f'alpha={a}' for a in (0.1, 0.3, 0.5, 0.7, 1.0)] + [
+        f'q={q}' for q in (0.2, 0.4, 0.6, 1.0)]
+    recipe = ['e_lr=0.0', 'e_lr=1e-4', 'e_iters=30', 'blend=1.0',
+              'shrinkage=pooled,pooling=weighted']
+    want = {
+        'demo': [f'ldr_r18_demo_stage2_paper@{v}' for v in paper] + [
+            f'ldr_r18_demo_stage2@{v}' for v in recipe + ['views=4']],
+        'mnistlt': [f'ldr_r18_mnistlt_stage2@{v}' for v in recipe],
+        'spa': [f'ldr_r50_spa_stage2_paper@{v}' for v in paper]}
+    for bench, names in want.items():
+        sweeps = [run_name(c) for c in PRESETS[f'{bench}-sweeps']]
+        assert sorted(sweeps) == sorted(names)
+        rows = [run_name(c) for c in PRESETS[f'all-{bench}']]
+        assert set(names) <= set(rows)
+        prefix = 'ldr_r50_spa' if bench == 'spa' else f'ldr_r18_{bench}'
+        files = glob.glob(osp.join(ABL, f'{prefix}_*.py'))
+        assert {osp.basename(f)[:-3] for f in files} <= set(rows)
+
+
 def paper_stage1_of(path):
-    """The paper's stage 1, as a stage-2 ablation names it for the suite."""
-    cfg = Config.fromfile(path)
-    return osp.basename(osp.normpath(osp.join(ABL, cfg.stage1_config)))
+    """The stage 1 the suite chains a stage-2 ablation to (its file name)."""
+    return osp.basename(stage1_config_of(path, load_config(path)))
+
+
+def sweep(prefix, values, paper=False):
+    """The suite variant of a benchmark's (paper) stage 2 with values."""
+    return ldr(f'{prefix}_stage2{"_paper" if paper else ""}.py') + '@' + \
+        values
 
 
 @pytest.mark.parametrize('prefix', RECIPE)
@@ -139,25 +167,23 @@ def test_estep_and_control_variants(prefix):
     the train-longer control's loss."""
     s2 = ldr(f'{prefix}_stage2.py')
 
-    def change(name):  # and the suite chains the recommended stage 1
-        path = osp.join(ABL, f'{prefix}_stage2_{name}.py')
+    def change(values):  # and the suite chains the recommended stage 1
+        path = sweep(prefix, values)
         assert paper_stage1_of(path) == f'{prefix}_stage1.py'
-        d = diff(path, s2)
-        d.pop('stage1_config', None)
-        return d
+        return diff(path, s2)
 
     lr = 'optim_wrapper.optimizer.lr'
-    assert change('elr0') == {lr: (0.0, 1e-5)}
-    assert change('elr1e4') == {lr: (1e-4, 1e-5)}
-    assert change('eiters30') == {
+    assert change('e_lr=0.0') == {lr: (0.0, 1e-5)}
+    assert change('e_lr=1e-4') == {lr: (1e-4, 1e-5)}
+    assert change('e_iters=30') == {
         'e_iters': (30, 10), 'train_cfg.e_iters': (30, 10),
         'default_hooks.checkpoint.interval': (30, 10)}
-    assert change('lda') == {'train_cfg.m_solver.blend': (1.0, 0.5)}
-    assert change('pooled') == {'train_cfg.m_solver.pooling': ('weighted',
-                                                               None),
-                                'train_cfg.shrinkage': ('pooled', None)}
+    assert change('blend=1.0') == {'train_cfg.m_solver.blend': (1.0, 0.5)}
+    assert change('shrinkage=pooled,pooling=weighted') == {
+        'train_cfg.m_solver.pooling': ('weighted', None),
+        'train_cfg.shrinkage': ('pooled', None)}
     if prefix == 'ldr_r18_demo':
-        assert change('views4') == {
+        assert change('views=4') == {
             'train_cfg.stats_dataloader.views': (4, None)}
     # the train-longer control trains with the stage-1 loss
     longer = Config.fromfile(ldr(f'{prefix}_stage1_longer.py'))
@@ -215,21 +241,19 @@ def test_stage2_without_prompt_chains_to_stage1_without_prompt(prefix):
 
 @pytest.mark.parametrize('prefix', SETS)
 @pytest.mark.parametrize('name,key,value', [
-    ('uniform', 'mode', 'uniform'),
-    ('natural', 'mode', 'natural'),
-    ('alpha01', 'alpha', 0.1),
-    ('alpha03', 'alpha', 0.3),
-    ('alpha05', 'alpha', 0.5),
-    ('alpha07', 'alpha', 0.7),
-    ('alpha10', 'alpha', 1.0),
+    ('sampler=uniform', 'mode', 'uniform'),
+    ('sampler=natural', 'mode', 'natural'),
+    ('alpha=0.1', 'alpha', 0.1),
+    ('alpha=0.3', 'alpha', 0.3),
+    ('alpha=0.5', 'alpha', 0.5),
+    ('alpha=0.7', 'alpha', 0.7),
+    ('alpha=1.0', 'alpha', 1.0),
 ])
 def test_sampler_ablations(prefix, name, key, value):
     stage2 = ldr(SETS[prefix][1])
-    path = osp.join(ABL, f'{prefix}_stage2_{name}.py')
+    path = sweep(prefix, name, paper=True)
     d = diff(path, stage2)
-    # the paper's stage 1, named from configs/ablations for the suite
-    assert d.pop('stage1_config')[0] == \
-        f'../ldrnet/{SETS[prefix][0]}'
+    # the suite chains the paper's stage 1
     assert paper_stage1_of(path) == SETS[prefix][0]
     k = f'train_cfg.sampler.{key}'  # EMTrainLoop holds the sampler
     assert list(d) == [k], d
@@ -240,10 +264,9 @@ def test_sampler_ablations(prefix, name, key, value):
 
 
 @pytest.mark.parametrize('prefix', SETS)
-@pytest.mark.parametrize('tag,q', [('02', 0.2), ('04', 0.4), ('06', 0.6),
-                                   ('10', 1.0)])
-def test_gce_q_ablations(prefix, tag, q):
-    path = osp.join(ABL, f'{prefix}_stage2_q{tag}.py')
+@pytest.mark.parametrize('q', [0.2, 0.4, 0.6, 1.0])
+def test_gce_q_ablations(prefix, q):
+    path = sweep(prefix, f'q={q}', paper=True)
     d = diff(path, ldr(SETS[prefix][1]))
-    assert d.pop('stage1_config')[0] == f'../ldrnet/{SETS[prefix][0]}'
+    assert paper_stage1_of(path) == SETS[prefix][0]
     assert d == {'model.head.loss.q': (q, 0.8)}

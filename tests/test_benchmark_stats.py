@@ -1,11 +1,11 @@
-"""ldr_mm.benchmark.stats: seed statistics and the paired bootstrap, on
+"""tools/benchmark/stats.py: seed statistics and the paired bootstrap, on
 cases whose answers are worked out by hand."""
 import math
 
 import numpy as np
 import pytest
 
-from ldr_mm.benchmark.stats import (bootstrap_indices, mean_sd,
+from benchmark.stats import (bootstrap_indices, mean_sd,
                                     paired_bootstrap, percentile_interval,
                                     resampled_metrics)
 
@@ -126,7 +126,7 @@ def test_head_tail_groups_and_seed_means():
 
 
 def test_group_metrics_match_group_summary_and_name_bad_groups():
-    from ldr_mm.benchmark.stats import group_metrics
+    from benchmark.stats import group_metrics
     from ldr_mm.evaluation.metrics.base import group_summary
     values = np.array([[0.5, np.nan, 0.9], [np.nan, np.nan, 0.1]])
     out = group_metrics(values, 'auc', ['a', 'b', 'c'], ['a', 'b'], ['c'])
@@ -142,7 +142,7 @@ def test_group_metrics_match_group_summary_and_name_bad_groups():
 def test_weighted_metrics_equal_the_metrics_of_resampled_rows():
     """The one-sort weighted form equals tools/test.py's functions on the
     explicitly resampled rows (ties included: quantised scores)."""
-    from ldr_mm.benchmark.stats import resample_counts, weighted_auc_ap
+    from benchmark.stats import resample_counts, weighted_auc_ap
     from ldr_mm.evaluation.functional import (average_precision_per_class,
                                               roc_auc_per_class)
     rng = np.random.default_rng(1)

@@ -1,4 +1,4 @@
-"""ldr_mm.benchmark (tools/benchmark_suite.py): every baseline and ablation
+"""tools/benchmark (tools/benchmark_suite.py): every baseline and ablation
 config end to end.
 
 The suite's smoke mode (tiny backbone, images and data; 2 training
@@ -17,7 +17,7 @@ import tempfile
 import pytest
 from mmengine.config import Config
 
-from ldr_mm import benchmark as suite
+import benchmark as suite
 
 from medical_helpers import make_axspa, make_nih, make_odir
 
@@ -271,6 +271,57 @@ def test_stage1_resolution_and_plan(tmp_path):
     assert runs[1].stage1 is runs[0] and runs[4].stage1 is runs[3]
 
 
+def test_parameter_ablations_are_variants_of_a_config(tmp_path):
+    """``CONFIG.py@NAME=VALUE``: the config with the values set (a short
+    name or a dotted key), its own row and run folder, chained to its base
+    config's stage 1 (one run for all variants); a bad spec is a one-line
+    error naming it."""
+    paper = 'configs/ldrnet/ldr_r18_demo_stage2_paper.py'
+    specs = [suite.repo_path(f'{paper}@alpha=0.1'),
+             suite.repo_path(f'{paper}@sampler=natural,q=0.4'),
+             suite.repo_path(f'{paper}@train_cfg.sampler.alpha=0.2')]
+    assert specs[0] == osp.join(REPO, paper) + '@alpha=0.1'
+    runs = suite.plan_runs(specs, [0], str(tmp_path))
+    assert [r.name for r in runs] == [
+        'ldr_r18_demo_stage1_paper', 'ldr_r18_demo_stage2_paper@alpha=0.1',
+        'ldr_r18_demo_stage2_paper@sampler=natural,q=0.4',
+        'ldr_r18_demo_stage2_paper@train_cfg.sampler.alpha=0.2']
+    assert all(r.stage1 is runs[0] for r in runs[1:])
+    assert len({r.dir for r in runs}) == 4
+    runs[0].record = dict(checkpoint='/ckpts/s1/best.pth')
+    from benchmark.overrides import resolve_run_config
+    settings = suite.SuiteSettings(work_dir=str(tmp_path))
+    got = [resolve_run_config(r, settings, str(tmp_path / '_smoke'))
+           for r in runs[1:]]
+    base = suite.load_config(osp.join(REPO, paper)).train_cfg.sampler
+    assert [c.train_cfg.sampler.alpha for c in got] == [0.1, base.alpha, 0.2]
+    assert got[1].train_cfg.sampler.mode == 'natural'
+    assert got[1].model.head.loss.q == 0.4
+    assert all(c.model.stage1_checkpoint == '/ckpts/s1/best.pth'
+               for c in got)
+    # the variant is a --reference by its row name
+    args = suite.parse_args([specs[0], f'{paper}@alpha=0.3', '--work-dir',
+                             str(tmp_path), '--reference',
+                             'ldr_r18_demo_stage2_paper@alpha=0.3'])
+    from benchmark.cli import resolve_configs
+    assert len(resolve_configs(args)) == 2
+    # --dry-run lists the runs of a preset of variants and trains nothing
+    lines = []
+    plan = str(tmp_path / 'plan')
+    settings, runs, results = suite.run_suite(
+        ['--preset', 'demo-sweeps', '--dry-run', '--work-dir', plan],
+        lines.append)
+    assert results is None and not osp.exists(plan)
+    assert [r.name for r in runs if r.stage1 is None] == [
+        'ldr_r18_demo_stage1_paper', 'ldr_r18_demo_stage1']
+    assert 'ldr_r18_demo_stage2_paper@alpha=0.3 seed 0' in '\n'.join(lines)
+    for bad, msg in (('@alpha', r'"alpha" is not NAME=VALUE'),
+                     ('@nope=1', r'unknown parameter "nope"'),
+                     ('@alpha=0.1,', r'"" is not NAME=VALUE')):
+        with pytest.raises(suite.SuiteError, match=msg):
+            suite.main([paper + bad, '--work-dir', str(tmp_path)])
+
+
 def test_train_longer_control_is_chained_through_load_from(tmp_path):
     """A config with `stage1_config` and no `model.stage1_checkpoint` (the
     train-longer control) runs after its stage-1 run and starts from that
@@ -284,7 +335,7 @@ def test_train_longer_control_is_chained_through_load_from(tmp_path):
     s1, run = runs
     assert run.stage1 is s1
     s1.record = dict(checkpoint='/ckpts/s1/best_auc_mean_epoch_12.pth')
-    from ldr_mm.benchmark.overrides import resolve_run_config
+    from benchmark.overrides import resolve_run_config
     settings = suite.SuiteSettings(work_dir=str(tmp_path))
     resolved = resolve_run_config(run, settings, str(tmp_path / '_smoke'))
     assert resolved.load_from == s1.record['checkpoint']
@@ -292,9 +343,9 @@ def test_train_longer_control_is_chained_through_load_from(tmp_path):
 
 
 def test_validation_metrics_of_the_tested_checkpoint(tmp_path):
-    from ldr_mm.benchmark.validation import (checkpoint_step,
-                                             checkpoint_val_metrics,
-                                             logged_validations)
+    from benchmark.validation import (checkpoint_step,
+                                      checkpoint_val_metrics,
+                                      logged_validations)
     assert checkpoint_step('/w/best_auc_mean_epoch_12.pth') == 12
     assert checkpoint_step('best_mAP_tail_iter_0.pth') == 0
     assert checkpoint_step('iter_30.pth') == 30

@@ -1,9 +1,9 @@
-"""The research scripts in benchmarks/ still run against the library.
+"""The research scripts still run against the library and the suite.
 
-``benchmarks/stage1_val_sweep.py`` called helpers of the old monolithic
-``tools/benchmark_suite.py`` after those moved to :mod:`ldr_mm.benchmark`
-and failed before training anything; these tests exercise the code path
-that broke.
+``tools/stage1_val_sweep.py`` (once in benchmarks/) called helpers of the
+old monolithic ``tools/benchmark_suite.py`` after those moved into a package
+(now ``tools/benchmark/``) and failed before training anything; these tests
+exercise the code path that broke.
 """
 import argparse
 import importlib.util
@@ -32,7 +32,7 @@ def _load(name):
 
 
 def test_stage1_val_sweep_prepares_the_run_config(tmp_path):
-    sweep = _load('stage1_val_sweep')
+    import stage1_val_sweep as sweep  # tools/ (pytest's pythonpath)
     args = argparse.Namespace(
         config='configs/ldrnet/ldr_r18_demo_stage1.py', backbone_width=16,
         epochs=2, cfg_options={'model.neck.dropout': 0.3})

@@ -1,4 +1,4 @@
-"""`make demo` (tools/misc/run_demo.py) and the suite's parallel runs it uses.
+"""`make demo` (tools/run_demo.py) and the suite's parallel runs it uses.
 
 The demo is the benchmark suite's demo rows for one seed: these tests check
 that it runs the suite's own configs and settings (so its table agrees with
@@ -17,15 +17,15 @@ import time
 
 import pytest
 
-from ldr_mm import benchmark as suite
-from ldr_mm.benchmark import runs as suite_runs
+import benchmark as suite
+from benchmark import runs as suite_runs
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def load_run_demo():
     spec = importlib.util.spec_from_file_location(
-        'run_demo', osp.join(REPO, 'tools', 'misc', 'run_demo.py'))
+        'run_demo', osp.join(REPO, 'tools', 'run_demo.py'))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -245,7 +245,7 @@ def test_make_demo_full_is_one_flag_away():
             cwd=REPO, capture_output=True, text=True, check=True).stdout
         return [ln for ln in out.splitlines() if 'run_demo.py' in ln][0]
     quick, full = dry().split(), dry('FULL=1').split()
-    assert quick[1:] == ['tools/misc/run_demo.py', '--work-dir',
+    assert quick[1:] == ['tools/run_demo.py', '--work-dir',
                          'work_dirs/demo']
-    assert full[1:] == ['tools/misc/run_demo.py', '--work-dir',
+    assert full[1:] == ['tools/run_demo.py', '--work-dir',
                         'work_dirs/demo_full', '--full']

@@ -1,11 +1,12 @@
 """Train and test a set of configs on one dataset and tabulate the results.
 
-The suite is the library :mod:`ldr_mm.benchmark` (``--help`` for the
-options, docs/baselines.md for the output).
+The suite is the package ``tools/benchmark/`` beside this file, a research
+harness of the checkout (``--help`` for the options, docs/baselines.md for
+the output).
 """
 import sys
 
-from ldr_mm.benchmark import SuiteError, main
+from benchmark import SuiteError, main
 
 if __name__ == '__main__':
     try:

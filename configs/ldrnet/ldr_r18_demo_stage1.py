@@ -1,5 +1,5 @@
 # LDRNet stage 1 (label decoupling) on the built-in demo dataset, ResNet-18
-# from scratch, CPU friendly. `make demo` runs it via tools/misc/run_demo.py.
+# from scratch, CPU friendly. `make demo` runs it via tools/run_demo.py.
 _base_ = [
     '../_base_/models/ldr_r18.py', '../_base_/datasets/ldr_demo.py',
     '../_base_/schedules/adam_demo.py', '../_base_/default_runtime.py'

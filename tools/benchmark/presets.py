@@ -1,35 +1,40 @@
 """What the benchmark suite compares: named config sets and table columns.
 
-Data only. Paths are relative to the repository root (:data:`REPO`); the
-ablation presets list whatever ``configs/ablations/<prefix>_*.py`` holds.
+Data only. Paths are relative to the repository root (:data:`REPO`). The
+baseline rows are whatever ``configs/baselines/`` holds for a benchmark;
+the ablation presets list the files ``configs/ablations/<prefix>_*.py``
+(structural ablations) and the parameter ablations: a base config with
+values (``CONFIG.py@NAME=VALUE``, :mod:`.variants`).
 """
 import glob
 import os.path as osp
 from typing import Dict, List
 
-from ..utils.project_files import project_root
+#: The repository checkout: the suite's configs/ and tools/, where it runs.
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-#: Where the suite's configs/ and tools/ live and where it runs: the
-#: repository checkout, or ``ldr_mm/.mim`` of an installed wheel.
-REPO = project_root()
-
-LOSSES = ('bce', 'focal', 'asl', 'twoway', 'ral', 'dbloss')
 #: Attention-head baselines (no neck; each with the loss chosen for it on
 #: validation, docs/baselines.md): MMPretrain's CSRAClsHead, ldr_mm's
-#: Query2LabelHead.
+#: Query2LabelHead. The other baselines are the losses: one config a loss
+#: (``configs/baselines/<loss>_<backbone>_<benchmark>.py``).
 ATTENTION_HEADS = ('csra', 'q2l')
-BASELINES = LOSSES + ATTENTION_HEADS
+
+
+def baselines(stem: str) -> List[str]:
+    """Every baseline config of a benchmark (``configs/baselines/
+    *_<stem>.py``: the losses and the attention heads), sorted."""
+    found = glob.glob(osp.join(REPO, 'configs', 'baselines', f'*_{stem}.py'))
+    return [osp.relpath(p, REPO) for p in sorted(found)]
 
 
 def _r18(bench: str) -> Dict[str, List[str]]:
     """Baselines and LDR configs of a built-in benchmark (demo, mnistlt):
-    the six loss baselines and the attention heads; LDR as the paper
+    its baseline configs (losses and attention heads); LDR as the paper
     describes it (stage 1 / 2); the recommended LDR (stage 1 / 2); the
     train-longer control."""
     ldr = f'configs/ldrnet/ldr_r18_{bench}'
     return dict(
-        baselines=[f'configs/baselines/{name}_r18_{bench}.py'
-                   for name in BASELINES],
+        baselines=baselines(f'r18_{bench}'),
         ldr=[f'{ldr}_stage1_paper.py', f'{ldr}_stage2_paper.py',
              f'{ldr}_stage1.py', f'{ldr}_stage2.py',
              f'{ldr}_stage1_longer.py'])
@@ -45,6 +50,39 @@ DEMO_LDR = _r18('demo')['ldr']
 DEMO_BASELINE = 'configs/baselines/csra_r18_demo.py'
 
 
+#: Parameter ablations of the paper's stage 2 (Table 6, Fig. 3a / 3b),
+#: values of ``configs/ldrnet/<prefix>_stage2_paper.py``.
+PAPER_SWEEPS = {
+    'alpha': ['alpha=0.1', 'alpha=0.3', 'alpha=0.5', 'alpha=0.7', 'alpha=1.0'],
+    'sampler': ['sampler=uniform', 'sampler=natural'],
+    'q': ['q=0.2', 'q=0.4', 'q=0.6', 'q=1.0'],
+}
+#: Parameter ablations of the recommended stage 2 (docs/recipe.md): the
+#: E-step's learning rate and iterations, the LDA head alone, the classical
+#: pooled LDA; values of ``configs/ldrnet/<prefix>_stage2.py``.
+RECIPE_SWEEPS = {
+    'estep': ['e_lr=0.0', 'e_lr=1e-4', 'e_iters=30'],
+    'mstep': ['blend=1.0', 'shrinkage=pooled,pooling=weighted'],
+}
+
+
+def sweep(config: str, values: List[str]) -> List[str]:
+    """``config`` with each of ``values``: ``['c.py@alpha=0.1', ...]``."""
+    return [f'{config}@{v}' for v in values]
+
+
+def paper_sweeps(prefix: str) -> List[str]:
+    """Every :data:`PAPER_SWEEPS` point of a benchmark's paper stage 2."""
+    return [s for v in PAPER_SWEEPS.values() for s in sweep(
+        f'configs/ldrnet/{prefix}_stage2_paper.py', v)]
+
+
+def recipe_sweeps(prefix: str) -> List[str]:
+    """Every :data:`RECIPE_SWEEPS` point of a benchmark's stage 2."""
+    return [s for v in RECIPE_SWEEPS.values() for s in sweep(
+        f'configs/ldrnet/{prefix}_stage2.py', v)]
+
+
 def ablations(prefix: str) -> List[str]:
     """The ablation configs ``configs/ablations/<prefix>_*.py``, sorted."""
     found = glob.glob(osp.join(REPO, 'configs', 'ablations', f'{prefix}_*.py'))
@@ -52,28 +90,34 @@ def ablations(prefix: str) -> List[str]:
 
 
 def _build_presets() -> Dict[str, List[str]]:
+    demo_sweeps = paper_sweeps('ldr_r18_demo') + recipe_sweeps(
+        'ldr_r18_demo') + ['configs/ldrnet/ldr_r18_demo_stage2.py@views=4']
     presets = {
         'demo-baselines': DEMO_BASELINES,
         'demo': DEMO_BASELINES + DEMO_LDR,
-        'all-demo': DEMO_BASELINES + DEMO_LDR + ablations('ldr_r18_demo'),
-        # `make demo` (tools/misc/run_demo.py): baseline, LDR stage 1, 2
+        'all-demo': DEMO_BASELINES + DEMO_LDR + ablations('ldr_r18_demo')
+        + demo_sweeps,
+        # the parameter ablations alone (LDR's runs they chain to included)
+        'demo-sweeps': demo_sweeps,
+        # `make demo` (tools/run_demo.py): baseline, LDR stage 1, 2
         'make-demo': [DEMO_BASELINE, 'configs/ldrnet/ldr_r18_demo_stage1.py',
                       'configs/ldrnet/ldr_r18_demo_stage2.py'],
         'mnistlt-baselines': _r18('mnistlt')['baselines'],
         'mnistlt': _r18('mnistlt')['baselines'] + _r18('mnistlt')['ldr'],
         'all-mnistlt': _r18('mnistlt')['baselines'] + _r18('mnistlt')['ldr']
-        + ablations('ldr_r18_mnistlt'),
+        + ablations('ldr_r18_mnistlt') + recipe_sweeps('ldr_r18_mnistlt'),
+        'mnistlt-sweeps': recipe_sweeps('ldr_r18_mnistlt'),
     }
     for ds in ('nih', 'odir', 'spa'):
-        presets[f'{ds}-baselines'] = [
-            f'configs/baselines/{name}_r50_{ds}.py' for name in BASELINES
-        ]
+        presets[f'{ds}-baselines'] = baselines(f'r50_{ds}')
         presets[ds] = presets[f'{ds}-baselines'] + [
             f'configs/ldrnet/ldr_r50_{ds}_stage1.py',
             f'configs/ldrnet/ldr_r50_{ds}_stage2.py'
         ]
     # The paper's ablations (Tables 4-6, Fig. 3) are on AxSpA.
-    presets['all-spa'] = presets['spa'] + ablations('ldr_r50_spa')
+    presets['all-spa'] = presets['spa'] + ablations('ldr_r50_spa') + \
+        paper_sweeps('ldr_r50_spa')
+    presets['spa-sweeps'] = paper_sweeps('ldr_r50_spa')
     return presets
 
 

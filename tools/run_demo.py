@@ -2,7 +2,7 @@
 built-in demo data, trained the same way, printed side by side.
 
 The rows are the benchmark suite's (``tools/benchmark_suite.py``) preset
-``make-demo``: its strongest demo baseline (``ldr_mm.benchmark.DEMO_BASELINE``)
+``make-demo``: its strongest demo baseline (``benchmark.DEMO_BASELINE``)
 and the recommended LDR stage 1 and stage 2 (``configs/ldrnet/
 ldr_r18_demo_stage{1,2}.py``). They are trained by the suite itself with the
 settings of its demo results (``docs/results_demo.md``: a ResNet-18 with 16
@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 DATA = 'data/ldr_demo'
 #: The suite's preset with the demo's three rows (baseline, stage 1, 2).
 PRESET = 'make-demo'
@@ -98,7 +98,7 @@ def demo_table(results: dict, baseline: str, ldr: dict) -> tuple:
         tuple: (the table as text, {label: ([where LDR is behind], [where
         it is ahead]), each 'metric (difference)'}).
     """
-    from ldr_mm.benchmark import COLUMNS
+    from benchmark import COLUMNS
     from ldr_mm.evaluation.report import format_table
     value = {n: results[n]['metrics'][0] for n in [baseline, *ldr]}
     header = ['metric', baseline] + list(ldr.values()) + [
@@ -146,7 +146,7 @@ def main(argv=None):
     if args.work_dir:  # relative to where it was given, not to REPO
         args.work_dir = osp.abspath(args.work_dir)
     os.chdir(REPO)
-    from ldr_mm.benchmark import run_name, run_suite
+    from benchmark import run_name, run_suite
     t0 = time.time()
     argv_suite = suite_argv(args)
     work_dir = argv_suite[argv_suite.index('--work-dir') + 1]
@@ -163,7 +163,7 @@ def main(argv=None):
     if failed:
         raise SystemExit('The demo failed:\n  ' + '\n  '.join(failed) +
                          f'\nLogs: {work_dir}/<config>/seed{args.seed}/')
-    from ldr_mm.benchmark import PRESETS
+    from benchmark import PRESETS
     names = [run_name(c) for c in PRESETS[PRESET]]
     ldr = dict(zip(names[1:], ('LDR stage 1', 'LDR stage 2')))
     table, verdict = demo_table(results, names[0], ldr)

@@ -40,11 +40,21 @@ Examples::
         --backbone-width 16 --threads 1 --reference best-baseline \
         --work-dir work_dirs/bench_demo
 
+    # the paper's alpha sweep (Fig. 3a) on the demo: stage 2 with values
+    python tools/benchmark_suite.py \
+        configs/ldrnet/ldr_r18_demo_stage2_paper.py@alpha=0.1 \
+        configs/ldrnet/ldr_r18_demo_stage2_paper.py@alpha=0.5 \
+        --backbone-width 16 --threads 1 --work-dir work_dirs/bench_alpha
+
     # your own set, three seeds
     python tools/benchmark_suite.py configs/baselines/bce_r50_nih.py \
         configs/baselines/dbloss_r50_nih.py \
         configs/ldrnet/ldr_r50_nih_stage1.py \
         --seeds 0 1 2 --reference bce_r50_nih --work-dir work_dirs/bench_nih
+
+    # the runs of a preset, without training (checks configs and variants)
+    python tools/benchmark_suite.py --preset all-spa --dry-run \
+        --work-dir /tmp/plan
 
     # CI: every config end to end on tiny data in a few seconds each
     python tools/benchmark_suite.py --preset all-demo --smoke \
@@ -62,6 +72,7 @@ from .presets import BEST_BASELINE, PRESETS
 from .report import write_reports
 from .runs import plan_runs, run_all
 from .settings import SuiteSettings
+from .variants import PARAMETERS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split('\n', 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add('configs', nargs='*', help='config files')
+    add('configs', nargs='*', help='config files; CONFIG.py@NAME=VALUE[,'
+        'NAME=VALUE] runs a config with values (a parameter ablation, '
+        'NAME: ' + ', '.join(PARAMETERS) + ' or a dotted config key)')
     add('--preset', action='append', choices=sorted(PRESETS),
         help='a named set of configs (repeatable)')
     add('--work-dir', required=True)
@@ -93,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         'can be much faster')
     add('--fail-fast', action='store_true',
         help='stop at the first failed run')
+    add('--dry-run', action='store_true',
+        help='list the runs (stage-1 runs first) and exit: checks the '
+        'configs, presets and variants without training')
     add('--jobs', type=int, default=1,
         help='runs trained at the same time (default 1); a stage-2 run '
         'waits for its stage 1. Give each --threads so that jobs x threads '
@@ -177,20 +193,27 @@ def run_suite(argv: List[str], log: Callable[[str], None],
 
     Returns:
         tuple: :class:`SuiteSettings`, the runs (:class:`~.runs.Run`) and the
-        per-config results (:func:`~.report.collect`).
+        per-config results (:func:`~.report.collect`; None with
+        ``--dry-run``, which trains nothing).
     """
     args = parse_args(argv)
     t_start = time.time()
     opts = {k: v for k, v in vars(args).items()
-            if k not in ('configs', 'preset')}
+            if k not in ('configs', 'preset', 'dry_run')}
     settings = SuiteSettings(**dict(opts, work_dir=osp.abspath(
         args.work_dir)))
-    os.makedirs(settings.work_dir, exist_ok=True)
+    if not args.dry_run:
+        os.makedirs(settings.work_dir, exist_ok=True)
     import ldr_mm  # noqa: F401  (registers components)
     configs = resolve_configs(args)
     runs = plan_runs(configs, settings.seeds, settings.work_dir)
     log(f'{len(runs)} runs: ' + ', '.join(
         f'{r.name}/seed{r.seed}' for r in runs))
+    if args.dry_run:
+        for r in runs:
+            log(f'{r.name} seed {r.seed}: {r.config}' + (
+                f' (after {r.stage1.name})' if r.stage1 else ''))
+        return settings, runs, None
     run_all(runs, settings, log)
     results = write_reports(settings, configs, runs, argv, t_start,
                             report_log or log)
@@ -204,6 +227,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     def log(msg):
         print(f'[suite] {msg}', flush=True)
 
-    _, runs, _ = run_suite(argv, log)
+    _, runs, results = run_suite(argv, log)
+    if results is None:  # --dry-run
+        return 0
     bad = [r for r in runs if r.status not in ('done', 'reused')]
     return 1 if bad else 0

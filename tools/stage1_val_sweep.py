@@ -11,12 +11,12 @@ resampled, the same resample for both, per seed, pooled over seeds).
 
 Examples::
 
-    python benchmarks/stage1_val_sweep.py configs/baselines/bce_r18_demo.py \
+    python tools/stage1_val_sweep.py configs/baselines/bce_r18_demo.py \
         --seeds 0 1 2 --backbone-width 16 --work-dir work_dirs/sweep
-    python benchmarks/stage1_val_sweep.py configs/ldrnet/ldr_r18_demo_stage1.py \
+    python tools/stage1_val_sweep.py configs/ldrnet/ldr_r18_demo_stage1.py \
         --name ldr_gap --seeds 0 1 2 --backbone-width 16 \
         --work-dir work_dirs/sweep --cfg-options model.neck.gap_residual=True
-    python benchmarks/stage1_val_sweep.py --summarize work_dirs/sweep \
+    python tools/stage1_val_sweep.py --summarize work_dirs/sweep \
         --reference bce_r18_demo
 """
 import argparse
@@ -31,10 +31,9 @@ import time
 
 import numpy as np
 
-from ldr_mm.benchmark.configs import load_config, repo_path
-from ldr_mm.benchmark.overrides import (set_backbone, set_epochs,
-                                        tiny_backbone)
-from ldr_mm.benchmark.runs import dump_config
+from benchmark.configs import load_config, repo_path
+from benchmark.overrides import set_backbone, set_epochs, tiny_backbone
+from benchmark.runs import dump_config
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 

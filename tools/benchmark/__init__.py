@@ -1,7 +1,12 @@
 """The benchmark suite: train and test sets of configs, tabulate, compare.
 
-``tools/benchmark_suite.py`` is its command line (:func:`main`). Modules:
-:mod:`.presets` (named config sets, table columns: data), :mod:`.configs`
+A research harness of the checkout, not part of the ``ldr_mm`` package (nor
+of its wheel): ``tools/benchmark_suite.py`` is its command line
+(:func:`main`) and imports it as its sibling package ``benchmark`` (Python
+puts the script's folder, ``tools/``, first on ``sys.path``); the tests see
+it through pytest's ``pythonpath``. Modules:
+:mod:`.presets` (named config sets, table columns: data), :mod:`.variants`
+(parameter ablations: ``CONFIG.py@NAME=VALUE``), :mod:`.configs`
 (lookup, stage-2 chaining, the dataset key), :mod:`.overrides` (what the
 suite changes in a config), :mod:`.runs` (plan, train, test, reuse),
 :mod:`.stats` (mean +- sd, paired bootstrap), :mod:`.compare` (configs
@@ -21,6 +26,7 @@ from .runs import Run, plan_runs, run_all
 from .settings import SuiteSettings
 from .stats import (bootstrap_indices, mean_sd, paired_bootstrap,
                     percentile_interval, resampled_metrics)
+from .variants import PARAMETERS, split_spec, variant_options
 
 __all__ = [
     'main', 'parse_args', 'run_suite', 'compare_to_reference', 'SuiteError',
@@ -31,5 +37,6 @@ __all__ = [
     'PRESETS', 'REPO',
     'TABLE_METRICS', 'markdown_table', 'tail_gap_lines', 'write_reports',
     'Run', 'plan_runs', 'run_all', 'SuiteSettings', 'bootstrap_indices',
-    'mean_sd', 'paired_bootstrap', 'percentile_interval', 'resampled_metrics'
+    'mean_sd', 'paired_bootstrap', 'percentile_interval', 'resampled_metrics',
+    'PARAMETERS', 'split_spec', 'variant_options'
 ]

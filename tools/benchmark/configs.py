@@ -1,31 +1,52 @@
-"""Config files of the suite: lookup, stage-2 chaining, the dataset key."""
+"""Config files of the suite: lookup, stage-2 chaining, the dataset key.
+
+A config is a file or a file with values (``CONFIG.py@NAME=VALUE``,
+:mod:`.variants`); every function here takes both.
+"""
 import os.path as osp
 
 from .presets import REPO
+from .variants import VariantError, split_spec, variant_options
 
 
 class SuiteError(RuntimeError):
     """A problem with the suite's inputs, reported without a traceback."""
 
 
-def repo_path(path: str) -> str:
-    """``path`` as given if it exists, else relative to the repository."""
+def repo_path(spec: str) -> str:
+    """``spec``'s file as given if it exists, else relative to the
+    repository (absolute; its values kept and checked)."""
+    path, values = split_spec(spec)
+    try:
+        variant_options(values, spec)
+    except VariantError as e:
+        raise SuiteError(str(e)) from None
+    suffix = f'@{values}' if values else ''
     if osp.isfile(path):
-        return osp.abspath(path)
+        return osp.abspath(path) + suffix
     cand = osp.join(REPO, path)
     if osp.isfile(cand):
-        return cand
+        return cand + suffix
     raise SuiteError(f'Config "{path}" not found')
 
 
 def run_name(config: str) -> str:
-    """The config's file name without ``.py`` (names its results)."""
-    return osp.splitext(osp.basename(config))[0]
+    """The config's file name without ``.py`` and its values, if any
+    (``ldr_r18_demo_stage2_paper@alpha=0.3``): names its results."""
+    path, values = split_spec(config)
+    name = osp.splitext(osp.basename(path))[0]
+    return f'{name}@{values}' if values else name
 
 
-def load_config(path: str):
+def load_config(spec: str):
+    """The config of a file, with the spec's values set (:mod:`.variants`)."""
     from mmengine.config import Config
-    return Config.fromfile(path)
+    path, values = split_spec(spec)
+    cfg = Config.fromfile(path)
+    options = variant_options(values, spec)
+    if options:
+        cfg.merge_from_dict(options)
+    return cfg
 
 
 def is_stage2(cfg) -> bool:
@@ -52,6 +73,7 @@ def stage1_config_of(path: str, cfg) -> str:
     The config's ``stage1_config`` variable (a path relative to the config),
     or else its nearest ``_base_`` ancestor that is not a stage-2 config.
     """
+    path = split_spec(path)[0]
     explicit = cfg.get('stage1_config')
     if explicit:
         cand = explicit if osp.isabs(explicit) else osp.join(
