@@ -3,7 +3,7 @@ import glob
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import mmengine
 import numpy as np
@@ -21,6 +21,25 @@ def join_path(base: str, path: str) -> str:
     if not base or osp.isabs(path) or '://' in path:
         return path
     return osp.join(base, path)
+
+
+def first_file(root: str, names: Sequence[str], missing: str) -> str:
+    """The first of ``names`` (relative to ``root``) that is a file.
+
+    For a file that ships under several names (versions, ``.gz`` or not).
+
+    Args:
+        root (str): Folder the names are relative to.
+        names (Sequence[str]): Candidate names, preferred first.
+        missing (str): The ``FileNotFoundError`` message when none exists.
+
+    Returns:
+        str: That name (as given, not joined with ``root``).
+    """
+    for name in names:
+        if osp.isfile(join_path(root, name)):
+            return name
+    raise FileNotFoundError(missing)
 
 
 class ImageIndex:
@@ -122,14 +141,40 @@ class MedicalMultiLabelDataset(MultiLabelDataset):
     METAINFO: dict = {}
     #: Whether the raw format itself can be a JSON file (without metainfo).
     RAW_JSON = False
+    #: Names the raw metadata file ships under, preferred first: the
+    #: default ``ann_file`` is the first that exists (what it is:
+    #: ``ANN_FILE_KIND``, for the error).
+    ANN_FILES: Tuple[str, ...] = ()
+    ANN_FILE_KIND = 'metadata file'
+    #: Raw metadata files in ``data_root`` by key, each possibly gzipped
+    #: (:meth:`raw_file`); ``RAW_FILES_HINT`` ends its error.
+    RAW_FILES: Dict[str, str] = {}
+    RAW_FILES_HINT = ''
 
-    def __init__(self, ann_file: str, split: Optional[str] = None,
+    def __init__(self, ann_file: Optional[str], split: Optional[str] = None,
                  **kwargs):
         if split is not None and split not in SPLIT_CHOICES:
             raise ValueError(f'{type(self).__name__}: unknown split '
                              f'{split!r}; choose one of {SPLIT_CHOICES}')
         self.split = split
+        if ann_file is None and self.ANN_FILES:
+            ann_file = self.find_ann_file(kwargs.get('data_root', ''))
         super().__init__(ann_file=ann_file, **kwargs)
+
+    @classmethod
+    def find_ann_file(cls, data_root: str) -> str:
+        """The first of :attr:`ANN_FILES` under ``data_root``."""
+        return first_file(
+            data_root, cls.ANN_FILES,
+            f'No {cls.ANN_FILE_KIND} under "{data_root}" (looked for '
+            f'{list(cls.ANN_FILES)}); set ann_file=')
+
+    def raw_file(self, key: str) -> str:
+        """``data_root``/``RAW_FILES[key]``, or that name + ``.gz``."""
+        path = join_path(self.data_root, self.RAW_FILES[key])
+        return first_file('', (path, path + '.gz'), (
+            f'{type(self).__name__}: "{path}" (or .gz) does not exist; '
+            f'{self.RAW_FILES_HINT}'))
 
     # ----------------------------------------------------------- loading
     @property

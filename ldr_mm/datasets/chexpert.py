@@ -133,6 +133,9 @@ class CheXpert(LabelMaskMixin, MedicalMultiLabelDataset):
     """
     METAINFO = dict(classes=CHEXPERT_CLASSES, prompt_names=tuple(
         c.lower() for c in CHEXPERT_CLASSES))
+    RAW_FILES = CHEXPERT_FILES
+    RAW_FILES_HINT = ('data_root must be the folder holding train.csv and '
+                      'valid.csv (e.g. data/chexpert/CheXpert-v1.0-small).')
 
     def __init__(self,
                  data_root: str = '',
@@ -157,26 +160,16 @@ class CheXpert(LabelMaskMixin, MedicalMultiLabelDataset):
         super().__init__(
             ann_file=ann_file, split=split, data_root=data_root, **kwargs)
 
-    def _csv(self, key: str) -> str:
-        path = join_path(self.data_root, CHEXPERT_FILES[key])
-        for p in (path, path + '.gz'):
-            if osp.isfile(p):
-                return p
-        raise FileNotFoundError(
-            f'CheXpert: "{path}" does not exist. data_root must be the '
-            'folder holding train.csv and valid.csv (e.g. '
-            'data/chexpert/CheXpert-v1.0-small).')
-
     def load_raw(self) -> List[dict]:
         keep = wanted_splits(self.split)
         official = self.split_method == 'official'
         # 'official': train / val come from train.csv only, test from
         # valid.csv only; read just what the split needs
         train = read_chexpert_csv(
-            self._csv('train'), self.uncertain, self.views) if not \
+            self.raw_file('train'), self.uncertain, self.views) if not \
             official or {'train', 'val'} & set(keep) else []
         valid = read_chexpert_csv(
-            self._csv('valid'), self.uncertain, self.views) if not \
+            self.raw_file('valid'), self.uncertain, self.views) if not \
             official or 'test' in keep else []
         if official:
             assign = patient_split([d['patient_id'] for d in train],

@@ -128,6 +128,9 @@ class MIMICCXRJPG(LabelMaskMixin, MedicalMultiLabelDataset):
     """
     METAINFO = dict(classes=MIMIC_CLASSES,
                     prompt_names=tuple(c.lower() for c in MIMIC_CLASSES))
+    RAW_FILES = MIMIC_FILES
+    RAW_FILES_HINT = ('data_root must be the mimic-cxr-jpg/2.0.0 folder as '
+                      'downloaded')
 
     def __init__(self,
                  data_root: str = '',
@@ -143,19 +146,10 @@ class MIMICCXRJPG(LabelMaskMixin, MedicalMultiLabelDataset):
         super().__init__(
             ann_file=ann_file, split=split, data_root=data_root, **kwargs)
 
-    def _file(self, key: str) -> str:
-        path = join_path(self.data_root, MIMIC_FILES[key])
-        for p in (path, path + '.gz'):
-            if osp.isfile(p):
-                return p
-        raise FileNotFoundError(
-            f'MIMICCXRJPG: "{path}" (or .gz) does not exist; data_root must '
-            'be the mimic-cxr-jpg/2.0.0 folder as downloaded')
-
     def load_raw(self) -> List[dict]:
-        labels = read_mimic_labels(self._file('labels'), self.uncertain)
-        split = read_mimic_split(self._file('split'))
-        views = read_mimic_views(self._file('metadata')) \
+        labels = read_mimic_labels(self.raw_file('labels'), self.uncertain)
+        split = read_mimic_split(self.raw_file('split'))
+        views = read_mimic_views(self.raw_file('metadata')) \
             if self.views is not None else {}
         keep = wanted_splits(self.split)
         out, unlabelled = [], 0
@@ -166,7 +160,7 @@ class MIMICCXRJPG(LabelMaskMixin, MedicalMultiLabelDataset):
                 if dicom not in views:
                     raise AnnotationError(
                         f'dicom_id {dicom} of the split file is not in '
-                        f'"{self._file("metadata")}"')
+                        f'"{self.raw_file("metadata")}"')
                 if views[dicom] not in self.views:
                     continue
             lab = labels.get((subject, study))

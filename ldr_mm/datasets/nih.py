@@ -321,15 +321,6 @@ def nih_split(meta: NIHMetadata,
     return out
 
 
-def find_nih_ann_file(data_root: str) -> str:
-    for name in NIH_ANN_FILES:
-        if osp.isfile(osp.join(data_root, name)):
-            return name
-    raise FileNotFoundError(
-        f'No NIH metadata file under "{data_root}" (looked for '
-        f'{list(NIH_ANN_FILES)}); set ann_file=')
-
-
 @DATASETS.register_module()
 class NIHChestXray14(MedicalMultiLabelDataset):
     """NIH ChestX-ray14 (112,120 frontal chest X-rays, 14 findings).
@@ -369,6 +360,8 @@ class NIHChestXray14(MedicalMultiLabelDataset):
         head_classes=NIH_HEAD,
         tail_classes=NIH_TAIL,
         prompt_names=tuple(c.replace('_', ' ') for c in NIH_CLASSES))
+    ANN_FILES = NIH_ANN_FILES
+    ANN_FILE_KIND = 'NIH metadata file'
 
     def __init__(self,
                  data_root: str = '',
@@ -388,8 +381,6 @@ class NIHChestXray14(MedicalMultiLabelDataset):
         self.split_seed = split_seed
         self.split_lists = tuple(split_lists)
         self.img_dir = img_dir
-        if ann_file is None:
-            ann_file = find_nih_ann_file(data_root)
         super().__init__(
             ann_file=ann_file, split=split, data_root=data_root, **kwargs)
 

@@ -285,15 +285,6 @@ def odir_samples(patients: Sequence[ODIRPatient],
     return out
 
 
-def find_odir_ann_file(data_root: str) -> str:
-    for name in ODIR_ANN_FILES:
-        if osp.isfile(osp.join(data_root, name)):
-            return name
-    raise FileNotFoundError(
-        f'No ODIR-5K annotation workbook under "{data_root}" (looked for '
-        f'{list(ODIR_ANN_FILES)}); set ann_file=')
-
-
 @DATASETS.register_module()
 class ODIR5K(MedicalMultiLabelDataset):
     """ODIR-5K (3,500 patients, two colour fundus images each, 8 labels).
@@ -334,6 +325,8 @@ class ODIR5K(MedicalMultiLabelDataset):
         tail_classes=ODIR_TAIL,
         prompt_names=ODIR_PROMPT_NAMES,
         class_aggregate=ODIR_CLASS_AGGREGATE)
+    ANN_FILES = ODIR_ANN_FILES
+    ANN_FILE_KIND = 'ODIR-5K annotation workbook'
 
     def __init__(self,
                  data_root: str = '',
@@ -352,8 +345,6 @@ class ODIR5K(MedicalMultiLabelDataset):
         self.split_ratios = tuple(split_ratios)
         self.split_seed = split_seed
         self.img_dir = img_dir
-        if ann_file is None:
-            ann_file = find_odir_ann_file(data_root)
         super().__init__(
             ann_file=ann_file, split=split, data_root=data_root, **kwargs)
 
