@@ -28,7 +28,8 @@ import numpy as np
 
 from mmpretrain.registry import DATASETS
 
-from .base import AnnotationError, MedicalMultiLabelDataset, join_path
+from .base import (AnnotationError, MedicalMultiLabelDataset,
+                   check_patient_value, join_path)
 from .splits import (DEFAULT_RATIOS, SPLITS, patient_split,
                      stratified_patient_split, wanted_splits)
 from .transforms.medical_io import NIFTI_SUFFIXES
@@ -191,19 +192,14 @@ def _slice_index(where: str, rec: dict, pid: str, volume: Optional[str],
 
 
 def _check_patient_meta(where: str, rec: dict, pid: str,
-                        patient_meta: Dict[str, Dict[str, tuple]]) -> None:
+                        patient_meta: Dict[tuple, tuple]) -> None:
     """Per-patient columns (split, sex, age) agree on every row."""
-    meta = patient_meta.setdefault(pid, {})
     for k in AXSPA_PATIENT_COLUMNS:
-        if k not in rec:
-            continue
-        v = str(rec[k] if rec[k] is not None else '').strip()
-        prev = meta.setdefault(k, (v, where))
-        if prev[0] != v:
-            raise AnnotationError(
-                f'{where}: patient {pid} has {k}="{v}" but {k}='
-                f'"{prev[0]}" at {prev[1].split(" ", 1)[1]} (conflicting '
-                'patient metadata)')
+        if k in rec:
+            check_patient_value(
+                patient_meta, pid, k,
+                str(rec[k] if rec[k] is not None else '').strip(), where,
+                where.split(' ', 1)[1])
 
 
 def _row_split(where: str, rec: dict) -> str:
@@ -231,7 +227,7 @@ def read_axspa_annotations(path: str,
     label_rows = []
     first_img: Dict[str, str] = {}
     first_slice: Dict[tuple, str] = {}
-    patient_meta: Dict[str, Dict[str, tuple]] = {}
+    patient_meta: Dict[tuple, tuple] = {}
     splits = []
     known = set(AXSPA_COLUMNS) | set(AXSPA_CLASSES) | set(ignore_columns)
     checked_keys = None

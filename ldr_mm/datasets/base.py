@@ -42,6 +42,29 @@ def first_file(root: str, names: Sequence[str], missing: str) -> str:
     raise FileNotFoundError(missing)
 
 
+def check_patient_value(seen: Dict[tuple, tuple], pid: str, column: str,
+                        value: str, where: str, row: str) -> None:
+    """A per-patient column (sex, age, split ...) has one value per patient.
+
+    Args:
+        seen (dict): ``{(patient, column): (value, row)}`` of the rows read
+            so far; this row's value is added.
+        pid (str): The row's patient.
+        column (str): The column, as the message names it.
+        value (str): The row's value.
+        where (str): The file and row, to start the message.
+        row (str): The row alone (``'line 3'``), for a later message.
+
+    Raises:
+        AnnotationError: An earlier row gave the patient another value.
+    """
+    prev = seen.setdefault((pid, column), (value, row))
+    if prev[0] != value:
+        raise AnnotationError(
+            f'{where}: patient {pid} has {column}="{value}" but {column}='
+            f'"{prev[0]}" at {prev[1]} (conflicting patient metadata)')
+
+
 class ImageIndex:
     """Find image files by name under a dataset root.
 

@@ -12,7 +12,7 @@ import numpy as np
 from mmpretrain.registry import DATASETS
 
 from .base import (AnnotationError, ImageIndex, MedicalMultiLabelDataset,
-                   join_path)
+                   check_patient_value, join_path)
 from .splits import DEFAULT_RATIOS, patient_split, wanted_splits
 
 #: Canonical class order (CheXNet, MedMNIST, the NIH paper).
@@ -125,7 +125,7 @@ def read_nih_metadata(path: str) -> NIHMetadata:
         need = max(c_img, c_lab, c_pid, c_sex or 0) + 1
         names, pids, lines, rows = [], [], [], []
         first_line: Dict[str, int] = {}
-        sex_of: Dict[str, tuple] = {}
+        sex_of: Dict[tuple, tuple] = {}
         parsed: Dict[str, tuple] = {}  # 'Finding Labels' cell -> indices
         for row in reader:
             line = reader.line_num
@@ -143,7 +143,9 @@ def read_nih_metadata(path: str) -> NIHMetadata:
                 raise AnnotationError(
                     f'"{path}" line {line}: empty Patient ID for "{name}"')
             if c_sex is not None:
-                _check_same_sex(sex_of, pid, row[c_sex].strip(), path, line)
+                check_patient_value(sex_of, pid, 'Patient Gender',
+                                    row[c_sex].strip(), f'"{path}" line '
+                                    f'{line}', f'line {line}')
             names.append(name)
             pids.append(pid)
             lines.append(line)
@@ -189,17 +191,6 @@ def _check_row_width(row: List[str], header: List[str], need: int,
         raise AnnotationError(
             f'"{path}" line {line}: {len(row)} fields, the header '
             f'has {width}: {row}')
-
-
-def _check_same_sex(sex_of: Dict[str, tuple], pid: str, sex: str,
-                    path: str, line: int) -> None:
-    """A patient's gender is the same on every row (``sex_of`` is updated)."""
-    prev = sex_of.setdefault(pid, (sex, line))
-    if prev[0] != sex:
-        raise AnnotationError(
-            f'"{path}" line {line}: patient {pid} has Patient '
-            f'Gender "{sex}" but "{prev[0]}" on line {prev[1]} '
-            '(conflicting patient metadata)')
 
 
 def _cell_findings(parsed: Dict[str, tuple], cell: str, path: str,
