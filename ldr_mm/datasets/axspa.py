@@ -29,7 +29,7 @@ import numpy as np
 from mmpretrain.registry import DATASETS
 
 from .base import (AnnotationError, MedicalMultiLabelDataset,
-                   check_patient_value, join_path)
+                   PatientSplitMixin, check_patient_value, join_path)
 from .splits import (DEFAULT_RATIOS, SPLITS, patient_split,
                      stratified_patient_split, wanted_splits)
 from .transforms.medical_io import NIFTI_SUFFIXES
@@ -300,7 +300,7 @@ def axspa_split(ann: AxSpAAnnotations,
 
 
 @DATASETS.register_module()
-class AxSpADataset(MedicalMultiLabelDataset):
+class AxSpADataset(PatientSplitMixin, MedicalMultiLabelDataset):
     """Axial spondyloarthritis sacroiliac MRI slices, 12 labels.
 
     ER EL SR SL JSR JSL OR OL LR LL BMER BMEL: erosion, sclerosis, joint
@@ -341,8 +341,6 @@ class AxSpADataset(MedicalMultiLabelDataset):
                  split: Optional[str] = None,
                  ann_file: str = 'annotations.csv',
                  split_method: str = 'auto',
-                 split_ratios: Sequence[float] = DEFAULT_RATIOS,
-                 split_seed: int = 0,
                  check_files: bool = True,
                  ignore_columns: Sequence[str] = (),
                  **kwargs):
@@ -350,8 +348,6 @@ class AxSpADataset(MedicalMultiLabelDataset):
             raise ValueError(f'split_method must be one of {SPLIT_METHODS}, '
                              f'got {split_method!r}')
         self.split_method = split_method
-        self.split_ratios = tuple(split_ratios)
-        self.split_seed = split_seed
         self.check_files = check_files
         self.ignore_columns = tuple(ignore_columns)
         super().__init__(

@@ -13,7 +13,7 @@ from mmpretrain.datasets import MultiLabelDataset
 
 from .errors import AnnotationError
 from .label_check import label_indices, sample_name
-from .splits import SPLIT_CHOICES
+from .splits import DEFAULT_RATIOS, SPLIT_CHOICES
 
 
 def join_path(base: str, path: str) -> str:
@@ -130,6 +130,29 @@ class ImageIndex:
                 f'First missing: {missing[:5]}. Unpack all image archives '
                 'there, or set `img_dir` to the folder that holds them.')
         return paths
+
+
+class PatientSplitMixin:
+    """The settings of a dataset's seeded patient-level split.
+
+    Stored as ``split_ratios`` (tuple) and ``split_seed`` for the
+    subclass's :meth:`load_raw`; the converters given the same values
+    write the same split.
+
+    Args:
+        split_ratios (Sequence[float]): (train, val, test) shares.
+            Defaults to :data:`~ldr_mm.datasets.splits.DEFAULT_RATIOS`.
+        split_seed (int): Split seed. Defaults to 0.
+    """
+
+    def __init__(self,
+                 *args,
+                 split_ratios: Sequence[float] = DEFAULT_RATIOS,
+                 split_seed: int = 0,
+                 **kwargs):
+        self.split_ratios = tuple(split_ratios)
+        self.split_seed = split_seed
+        super().__init__(*args, **kwargs)
 
 
 class MedicalMultiLabelDataset(MultiLabelDataset):

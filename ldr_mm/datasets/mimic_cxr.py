@@ -15,18 +15,17 @@ Every image (``dicom_id``) is a sample with its study's labels, at
 {dicom_id}.jpg``.
 """
 import csv
-import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.logging import MMLogger
 
 from mmpretrain.registry import DATASETS
 
-from .base import AnnotationError, MedicalMultiLabelDataset, join_path
+from .base import AnnotationError, MedicalMultiLabelDataset
 from .nih import open_text
 from .splits import wanted_splits
-from .uncertain import (LabelMaskMixin, apply_policy, check_policy,
-                        finish_samples, missing_columns, parse_label_row)
+from .uncertain import (LabelMaskMixin, apply_policy, finish_samples,
+                        missing_columns, parse_label_row)
 
 #: The 14 observations in the order of ``mimic-cxr-2.0.0-chexpert.csv``.
 MIMIC_CLASSES = ('Atelectasis', 'Cardiomegaly', 'Consolidation', 'Edema',
@@ -136,11 +135,9 @@ class MIMICCXRJPG(LabelMaskMixin, MedicalMultiLabelDataset):
                  data_root: str = '',
                  split: Optional[str] = None,
                  ann_file: str = '',
-                 uncertain: str = 'zeros',
                  views: Optional[Sequence[str]] = FRONTAL_VIEWS,
                  check_files: bool = True,
                  **kwargs):
-        self.uncertain = check_policy(uncertain, 'MIMICCXRJPG')
         self.views = None if views is None else tuple(views)
         self.check_files = check_files
         super().__init__(

@@ -3,7 +3,6 @@ import csv
 import difflib
 import gzip
 import io
-import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
@@ -12,7 +11,7 @@ import numpy as np
 from mmpretrain.registry import DATASETS
 
 from .base import (AnnotationError, ImageIndex, MedicalMultiLabelDataset,
-                   check_patient_value, join_path)
+                   PatientSplitMixin, check_patient_value, join_path)
 from .splits import DEFAULT_RATIOS, patient_split, wanted_splits
 
 #: Canonical class order (CheXNet, MedMNIST, the NIH paper).
@@ -313,7 +312,7 @@ def nih_split(meta: NIHMetadata,
 
 
 @DATASETS.register_module()
-class NIHChestXray14(MedicalMultiLabelDataset):
+class NIHChestXray14(PatientSplitMixin, MedicalMultiLabelDataset):
     """NIH ChestX-ray14 (112,120 frontal chest X-rays, 14 findings).
 
     Reads the official ``Data_Entry_2017_v2020.csv`` or
@@ -359,8 +358,6 @@ class NIHChestXray14(MedicalMultiLabelDataset):
                  split: Optional[str] = None,
                  ann_file: Optional[str] = None,
                  split_method: str = 'patient',
-                 split_ratios: Sequence[float] = DEFAULT_RATIOS,
-                 split_seed: int = 0,
                  split_lists: Sequence[str] = NIH_SPLIT_LISTS,
                  img_dir: Optional[str] = None,
                  **kwargs):
@@ -368,8 +365,6 @@ class NIHChestXray14(MedicalMultiLabelDataset):
             raise ValueError(f"split_method must be 'patient' or "
                              f"'official', got {split_method!r}")
         self.split_method = split_method
-        self.split_ratios = tuple(split_ratios)
-        self.split_seed = split_seed
         self.split_lists = tuple(split_lists)
         self.img_dir = img_dir
         super().__init__(

@@ -1,6 +1,5 @@
 """ODIR-5K: the official annotation workbook, splits and the dataset."""
 import csv
-import os.path as osp
 import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -10,7 +9,7 @@ import numpy as np
 from mmpretrain.registry import DATASETS
 
 from .base import (AnnotationError, ImageIndex, MedicalMultiLabelDataset,
-                   join_path)
+                   PatientSplitMixin, join_path)
 from .splits import DEFAULT_RATIOS, patient_split, wanted_splits
 
 ODIR_CLASSES = ('N', 'D', 'G', 'C', 'A', 'H', 'M', 'O')
@@ -286,7 +285,7 @@ def odir_samples(patients: Sequence[ODIRPatient],
 
 
 @DATASETS.register_module()
-class ODIR5K(MedicalMultiLabelDataset):
+class ODIR5K(PatientSplitMixin, MedicalMultiLabelDataset):
     """ODIR-5K (3,500 patients, two colour fundus images each, 8 labels).
 
     Labels N D G C A H M O are given per patient (over both eyes). Two ways
@@ -334,16 +333,12 @@ class ODIR5K(MedicalMultiLabelDataset):
                  ann_file: Optional[str] = None,
                  mode: str = 'eye',
                  exclude_keywords: Sequence[str] = ODIR_NON_FUNDUS,
-                 split_ratios: Sequence[float] = DEFAULT_RATIOS,
-                 split_seed: int = 0,
                  img_dir: Optional[str] = None,
                  **kwargs):
         if mode not in ('eye', 'patient'):
             raise ValueError(f"mode must be 'eye' or 'patient', got {mode!r}")
         self.mode = mode
         self.exclude_keywords = tuple(exclude_keywords)
-        self.split_ratios = tuple(split_ratios)
-        self.split_seed = split_seed
         self.img_dir = img_dir
         super().__init__(
             ann_file=ann_file, split=split, data_root=data_root, **kwargs)
