@@ -155,6 +155,26 @@ class PatientSplitMixin:
         super().__init__(*args, **kwargs)
 
 
+def find_images(root: str, names: Sequence[str], img_dir: Optional[str],
+                patterns: Sequence[str], what: str) -> List[str]:
+    """Paths of the image files ``names`` of a dataset under ``root``.
+
+    Args:
+        root (str): The image root.
+        names (Sequence[str]): File names.
+        img_dir (str, optional): None: search the folders ``patterns``
+            (:class:`ImageIndex`) and raise naming the missing images; a
+            folder relative to ``root``: the names joined to it unchecked
+            (remote storage).
+        patterns (Sequence[str]): Folder globs to search, in priority order.
+        what (str): The images' source, for the error.
+    """
+    if img_dir is None:
+        return ImageIndex(root, patterns).resolve(names, what)
+    base = join_path(root, img_dir)
+    return [join_path(base, n) for n in names]
+
+
 class MedicalMultiLabelDataset(MultiLabelDataset):
     """:class:`MultiLabelDataset` reading raw medical metadata or JSON.
 

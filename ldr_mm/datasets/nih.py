@@ -10,8 +10,9 @@ import numpy as np
 
 from mmpretrain.registry import DATASETS
 
-from .base import (AnnotationError, ImageIndex, MedicalMultiLabelDataset,
-                   PatientSplitMixin, check_patient_value, join_path)
+from .base import (AnnotationError, MedicalMultiLabelDataset,
+                   PatientSplitMixin, check_patient_value, find_images,
+                   join_path)
 from .splits import DEFAULT_RATIOS, patient_split, wanted_splits
 
 #: Canonical class order (CheXNet, MedMNIST, the NIH paper).
@@ -377,13 +378,9 @@ class NIHChestXray14(PatientSplitMixin, MedicalMultiLabelDataset):
                            self.split_seed, lists)
         keep = np.flatnonzero(np.isin(splits, wanted_splits(self.split)))
         names = [meta.names[i] for i in keep]
-        if self.img_dir is None:
-            index = ImageIndex(self.image_root, NIH_IMAGE_DIRS)
-            paths = index.resolve(names, f'split "{self.split}" of '
-                                  f'"{self.ann_file}"')
-        else:
-            base = join_path(self.image_root, self.img_dir)
-            paths = [join_path(base, n) for n in names]
+        paths = find_images(self.image_root, names, self.img_dir,
+                            NIH_IMAGE_DIRS,
+                            f'split "{self.split}" of "{self.ann_file}"')
         return [
             dict(img_path=p, gt_label=list(meta.label_lists[i]),
                  patient_id=meta.patient_ids[i])

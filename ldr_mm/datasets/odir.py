@@ -8,8 +8,8 @@ import numpy as np
 
 from mmpretrain.registry import DATASETS
 
-from .base import (AnnotationError, ImageIndex, MedicalMultiLabelDataset,
-                   PatientSplitMixin, join_path)
+from .base import (AnnotationError, MedicalMultiLabelDataset,
+                   PatientSplitMixin, find_images)
 from .splits import DEFAULT_RATIOS, patient_split, wanted_splits
 
 ODIR_CLASSES = ('N', 'D', 'G', 'C', 'A', 'H', 'M', 'O')
@@ -352,13 +352,9 @@ class ODIR5K(PatientSplitMixin, MedicalMultiLabelDataset):
         names = [n for s in samples for n in (
             s['img_path'] if isinstance(s['img_path'], list) else
             [s['img_path']])]
-        if self.img_dir is None:
-            index = ImageIndex(self.image_root, ODIR_IMAGE_DIRS)
-            paths = index.resolve(
-                names, f'split "{self.split}" of "{self.ann_file}"')
-        else:
-            base = join_path(self.image_root, self.img_dir)
-            paths = [join_path(base, n) for n in names]
+        paths = find_images(self.image_root, names, self.img_dir,
+                            ODIR_IMAGE_DIRS,
+                            f'split "{self.split}" of "{self.ann_file}"')
         it = iter(paths)
         for s in samples:
             if isinstance(s['img_path'], list):
