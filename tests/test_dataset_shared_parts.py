@@ -98,6 +98,7 @@ def test_conflicting_patient_value_names_both_rows(tmp_path):
     check_patient_value(seen, 'p1', 'sex', 'F', '"a.csv" line 3', 'line 3')
     with pytest.raises(AnnotationError,
                        match='^"a.csv" line 4: patient p1 has sex="M" but '
-                       'sex="F" at line 2 \\(conflicting patient metadata\\)$'):
+                       'sex="F" at line 2 '
+                       r'\(conflicting patient metadata\)$'):
         check_patient_value(seen, 'p1', 'sex', 'M', '"a.csv" line 4',
                             'line 4')
