@@ -28,7 +28,8 @@ import numpy as np
 
 from mmpretrain.registry import DATASETS
 
-from .base import AnnotationError, MedicalMultiLabelDataset, join_path
+from .base import (AnnotationError, MedicalMultiLabelDataset,
+                   PatientSplitMixin, check_patient_value, join_path)
 from .splits import (DEFAULT_RATIOS, SPLITS, patient_split,
                      stratified_patient_split, wanted_splits)
 from .transforms.medical_io import NIFTI_SUFFIXES
@@ -191,19 +192,14 @@ def _slice_index(where: str, rec: dict, pid: str, volume: Optional[str],
 
 
 def _check_patient_meta(where: str, rec: dict, pid: str,
-                        patient_meta: Dict[str, Dict[str, tuple]]) -> None:
+                        patient_meta: Dict[tuple, tuple]) -> None:
     """Per-patient columns (split, sex, age) agree on every row."""
-    meta = patient_meta.setdefault(pid, {})
     for k in AXSPA_PATIENT_COLUMNS:
-        if k not in rec:
-            continue
-        v = str(rec[k] if rec[k] is not None else '').strip()
-        prev = meta.setdefault(k, (v, where))
-        if prev[0] != v:
-            raise AnnotationError(
-                f'{where}: patient {pid} has {k}="{v}" but {k}='
-                f'"{prev[0]}" at {prev[1].split(" ", 1)[1]} (conflicting '
-                'patient metadata)')
+        if k in rec:
+            check_patient_value(
+                patient_meta, pid, k,
+                str(rec[k] if rec[k] is not None else '').strip(), where,
+                where.split(' ', 1)[1])
 
 
 def _row_split(where: str, rec: dict) -> str:
@@ -231,7 +227,7 @@ def read_axspa_annotations(path: str,
     label_rows = []
     first_img: Dict[str, str] = {}
     first_slice: Dict[tuple, str] = {}
-    patient_meta: Dict[str, Dict[str, tuple]] = {}
+    patient_meta: Dict[tuple, tuple] = {}
     splits = []
     known = set(AXSPA_COLUMNS) | set(AXSPA_CLASSES) | set(ignore_columns)
     checked_keys = None
@@ -304,7 +300,7 @@ def axspa_split(ann: AxSpAAnnotations,
 
 
 @DATASETS.register_module()
-class AxSpADataset(MedicalMultiLabelDataset):
+class AxSpADataset(PatientSplitMixin, MedicalMultiLabelDataset):
     """Axial spondyloarthritis sacroiliac MRI slices, 12 labels.
 
     ER EL SR SL JSR JSL OR OL LR LL BMER BMEL: erosion, sclerosis, joint
@@ -345,8 +341,6 @@ class AxSpADataset(MedicalMultiLabelDataset):
                  split: Optional[str] = None,
                  ann_file: str = 'annotations.csv',
                  split_method: str = 'auto',
-                 split_ratios: Sequence[float] = DEFAULT_RATIOS,
-                 split_seed: int = 0,
                  check_files: bool = True,
                  ignore_columns: Sequence[str] = (),
                  **kwargs):
@@ -354,8 +348,6 @@ class AxSpADataset(MedicalMultiLabelDataset):
             raise ValueError(f'split_method must be one of {SPLIT_METHODS}, '
                              f'got {split_method!r}')
         self.split_method = split_method
-        self.split_ratios = tuple(split_ratios)
-        self.split_seed = split_seed
         self.check_files = check_files
         self.ignore_columns = tuple(ignore_columns)
         super().__init__(

@@ -3,7 +3,7 @@ import glob
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import mmengine
 import numpy as np
@@ -13,7 +13,7 @@ from mmpretrain.datasets import MultiLabelDataset
 
 from .errors import AnnotationError
 from .label_check import label_indices, sample_name
-from .splits import SPLIT_CHOICES
+from .splits import DEFAULT_RATIOS, SPLIT_CHOICES
 
 
 def join_path(base: str, path: str) -> str:
@@ -21,6 +21,48 @@ def join_path(base: str, path: str) -> str:
     if not base or osp.isabs(path) or '://' in path:
         return path
     return osp.join(base, path)
+
+
+def first_file(root: str, names: Sequence[str], missing: str) -> str:
+    """The first of ``names`` (relative to ``root``) that is a file.
+
+    For a file that ships under several names (versions, ``.gz`` or not).
+
+    Args:
+        root (str): Folder the names are relative to.
+        names (Sequence[str]): Candidate names, preferred first.
+        missing (str): The ``FileNotFoundError`` message when none exists.
+
+    Returns:
+        str: That name (as given, not joined with ``root``).
+    """
+    for name in names:
+        if osp.isfile(join_path(root, name)):
+            return name
+    raise FileNotFoundError(missing)
+
+
+def check_patient_value(seen: Dict[tuple, tuple], pid: str, column: str,
+                        value: str, where: str, row: str) -> None:
+    """A per-patient column (sex, age, split ...) has one value per patient.
+
+    Args:
+        seen (dict): ``{(patient, column): (value, row)}`` of the rows read
+            so far; this row's value is added.
+        pid (str): The row's patient.
+        column (str): The column, as the message names it.
+        value (str): The row's value.
+        where (str): The file and row, to start the message.
+        row (str): The row alone (``'line 3'``), for a later message.
+
+    Raises:
+        AnnotationError: An earlier row gave the patient another value.
+    """
+    prev = seen.setdefault((pid, column), (value, row))
+    if prev[0] != value:
+        raise AnnotationError(
+            f'{where}: patient {pid} has {column}="{value}" but {column}='
+            f'"{prev[0]}" at {prev[1]} (conflicting patient metadata)')
 
 
 class ImageIndex:
@@ -90,6 +132,49 @@ class ImageIndex:
         return paths
 
 
+class PatientSplitMixin:
+    """The settings of a dataset's seeded patient-level split.
+
+    Stored as ``split_ratios`` (tuple) and ``split_seed`` for the
+    subclass's :meth:`load_raw`; the converters given the same values
+    write the same split.
+
+    Args:
+        split_ratios (Sequence[float]): (train, val, test) shares.
+            Defaults to :data:`~ldr_mm.datasets.splits.DEFAULT_RATIOS`.
+        split_seed (int): Split seed. Defaults to 0.
+    """
+
+    def __init__(self,
+                 *args,
+                 split_ratios: Sequence[float] = DEFAULT_RATIOS,
+                 split_seed: int = 0,
+                 **kwargs):
+        self.split_ratios = tuple(split_ratios)
+        self.split_seed = split_seed
+        super().__init__(*args, **kwargs)
+
+
+def find_images(root: str, names: Sequence[str], img_dir: Optional[str],
+                patterns: Sequence[str], what: str) -> List[str]:
+    """Paths of the image files ``names`` of a dataset under ``root``.
+
+    Args:
+        root (str): The image root.
+        names (Sequence[str]): File names.
+        img_dir (str, optional): None: search the folders ``patterns``
+            (:class:`ImageIndex`) and raise naming the missing images; a
+            folder relative to ``root``: the names joined to it unchecked
+            (remote storage).
+        patterns (Sequence[str]): Folder globs to search, in priority order.
+        what (str): The images' source, for the error.
+    """
+    if img_dir is None:
+        return ImageIndex(root, patterns).resolve(names, what)
+    base = join_path(root, img_dir)
+    return [join_path(base, n) for n in names]
+
+
 class MedicalMultiLabelDataset(MultiLabelDataset):
     """:class:`MultiLabelDataset` reading raw medical metadata or JSON.
 
@@ -122,14 +207,40 @@ class MedicalMultiLabelDataset(MultiLabelDataset):
     METAINFO: dict = {}
     #: Whether the raw format itself can be a JSON file (without metainfo).
     RAW_JSON = False
+    #: Names the raw metadata file ships under, preferred first: the
+    #: default ``ann_file`` is the first that exists (what it is:
+    #: ``ANN_FILE_KIND``, for the error).
+    ANN_FILES: Tuple[str, ...] = ()
+    ANN_FILE_KIND = 'metadata file'
+    #: Raw metadata files in ``data_root`` by key, each possibly gzipped
+    #: (:meth:`raw_file`); ``RAW_FILES_HINT`` ends its error.
+    RAW_FILES: Dict[str, str] = {}
+    RAW_FILES_HINT = ''
 
-    def __init__(self, ann_file: str, split: Optional[str] = None,
+    def __init__(self, ann_file: Optional[str], split: Optional[str] = None,
                  **kwargs):
         if split is not None and split not in SPLIT_CHOICES:
             raise ValueError(f'{type(self).__name__}: unknown split '
                              f'{split!r}; choose one of {SPLIT_CHOICES}')
         self.split = split
+        if ann_file is None and self.ANN_FILES:
+            ann_file = self.find_ann_file(kwargs.get('data_root', ''))
         super().__init__(ann_file=ann_file, **kwargs)
+
+    @classmethod
+    def find_ann_file(cls, data_root: str) -> str:
+        """The first of :attr:`ANN_FILES` under ``data_root``."""
+        return first_file(
+            data_root, cls.ANN_FILES,
+            f'No {cls.ANN_FILE_KIND} under "{data_root}" (looked for '
+            f'{list(cls.ANN_FILES)}); set ann_file=')
+
+    def raw_file(self, key: str) -> str:
+        """``data_root``/``RAW_FILES[key]``, or that name + ``.gz``."""
+        path = join_path(self.data_root, self.RAW_FILES[key])
+        return first_file('', (path, path + '.gz'), (
+            f'{type(self).__name__}: "{path}" (or .gz) does not exist; '
+            f'{self.RAW_FILES_HINT}'))
 
     # ----------------------------------------------------------- loading
     @property

@@ -7,16 +7,16 @@ starts with the dataset folder (``CheXpert-v1.0-small/train/patient00001/
 study1/view1_frontal.jpg``), the folder that holds the two CSV files.
 """
 import csv
-import os.path as osp
 from typing import List, Optional, Sequence
 
 from mmpretrain.registry import DATASETS
 
-from .base import AnnotationError, MedicalMultiLabelDataset, join_path
+from .base import (AnnotationError, MedicalMultiLabelDataset,
+                   PatientSplitMixin)
 from .nih import open_text
 from .splits import patient_split, wanted_splits
-from .uncertain import (LabelMaskMixin, apply_policy, check_policy,
-                        finish_samples, missing_columns, parse_label_row)
+from .uncertain import (LabelMaskMixin, apply_policy, finish_samples,
+                        missing_columns, parse_label_row)
 
 #: The 14 observations, in the files' column order.
 CHEXPERT_CLASSES = ('No Finding', 'Enlarged Cardiomediastinum',
@@ -98,7 +98,8 @@ def read_chexpert_csv(path: str, policy: str, views=None) -> List[dict]:
 
 
 @DATASETS.register_module()
-class CheXpert(LabelMaskMixin, MedicalMultiLabelDataset):
+class CheXpert(LabelMaskMixin, PatientSplitMixin,
+               MedicalMultiLabelDataset):
     """CheXpert chest X-rays: 14 observations with uncertain labels.
 
     Splits (``split_method``):
@@ -133,39 +134,26 @@ class CheXpert(LabelMaskMixin, MedicalMultiLabelDataset):
     """
     METAINFO = dict(classes=CHEXPERT_CLASSES, prompt_names=tuple(
         c.lower() for c in CHEXPERT_CLASSES))
+    RAW_FILES = CHEXPERT_FILES
+    RAW_FILES_HINT = ('data_root must be the folder holding train.csv and '
+                      'valid.csv (e.g. data/chexpert/CheXpert-v1.0-small).')
 
     def __init__(self,
                  data_root: str = '',
                  split: Optional[str] = None,
                  ann_file: str = '',
-                 uncertain: str = 'zeros',
                  views: Optional[Sequence[str]] = None,
                  split_method: str = 'official',
-                 split_ratios: Sequence[float] = (0.7, 0.1, 0.2),
-                 split_seed: int = 0,
                  check_files: bool = True,
                  **kwargs):
-        self.uncertain = check_policy(uncertain, 'CheXpert')
         if split_method not in ('official', 'patient'):
             raise ValueError("CheXpert: split_method must be 'official' or "
                              f"'patient', got {split_method!r}")
         self.views = None if views is None else tuple(views)
         self.split_method = split_method
-        self.split_ratios = tuple(split_ratios)
-        self.split_seed = split_seed
         self.check_files = check_files
         super().__init__(
             ann_file=ann_file, split=split, data_root=data_root, **kwargs)
-
-    def _csv(self, key: str) -> str:
-        path = join_path(self.data_root, CHEXPERT_FILES[key])
-        for p in (path, path + '.gz'):
-            if osp.isfile(p):
-                return p
-        raise FileNotFoundError(
-            f'CheXpert: "{path}" does not exist. data_root must be the '
-            'folder holding train.csv and valid.csv (e.g. '
-            'data/chexpert/CheXpert-v1.0-small).')
 
     def load_raw(self) -> List[dict]:
         keep = wanted_splits(self.split)
@@ -173,10 +161,10 @@ class CheXpert(LabelMaskMixin, MedicalMultiLabelDataset):
         # 'official': train / val come from train.csv only, test from
         # valid.csv only; read just what the split needs
         train = read_chexpert_csv(
-            self._csv('train'), self.uncertain, self.views) if not \
+            self.raw_file('train'), self.uncertain, self.views) if not \
             official or {'train', 'val'} & set(keep) else []
         valid = read_chexpert_csv(
-            self._csv('valid'), self.uncertain, self.views) if not \
+            self.raw_file('valid'), self.uncertain, self.views) if not \
             official or 'test' in keep else []
         if official:
             assign = patient_split([d['patient_id'] for d in train],

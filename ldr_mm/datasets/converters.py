@@ -22,10 +22,9 @@ from .axspa import (AXSPA_CLASSES, AxSpADataset, axspa_split,
                     read_axspa_annotations)
 from .base import ImageIndex, join_path
 from .nih import (NIH_IMAGE_DIRS, NIH_SPLIT_LISTS, NIHChestXray14,
-                  find_nih_ann_file, nih_split, read_nih_metadata)
+                  nih_split, read_nih_metadata)
 from .odir import (ODIR5K, ODIR_CLASSES, ODIR_IMAGE_DIRS, ODIR_NON_FUNDUS,
-                   find_odir_ann_file, odir_samples, odir_split,
-                   read_odir_annotations)
+                   odir_samples, odir_split, read_odir_annotations)
 from .splits import DEFAULT_RATIOS, SPLITS, format_split_report
 
 FORMAT_VERSION = 1
@@ -156,7 +155,7 @@ def convert_nih(data_root: str,
     writes ``<img_dir>/<name>`` without looking at the files.
     ``progress``: a progress bar while the image folders are scanned.
     """
-    ann_file = ann_file or find_nih_ann_file(data_root)
+    ann_file = ann_file or NIHChestXray14.find_ann_file(data_root)
     meta = read_nih_metadata(join_path(data_root, ann_file))
     splits = nih_split(meta, split_method, ratios, seed,
                        [join_path(data_root, p) for p in split_lists])
@@ -196,7 +195,7 @@ def convert_odir(data_root: str,
     with ``img_path`` = [left, right] (readable by ``ODIR5K`` only).
     ``progress``: a progress bar while the image folders are scanned.
     """
-    ann_file = ann_file or find_odir_ann_file(data_root)
+    ann_file = ann_file or ODIR5K.find_ann_file(data_root)
     patients = read_odir_annotations(join_path(data_root, ann_file))
     assign = odir_split(patients, ratios, seed)
     samples = {s: [] for s in SPLITS}

@@ -19,12 +19,12 @@ from typing import List, Optional, Sequence
 import mmengine
 from mmpretrain.registry import DATASETS
 
-from .base import AnnotationError, MedicalMultiLabelDataset
+from .base import (AnnotationError, MedicalMultiLabelDataset,
+                   PatientSplitMixin)
 from .nih import open_text
-from .splits import (DEFAULT_RATIOS, SPLITS, assign_splits,
-                     wanted_splits)
-from .uncertain import (LabelMaskMixin, apply_policy, check_policy,
-                        finish_samples, missing_columns, parse_label_row)
+from .splits import SPLITS, assign_splits, wanted_splits
+from .uncertain import (LabelMaskMixin, apply_policy, finish_samples,
+                        missing_columns, parse_label_row)
 
 _SLICE_COLUMNS = ('slice_index', 'slice_axis')
 
@@ -54,7 +54,8 @@ def _int_cell(rec: dict, col: str, where: str) -> Optional[int]:
 
 
 @DATASETS.register_module()
-class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
+class MultiLabelCSVDataset(LabelMaskMixin, PatientSplitMixin,
+                           MedicalMultiLabelDataset):
     """Any multi-label CSV table: path, labels, optional patient and split.
 
     See the module docstring for the table format (a ``.json`` list of
@@ -107,22 +108,16 @@ class MultiLabelCSVDataset(LabelMaskMixin, MedicalMultiLabelDataset):
                  label_sep: str = '|',
                  patient_column: Optional[str] = None,
                  split_column: Optional[str] = None,
-                 uncertain: str = 'zeros',
-                 split_ratios: Sequence[float] = DEFAULT_RATIOS,
-                 split_seed: int = 0,
                  split_stratify: bool = True,
                  num_folds: Optional[int] = None,
                  fold: int = 0,
                  check_files: bool = True,
                  **kwargs):
-        self.uncertain = check_policy(uncertain, 'MultiLabelCSVDataset')
         self.path_column = path_column
         self.labels_column = labels_column
         self.label_sep = label_sep
         self.patient_column = patient_column
         self.split_column = split_column
-        self.split_ratios = tuple(split_ratios)
-        self.split_seed = split_seed
         self.split_stratify = split_stratify
         self.num_folds = num_folds
         self.fold = fold

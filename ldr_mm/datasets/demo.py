@@ -30,17 +30,20 @@ DEMO_CLASSES = ('opacity', 'nodule', 'ring', 'streak', 'cross', 'square',
                 'triangle', 'stripes', 'speckle', 'cavity')
 DEMO_HEAD = DEMO_CLASSES[:4]
 DEMO_TAIL = DEMO_CLASSES[4:]
+#: The dataset's metainfo, also written into every split file.
+DEMO_METAINFO = dict(
+    classes=DEMO_CLASSES, head_classes=DEMO_HEAD, tail_classes=DEMO_TAIL)
 # (child, parent, share): `share` of the child's positives are drawn from the
 # images that carry the parent finding.
 DEMO_COOCCURRENCE = (('cavity', 'opacity', 0.7), ('speckle', 'nodule', 0.6),
                      ('stripes', 'streak', 0.5), ('triangle', 'ring', 0.4))
 # The test split is 5x the first release's 800 images so that differences
-# between configs of about 0.01-0.02 tail mAP can be told from test noise
+# between configs of a few hundredths of tail mAP can be told from test noise
 # (the tail classes have 25-160 test positives). The validation split is 5x
 # version 2's 400 images: there the tail classes had 8-25 positives (the
 # DEMO_MIN_POSITIVES floor, so a class distribution unlike train / test), and
-# decisions taken on it did not hold on test (docs/recipe.md: the LDA M-step
-# +0.010 AUC on 400 val images, -0.009 on test; -0.007 on 2000 val images).
+# decisions taken on it did not hold on test (docs/recipe.md, "Re-measured on
+# the demo's 2000-image validation split").
 # The train split is unchanged since version 1.
 DEMO_SPLITS = dict(train=1600, val=2000, test=4000)
 DEMO_IMBALANCE = 64.0
@@ -301,13 +304,8 @@ def generate_demo_dataset(root: str,
         min_count = 1 if split == 'train' else DEMO_MIN_POSITIVES
         labels = _sample_labels(n, demo_class_counts(n, min_count), rng)
         img_seeds = rng.integers(0, 2**31 - 1, size=n)
-        meta = dict(
-            classes=list(DEMO_CLASSES),
-            head_classes=list(DEMO_HEAD),
-            tail_classes=list(DEMO_TAIL),
-            demo_version=DEMO_VERSION,
-            seed=seed,
-            image_size=size)
+        meta = dict(DEMO_METAINFO, demo_version=DEMO_VERSION, seed=seed,
+                    image_size=size)
         write_multilabel_split(
             root, split, labels,
             lambda i, labels=labels, img_seeds=img_seeds: render_demo_image(
@@ -356,19 +354,13 @@ def _ensure_split(data_root: str, split: str, generate: bool, seed: int,
 class LDRDemoDataset(GeneratedMultiLabelDataset):
     """The built-in long-tailed multi-label demo dataset.
 
-    Reads ``<data_root>/<split>.json`` (MMPretrain ``MultiLabelDataset``
-    format). With ``generate=True`` (default) a missing split, or one made by
-    another version of the generator (:data:`DEMO_VERSION`), is generated
-    first (deterministic, a few seconds); concurrent ranks write identical
-    files atomically, so that is safe under DDP. Without it, an outdated
-    split is refused with the command that remakes it.
-
-    Args: as :class:`~ldr_mm.datasets.synthetic.GeneratedMultiLabelDataset`.
+    A :class:`~ldr_mm.datasets.synthetic.GeneratedMultiLabelDataset` (see
+    it for the arguments): a split made by another version of the generator
+    (:data:`DEMO_VERSION`) is also generated again (deterministic, a few
+    seconds), or, without ``generate``, refused with the command that
+    remakes it.
     """
-    METAINFO = dict(
-        classes=DEMO_CLASSES,
-        head_classes=DEMO_HEAD,
-        tail_classes=DEMO_TAIL)
+    METAINFO = DEMO_METAINFO
 
     NAME = 'Demo'
     ensure_split = staticmethod(_ensure_split)

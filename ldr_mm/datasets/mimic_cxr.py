@@ -15,18 +15,17 @@ Every image (``dicom_id``) is a sample with its study's labels, at
 {dicom_id}.jpg``.
 """
 import csv
-import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.logging import MMLogger
 
 from mmpretrain.registry import DATASETS
 
-from .base import AnnotationError, MedicalMultiLabelDataset, join_path
+from .base import AnnotationError, MedicalMultiLabelDataset
 from .nih import open_text
 from .splits import wanted_splits
-from .uncertain import (LabelMaskMixin, apply_policy, check_policy,
-                        finish_samples, missing_columns, parse_label_row)
+from .uncertain import (LabelMaskMixin, apply_policy, finish_samples,
+                        missing_columns, parse_label_row)
 
 #: The 14 observations in the order of ``mimic-cxr-2.0.0-chexpert.csv``.
 MIMIC_CLASSES = ('Atelectasis', 'Cardiomegaly', 'Consolidation', 'Edema',
@@ -128,34 +127,26 @@ class MIMICCXRJPG(LabelMaskMixin, MedicalMultiLabelDataset):
     """
     METAINFO = dict(classes=MIMIC_CLASSES,
                     prompt_names=tuple(c.lower() for c in MIMIC_CLASSES))
+    RAW_FILES = MIMIC_FILES
+    RAW_FILES_HINT = ('data_root must be the mimic-cxr-jpg/2.0.0 folder as '
+                      'downloaded')
 
     def __init__(self,
                  data_root: str = '',
                  split: Optional[str] = None,
                  ann_file: str = '',
-                 uncertain: str = 'zeros',
                  views: Optional[Sequence[str]] = FRONTAL_VIEWS,
                  check_files: bool = True,
                  **kwargs):
-        self.uncertain = check_policy(uncertain, 'MIMICCXRJPG')
         self.views = None if views is None else tuple(views)
         self.check_files = check_files
         super().__init__(
             ann_file=ann_file, split=split, data_root=data_root, **kwargs)
 
-    def _file(self, key: str) -> str:
-        path = join_path(self.data_root, MIMIC_FILES[key])
-        for p in (path, path + '.gz'):
-            if osp.isfile(p):
-                return p
-        raise FileNotFoundError(
-            f'MIMICCXRJPG: "{path}" (or .gz) does not exist; data_root must '
-            'be the mimic-cxr-jpg/2.0.0 folder as downloaded')
-
     def load_raw(self) -> List[dict]:
-        labels = read_mimic_labels(self._file('labels'), self.uncertain)
-        split = read_mimic_split(self._file('split'))
-        views = read_mimic_views(self._file('metadata')) \
+        labels = read_mimic_labels(self.raw_file('labels'), self.uncertain)
+        split = read_mimic_split(self.raw_file('split'))
+        views = read_mimic_views(self.raw_file('metadata')) \
             if self.views is not None else {}
         keep = wanted_splits(self.split)
         out, unlabelled = [], 0
@@ -166,7 +157,7 @@ class MIMICCXRJPG(LabelMaskMixin, MedicalMultiLabelDataset):
                 if dicom not in views:
                     raise AnnotationError(
                         f'dicom_id {dicom} of the split file is not in '
-                        f'"{self._file("metadata")}"')
+                        f'"{self.raw_file("metadata")}"')
                 if views[dicom] not in self.views:
                     continue
             lab = labels.get((subject, study))

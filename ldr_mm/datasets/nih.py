@@ -3,7 +3,6 @@ import csv
 import difflib
 import gzip
 import io
-import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
@@ -11,7 +10,8 @@ import numpy as np
 
 from mmpretrain.registry import DATASETS
 
-from .base import (AnnotationError, ImageIndex, MedicalMultiLabelDataset,
+from .base import (AnnotationError, MedicalMultiLabelDataset,
+                   PatientSplitMixin, check_patient_value, find_images,
                    join_path)
 from .splits import DEFAULT_RATIOS, patient_split, wanted_splits
 
@@ -125,7 +125,7 @@ def read_nih_metadata(path: str) -> NIHMetadata:
         need = max(c_img, c_lab, c_pid, c_sex or 0) + 1
         names, pids, lines, rows = [], [], [], []
         first_line: Dict[str, int] = {}
-        sex_of: Dict[str, tuple] = {}
+        sex_of: Dict[tuple, tuple] = {}
         parsed: Dict[str, tuple] = {}  # 'Finding Labels' cell -> indices
         for row in reader:
             line = reader.line_num
@@ -143,7 +143,9 @@ def read_nih_metadata(path: str) -> NIHMetadata:
                 raise AnnotationError(
                     f'"{path}" line {line}: empty Patient ID for "{name}"')
             if c_sex is not None:
-                _check_same_sex(sex_of, pid, row[c_sex].strip(), path, line)
+                check_patient_value(sex_of, pid, 'Patient Gender',
+                                    row[c_sex].strip(), f'"{path}" line '
+                                    f'{line}', f'line {line}')
             names.append(name)
             pids.append(pid)
             lines.append(line)
@@ -189,17 +191,6 @@ def _check_row_width(row: List[str], header: List[str], need: int,
         raise AnnotationError(
             f'"{path}" line {line}: {len(row)} fields, the header '
             f'has {width}: {row}')
-
-
-def _check_same_sex(sex_of: Dict[str, tuple], pid: str, sex: str,
-                    path: str, line: int) -> None:
-    """A patient's gender is the same on every row (``sex_of`` is updated)."""
-    prev = sex_of.setdefault(pid, (sex, line))
-    if prev[0] != sex:
-        raise AnnotationError(
-            f'"{path}" line {line}: patient {pid} has Patient '
-            f'Gender "{sex}" but "{prev[0]}" on line {prev[1]} '
-            '(conflicting patient metadata)')
 
 
 def _cell_findings(parsed: Dict[str, tuple], cell: str, path: str,
@@ -321,17 +312,8 @@ def nih_split(meta: NIHMetadata,
     return out
 
 
-def find_nih_ann_file(data_root: str) -> str:
-    for name in NIH_ANN_FILES:
-        if osp.isfile(osp.join(data_root, name)):
-            return name
-    raise FileNotFoundError(
-        f'No NIH metadata file under "{data_root}" (looked for '
-        f'{list(NIH_ANN_FILES)}); set ann_file=')
-
-
 @DATASETS.register_module()
-class NIHChestXray14(MedicalMultiLabelDataset):
+class NIHChestXray14(PatientSplitMixin, MedicalMultiLabelDataset):
     """NIH ChestX-ray14 (112,120 frontal chest X-rays, 14 findings).
 
     Reads the official ``Data_Entry_2017_v2020.csv`` or
@@ -369,14 +351,14 @@ class NIHChestXray14(MedicalMultiLabelDataset):
         head_classes=NIH_HEAD,
         tail_classes=NIH_TAIL,
         prompt_names=tuple(c.replace('_', ' ') for c in NIH_CLASSES))
+    ANN_FILES = NIH_ANN_FILES
+    ANN_FILE_KIND = 'NIH metadata file'
 
     def __init__(self,
                  data_root: str = '',
                  split: Optional[str] = None,
                  ann_file: Optional[str] = None,
                  split_method: str = 'patient',
-                 split_ratios: Sequence[float] = DEFAULT_RATIOS,
-                 split_seed: int = 0,
                  split_lists: Sequence[str] = NIH_SPLIT_LISTS,
                  img_dir: Optional[str] = None,
                  **kwargs):
@@ -384,12 +366,8 @@ class NIHChestXray14(MedicalMultiLabelDataset):
             raise ValueError(f"split_method must be 'patient' or "
                              f"'official', got {split_method!r}")
         self.split_method = split_method
-        self.split_ratios = tuple(split_ratios)
-        self.split_seed = split_seed
         self.split_lists = tuple(split_lists)
         self.img_dir = img_dir
-        if ann_file is None:
-            ann_file = find_nih_ann_file(data_root)
         super().__init__(
             ann_file=ann_file, split=split, data_root=data_root, **kwargs)
 
@@ -400,13 +378,9 @@ class NIHChestXray14(MedicalMultiLabelDataset):
                            self.split_seed, lists)
         keep = np.flatnonzero(np.isin(splits, wanted_splits(self.split)))
         names = [meta.names[i] for i in keep]
-        if self.img_dir is None:
-            index = ImageIndex(self.image_root, NIH_IMAGE_DIRS)
-            paths = index.resolve(names, f'split "{self.split}" of '
-                                  f'"{self.ann_file}"')
-        else:
-            base = join_path(self.image_root, self.img_dir)
-            paths = [join_path(base, n) for n in names]
+        paths = find_images(self.image_root, names, self.img_dir,
+                            NIH_IMAGE_DIRS,
+                            f'split "{self.split}" of "{self.ann_file}"')
         return [
             dict(img_path=p, gt_label=list(meta.label_lists[i]),
                  patient_id=meta.patient_ids[i])

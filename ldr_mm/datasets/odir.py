@@ -1,6 +1,5 @@
 """ODIR-5K: the official annotation workbook, splits and the dataset."""
 import csv
-import os.path as osp
 import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -9,8 +8,8 @@ import numpy as np
 
 from mmpretrain.registry import DATASETS
 
-from .base import (AnnotationError, ImageIndex, MedicalMultiLabelDataset,
-                   join_path)
+from .base import (AnnotationError, MedicalMultiLabelDataset,
+                   PatientSplitMixin, find_images)
 from .splits import DEFAULT_RATIOS, patient_split, wanted_splits
 
 ODIR_CLASSES = ('N', 'D', 'G', 'C', 'A', 'H', 'M', 'O')
@@ -285,17 +284,8 @@ def odir_samples(patients: Sequence[ODIRPatient],
     return out
 
 
-def find_odir_ann_file(data_root: str) -> str:
-    for name in ODIR_ANN_FILES:
-        if osp.isfile(osp.join(data_root, name)):
-            return name
-    raise FileNotFoundError(
-        f'No ODIR-5K annotation workbook under "{data_root}" (looked for '
-        f'{list(ODIR_ANN_FILES)}); set ann_file=')
-
-
 @DATASETS.register_module()
-class ODIR5K(MedicalMultiLabelDataset):
+class ODIR5K(PatientSplitMixin, MedicalMultiLabelDataset):
     """ODIR-5K (3,500 patients, two colour fundus images each, 8 labels).
 
     Labels N D G C A H M O are given per patient (over both eyes). Two ways
@@ -334,6 +324,8 @@ class ODIR5K(MedicalMultiLabelDataset):
         tail_classes=ODIR_TAIL,
         prompt_names=ODIR_PROMPT_NAMES,
         class_aggregate=ODIR_CLASS_AGGREGATE)
+    ANN_FILES = ODIR_ANN_FILES
+    ANN_FILE_KIND = 'ODIR-5K annotation workbook'
 
     def __init__(self,
                  data_root: str = '',
@@ -341,19 +333,13 @@ class ODIR5K(MedicalMultiLabelDataset):
                  ann_file: Optional[str] = None,
                  mode: str = 'eye',
                  exclude_keywords: Sequence[str] = ODIR_NON_FUNDUS,
-                 split_ratios: Sequence[float] = DEFAULT_RATIOS,
-                 split_seed: int = 0,
                  img_dir: Optional[str] = None,
                  **kwargs):
         if mode not in ('eye', 'patient'):
             raise ValueError(f"mode must be 'eye' or 'patient', got {mode!r}")
         self.mode = mode
         self.exclude_keywords = tuple(exclude_keywords)
-        self.split_ratios = tuple(split_ratios)
-        self.split_seed = split_seed
         self.img_dir = img_dir
-        if ann_file is None:
-            ann_file = find_odir_ann_file(data_root)
         super().__init__(
             ann_file=ann_file, split=split, data_root=data_root, **kwargs)
 
@@ -366,13 +352,9 @@ class ODIR5K(MedicalMultiLabelDataset):
         names = [n for s in samples for n in (
             s['img_path'] if isinstance(s['img_path'], list) else
             [s['img_path']])]
-        if self.img_dir is None:
-            index = ImageIndex(self.image_root, ODIR_IMAGE_DIRS)
-            paths = index.resolve(
-                names, f'split "{self.split}" of "{self.ann_file}"')
-        else:
-            base = join_path(self.image_root, self.img_dir)
-            paths = [join_path(base, n) for n in names]
+        paths = find_images(self.image_root, names, self.img_dir,
+                            ODIR_IMAGE_DIRS,
+                            f'split "{self.split}" of "{self.ann_file}"')
         it = iter(paths)
         for s in samples:
             if isinstance(s['img_path'], list):

@@ -171,25 +171,42 @@ def stratified_patient_split(patient_ids: Sequence[str],
             positives (0 and -1 uncertain / masked are not).
         weights (Sequence[float], optional): Weight of each image (N,).
             Defaults to 1 (the image count).
-        ratios (Sequence[float]): Target shares of ``names``.
-        seed (int): Shuffle seed.
-        names (Sequence[str]): Split names, as many as ``ratios``.
+        ratios, seed, names: As in :func:`patient_split`.
 
     Returns:
         dict: ``{patient_id: split_name}``.
     """
     ratios = _check_ratios(ratios, names)
     uniq, w, pos = _shuffled_patients(patient_ids, weights, labels, seed)
+    where = _stratify(pos, w, _cover(pos, ratios > 0), ratios)
+    return {str(uniq[i]): names[k] for i, k in enumerate(where)}
+
+
+def _stratify(pos: np.ndarray, w: np.ndarray, where: np.ndarray,
+              ratios: np.ndarray) -> np.ndarray:
+    """Step 2 of :func:`stratified_patient_split`: place the patients that
+    coverage left out, rarest class first, then those without positives.
+
+    Args:
+        pos (np.ndarray): (P, C) bool, patient positive for class.
+        w (np.ndarray): (P, ) patient weights.
+        where (np.ndarray): (P, ) split index from :func:`_cover`, -1
+            where not placed yet; filled in place.
+        ratios (np.ndarray): (K, ) normalised target shares.
+
+    Returns:
+        np.ndarray: ``where``, every patient placed.
+    """
+    K = len(ratios)
     active = ratios > 0
     target_c = ratios[:, None] * pos.sum(0)[None, :]  # (K, C)
     target_w = ratios * w.sum()
-    where = _cover(pos, active)
-    have_c = np.stack([pos[where == k].sum(0) for k in range(len(names))])
-    have_w = np.array([w[where == k].sum() for k in range(len(names))])
+    have_c = np.stack([pos[where == k].sum(0) for k in range(K)])
+    have_w = np.array([w[where == k].sum() for k in range(K)])
 
     def best(c):
         gap_c = target_c[:, c] - have_c[:, c] if c is not None else \
-            np.zeros(len(names))
+            np.zeros(K)
         key = [(-gap_c[k], -(target_w[k] - have_w[k]), k)
                for k in np.flatnonzero(active)]
         return min(key)[2]
@@ -202,7 +219,7 @@ def stratified_patient_split(patient_ids: Sequence[str],
             k = where[i] = best(c)
             have_c[k] += pos[i]
             have_w[k] += w[i]
-    return {str(uniq[i]): names[k] for i, k in enumerate(where)}
+    return where
 
 
 def patient_folds(patient_ids: Sequence[str],

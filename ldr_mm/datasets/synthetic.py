@@ -117,9 +117,11 @@ class GeneratedMultiLabelDataset(MultiLabelDataset):
     """Base of a generated dataset: ``<data_root>/<split>.json`` read as
     MMPretrain ``MultiLabelDataset`` JSON, made first when it is missing.
 
-    A subclass sets ``NAME`` (for messages) and implements
-    :meth:`ensure_split` (generate the split, or refuse it without
-    ``generate``); loading checks every ``gt_label``.
+    Generation is deterministic (a few seconds) and concurrent ranks write
+    identical files atomically, so it is safe under DDP. A subclass sets
+    ``METAINFO``, ``NAME`` (for messages) and :meth:`ensure_split`
+    (generate the split, or refuse it without ``generate``); loading checks
+    every ``gt_label``.
 
     Args:
         data_root (str): Directory of the dataset.

@@ -74,8 +74,15 @@ class LabelMaskMixin:
     A pipeline whose ``PackInputs`` does not pack ``gt_mask`` would train
     and evaluate the uncertain entries as negatives, silently: the first
     sample that arrives without it is an error naming the fix.
+
+    Args:
+        uncertain (str): ``'ones'``, ``'zeros'`` (default) or ``'ignore'``
+            for the ``-1`` entries (stored, checked).
     """
-    uncertain: str = 'zeros'
+
+    def __init__(self, *args, uncertain: str = 'zeros', **kwargs):
+        self.uncertain = check_policy(uncertain, type(self).__name__)
+        super().__init__(*args, **kwargs)
 
     def prepare_data(self, idx):
         data = super().prepare_data(idx)

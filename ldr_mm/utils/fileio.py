@@ -88,6 +88,34 @@ def safe_file_name(name, default: str = 'unnamed',
 
 
 @contextlib.contextmanager
+def _replaced_on_success(path: str, keep_ext: bool) -> Iterator[tuple]:
+    """A temporary file beside ``path``, renamed over it on success.
+
+    Yields ``(fd, tmp_path)`` of a new file in ``path``'s directory (created
+    with its parents); when the body returns, the file gets the mode
+    ``open()`` would give and replaces ``path``; when it raises, the file is
+    removed and ``path`` is left untouched. ``keep_ext`` keeps ``path``'s
+    extension last in the temporary name (for writers that pick the format
+    by suffix).
+    """
+    path = osp.abspath(path)
+    dirname = osp.dirname(path)
+    os.makedirs(dirname, exist_ok=True)
+    root, ext = osp.splitext(osp.basename(path)) if keep_ext else (
+        osp.basename(path), '')
+    fd, tmp = tempfile.mkstemp(
+        prefix=f'.{root}.', suffix=f'.tmp{ext}', dir=dirname)
+    try:
+        yield fd, tmp
+        os.chmod(tmp, _umask_mode())  # mkstemp creates files 0600
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_write(path: str, mode: str = 'w', **open_kwargs) -> Iterator[IO]:
     """Open a temporary file that replaces ``path`` only on success.
 
@@ -102,24 +130,13 @@ def atomic_write(path: str, mode: str = 'w', **open_kwargs) -> Iterator[IO]:
     """
     if mode not in ('w', 'wb'):
         raise ValueError(f'atomic_write supports modes "w" and "wb", got {mode!r}')
-    path = osp.abspath(path)
-    dirname = osp.dirname(path)
-    os.makedirs(dirname, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=dirname)
-    try:
-        if mode == 'w':
-            open_kwargs.setdefault('encoding', 'utf-8')
+    if mode == 'w':
+        open_kwargs.setdefault('encoding', 'utf-8')
+    with _replaced_on_success(path, keep_ext=False) as (fd, _):
         with os.fdopen(fd, mode, **open_kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _umask_mode())  # mkstemp creates files 0600
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:
@@ -135,20 +152,9 @@ def atomic_call(path: str, writer: Callable[[str], None]) -> None:
     ``matplotlib``'s ``savefig``). The temporary name keeps ``path``'s
     extension so format detection by suffix still works.
     """
-    path = osp.abspath(path)
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    root, ext = osp.splitext(osp.basename(path))
-    fd, tmp = tempfile.mkstemp(
-        prefix=f'.{root}.', suffix=f'.tmp{ext}', dir=osp.dirname(path))
-    os.close(fd)
-    try:
+    with _replaced_on_success(path, keep_ext=True) as (fd, tmp):
+        os.close(fd)
         writer(tmp)
-        os.chmod(tmp, _umask_mode())  # mkstemp creates files 0600
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 class AtomicLocalBackend(LocalBackend):

@@ -50,8 +50,28 @@ def balanced_accuracy_per_class(scores, targets,
     return out
 
 
+class ThresholdedScoreMetric(MultiLabelScoreMetric):
+    """A per-class metric of the thresholded scores (``score >= thr``).
+
+    A subclass sets ``per_class_fn``, ``(scores, targets, thr) -> (C,)``
+    values (as :func:`accuracy_per_class`).
+
+    Args:
+        thr (float): Score threshold. Defaults to 0.5.
+        **kwargs: See :class:`MultiLabelScoreMetric`.
+    """
+    per_class_fn = None
+
+    def __init__(self, thr: float = 0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.thr = thr
+
+    def per_class_values(self, scores, targets) -> np.ndarray:
+        return self.per_class_fn(scores, targets, self.thr)
+
+
 @METRICS.register_module()
-class MultiLabelAccuracy(MultiLabelScoreMetric):
+class MultiLabelAccuracy(ThresholdedScoreMetric):
     """Mean per-class accuracy at a threshold: the paper's **mACC**.
 
     The paper's "mean accuracy over categories" is read as: for each class,
@@ -63,22 +83,14 @@ class MultiLabelAccuracy(MultiLabelScoreMetric):
     Keys: ``mACC/mean``, ``mACC/head``, ``mACC/tail`` (+ ``mACC/class/<name>``
     with ``per_class=True``). Fractions in [0, 1].
 
-    Args:
-        thr (float): Score threshold. Defaults to 0.5.
-        **kwargs: See :class:`MultiLabelScoreMetric`.
+    Args: as :class:`ThresholdedScoreMetric`.
     """
     default_prefix = 'mACC'
-
-    def __init__(self, thr: float = 0.5, **kwargs):
-        super().__init__(**kwargs)
-        self.thr = thr
-
-    def per_class_values(self, scores, targets) -> np.ndarray:
-        return accuracy_per_class(scores, targets, self.thr)
+    per_class_fn = staticmethod(accuracy_per_class)
 
 
 @METRICS.register_module()
-class MultiLabelBalancedAccuracy(MultiLabelScoreMetric):
+class MultiLabelBalancedAccuracy(ThresholdedScoreMetric):
     """Mean per-class balanced accuracy, (sensitivity + specificity) / 2.
 
     Shown beside the paper's mACC (:class:`MultiLabelAccuracy`): it is not
@@ -88,15 +100,7 @@ class MultiLabelBalancedAccuracy(MultiLabelScoreMetric):
 
     Keys: ``bACC/mean``, ``bACC/head``, ``bACC/tail`` (+ per class).
 
-    Args:
-        thr (float): Score threshold (``score >= thr``). Defaults to 0.5.
-        **kwargs: See :class:`MultiLabelScoreMetric`.
+    Args: as :class:`ThresholdedScoreMetric`.
     """
     default_prefix = 'bACC'
-
-    def __init__(self, thr: float = 0.5, **kwargs):
-        super().__init__(**kwargs)
-        self.thr = thr
-
-    def per_class_values(self, scores, targets) -> np.ndarray:
-        return balanced_accuracy_per_class(scores, targets, self.thr)
+    per_class_fn = staticmethod(balanced_accuracy_per_class)

@@ -251,15 +251,14 @@ class MultiLabelScoreMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
-        _check_rule(aggregate)
+        self.aggregate = _check_rule(aggregate)
         for c, rule in (class_aggregate or {}).items():
             _check_rule(rule, f'class_aggregate[{c!r}]')
+        self.class_aggregate = class_aggregate
+        self.aggregate_by = aggregate_by
         self.per_class = per_class
         self._head = head_classes
         self._tail = tail_classes
-        self.aggregate_by = aggregate_by
-        self.aggregate = aggregate
-        self.class_aggregate = class_aggregate
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:

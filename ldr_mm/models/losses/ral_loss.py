@@ -8,15 +8,11 @@ from .base import MultiLabelLoss
 from .utils import check_reduction
 
 
-def robust_asymmetric_loss(logits: torch.Tensor,
-                           target: torch.Tensor,
-                           gamma_pos: float = 0.0,
-                           gamma_neg: float = 4.0,
-                           clip: float = 0.05,
-                           lamb: float = 1.5,
-                           epsilon_pos: float = 1.0,
-                           epsilon_pos_pow: float = -2.5,
-                           epsilon_neg: float = 0.0) -> torch.Tensor:
+def robust_asymmetric_loss(logits: torch.Tensor, target: torch.Tensor,
+                           gamma_pos: float, gamma_neg: float, clip: float,
+                           lamb: float, epsilon_pos: float,
+                           epsilon_pos_pow: float,
+                           epsilon_neg: float) -> torch.Tensor:
     """Element-wise robust asymmetric loss (RAL).
 
     With p = sigmoid(x), the shifted probability p_m = max(p - m, 0)
@@ -35,7 +31,8 @@ def robust_asymmetric_loss(logits: torch.Tensor,
     Args:
         logits (Tensor): (N, C) logits.
         target (Tensor): (N, C) targets in [0, 1].
-        Others: see :class:`RobustAsymmetricLoss`.
+        Others: see :class:`RobustAsymmetricLoss` (which holds the
+            authors' defaults).
 
     Returns:
         Tensor: (N, C) loss per element.

@@ -170,18 +170,26 @@ class LDRNeck(BaseModule):
             if D != self.in_channels else nn.Identity())
         self._build_queries(classes, word_mlp_hidden)
 
-        ffn = int(feedforward_channels or D)
-        self.layers = nn.ModuleList([
+        self.layers = self._build_encoder(
+            D, num_layers, num_heads, int(feedforward_channels or D), dropout)
+        self._pos_cache = {}
+
+    @staticmethod
+    def _build_encoder(embed_dims: int, num_layers: int, num_heads: int,
+                       feedforward_channels: int,
+                       dropout: float) -> nn.ModuleList:
+        """The transformer encoder over [image tokens; queries] (post-norm,
+        GELU, batch first)."""
+        return nn.ModuleList([
             nn.TransformerEncoderLayer(
-                d_model=D,
+                d_model=embed_dims,
                 nhead=num_heads,
-                dim_feedforward=ffn,
+                dim_feedforward=feedforward_channels,
                 dropout=dropout,
                 activation='gelu',
                 batch_first=True,
                 norm_first=False) for _ in range(num_layers)
         ])
-        self._pos_cache = {}
 
     @staticmethod
     def _check_args(num_classes: Optional[int], pos_encoding: str,
