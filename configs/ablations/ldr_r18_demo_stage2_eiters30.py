@@ -4,4 +4,3 @@ _base_ = '../ldrnet/ldr_r18_demo_stage2.py'
 stage1_config = '../ldrnet/ldr_r18_demo_stage1.py'  # tools/benchmark_suite.py
 e_iters = 30
 train_cfg = dict(e_iters=e_iters)
-default_hooks = dict(checkpoint=dict(interval=e_iters))
