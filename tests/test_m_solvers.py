@@ -1,5 +1,5 @@
-"""M-step solvers (ldr_mm/reconstruction/m_step/) against independent references:
-Fisher LDA from numpy on the raw Gaussian samples, L-BFGS against
+"""M-step solvers (ldr_mm/reconstruction/m_step/) against independent
+references: Fisher LDA from numpy on the raw Gaussian samples, L-BFGS against
 scikit-learn's LogisticRegression on the same virtual samples."""
 import numpy as np
 import pytest
@@ -282,8 +282,8 @@ def test_check_m_solver():
     assert check_m_solver(dict(type='lbfgs', l2=0.1)) == dict(type='lbfgs',
                                                               l2=0.1)
     assert {'sgd', 'lbfgs', 'lda'} <= set(m_solver_names())
-    with pytest.raises(ValueError, match="m_solver must be one of \\[.*'lbfgs', "
-                       "'lda', 'sgd'\\]"):
+    with pytest.raises(ValueError, match="m_solver must be one of "
+                       "\\[.*'lbfgs', 'lda', 'sgd'\\]"):
         check_m_solver('newton')
     with pytest.raises(ValueError, match="'lbfgs' has no options"):
         check_m_solver(dict(type='lbfgs', lr=1))

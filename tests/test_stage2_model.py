@@ -1,4 +1,5 @@
 """Stage-2 model and hook: stage-1 loading, what the M- and E-steps train."""
+import copy
 import json
 import os.path as osp
 import random
@@ -233,10 +234,39 @@ def test_loop_sets_up_its_hook_checkpoints_and_logs(stage2_root, tmp_path,
     assert not ck.by_epoch and ck.filename_tmpl == 'iter_{}.pth'
     assert ck.interval == (2 if listed else 1) * loop.e_iters
     (logger, ) = [h for h in runner.hooks if isinstance(h, LoggerHook)]
-    assert not logger.log_metric_by_epoch and not runner.log_processor.by_epoch
+    assert not logger.log_metric_by_epoch
+    assert not runner.log_processor.by_epoch
     # an iteration-based checkpoint hook keeps its interval (iterations)
     cfg = stage2_cfg(stage2_root, str(tmp_path), e_iters=3, ckpt_interval=5)
     runner = build_runner(cfg)
     build_loop(runner)
     (ck, ) = [h for h in runner.hooks if isinstance(h, CheckpointHook)]
     assert not ck.by_epoch and ck.interval == 5
+
+
+def test_loop_state_of_the_previous_layout_still_resumes(stage2_root,
+                                                         tmp_path):
+    """Version-1 loop state (the 'sgd' optimiser and the 'lda' anchor at the
+    top, before the solvers owned them) is handed to the solver."""
+    anchor = (torch.randn(10, 32), torch.randn(10))
+    for m_solver in ('sgd', dict(type='lda', blend=0.5)):
+        runner = build_runner(stage2_cfg(stage2_root, str(tmp_path)))
+        runner.cfg.train_cfg.m_solver = m_solver
+        loop = runner.build_train_loop(runner.cfg.train_cfg)
+        state = loop.state_dict()
+        assert state['version'] == 2 and 'm_solver' in state
+        sgd_state = None
+        if m_solver == 'sgd':  # an optimiser state that differs from new
+            sgd_state = copy.deepcopy(loop.m_solver.state_dict()
+                                      ['optim_wrapper'])
+            sgd_state['param_groups'][0]['lr'] = 0.123
+        old = dict(state, version=1, m_optim_wrapper=sgd_state,
+                   anchor_head=list(anchor))
+        old.pop('m_solver')
+        loop.load_state_dict(old)
+        if m_solver == 'sgd':
+            opt = loop.m_solver.optim_wrapper.optimizer
+            assert opt.param_groups[0]['lr'] == 0.123
+        else:
+            for a, b in zip(loop.m_solver.anchor_head, anchor):
+                assert torch.equal(a, b)

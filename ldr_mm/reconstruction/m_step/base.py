@@ -111,7 +111,10 @@ def m_solver_config(m_solver) -> dict:
     unknown = set(cfg) - allowed - {'type'}
     if unknown:
         raise ValueError(f'm_solver {cfg["type"]!r} has no options '
-                         f'{sorted(unknown)}; it takes {sorted(allowed)}')
+                         f'{sorted(unknown)}; it takes {sorted(allowed)} (a '
+                         'config that inherits another solver\'s options: '
+                         f'm_solver=dict(_delete_=True, type={cfg["type"]!r}'
+                         ', ...))')
     return cfg
 
 
