@@ -314,8 +314,8 @@ def bench_solvers(args, e_step: float):
     from mmengine.optim import build_optim_wrapper
 
     from ldr_mm.reconstruction import ReverseSampler
-    from ldr_mm.reconstruction.em import (lbfgs_m_step, lda_m_step,
-                                          sgd_m_step)
+    from ldr_mm.reconstruction.m_step import (lbfgs_m_step, lda_m_step,
+                                              sgd_m_step)
     from mmpretrain.registry import MODELS
     C, D, dev = args.classes, args.dims, torch.device(args.device)
     st = synthetic_statistics(C, D, args.device)

@@ -6,7 +6,7 @@ features ``X_class`` (N, C, D) of the training and the **validation** split
 statistics of the training features as stage 2 does
 (:class:`~ldr_mm.reconstruction.GaussianAccumulator`, ``shrinkage='auto'``,
 ``ridge=1e-3``), and fits the closed-form LDA classifier
-(:func:`~ldr_mm.reconstruction.em.lda_classifier`) without and with
+(:func:`~ldr_mm.reconstruction.m_step.lda_classifier`) without and with
 :func:`~ldr_mm.reconstruction.calibrate_statistics` for a few settings.
 Prints validation mAP / tail mAP / AUC / tail AUC per setting and
 checkpoint, then the mean over checkpoints. The stage-1 head itself is the
@@ -140,7 +140,7 @@ def metrics(scores, y, tail):
 
 def lda_scores(stats, x):
     from ldr_mm.reconstruction import sampling_probability
-    from ldr_mm.reconstruction.em import lda_classifier
+    from ldr_mm.reconstruction.m_step import lda_classifier
     prob = sampling_probability(stats.positive_counts, mode='reverse')
     w, b, ok = lda_classifier(stats, prob)
     if not bool(ok.all()):

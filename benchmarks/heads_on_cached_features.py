@@ -7,11 +7,11 @@ statistics of the training features as stage 2 does, and scores on
 validation, without training anything:
 
 * ``stage1``: the stage-1 head;
-* ``lda``: the closed-form LDA head alone (:func:`~ldr_mm.reconstruction.em.
+* ``lda``: the closed-form LDA head alone (:func:`~ldr_mm.reconstruction.m_step.
   lda_classifier`, the ``'lda'`` M-step with ``blend=1``);
 * ``lda_sh<s>``: the same with a fixed shrinkage ``s`` of the statistics;
 * ``blend<t>``: the ``'lda'`` M-step with ``blend=t`` and the stage-1 head
-  as anchor (:func:`~ldr_mm.reconstruction.em.lda_m_step`, exactly what
+  as anchor (:func:`~ldr_mm.reconstruction.m_step.lda_m_step`, exactly what
   ``EMTrainLoop`` runs in round 1, before its E-step).
 
 Prints validation AUC / mAP / tail AUC / tail mAP per head and run, then the
@@ -37,7 +37,7 @@ COLUMNS = ('AUC', 'mAP', 'tail AUC', 'tail mAP')
 def head_rows(data, blends, shrinkages):
     """{head name: [AUC, mAP, tail AUC, tail mAP]} on validation."""
     from ldr_mm.reconstruction import sampling_probability
-    from ldr_mm.reconstruction.em import lda_m_step
+    from ldr_mm.reconstruction.m_step import lda_m_step
     (xtr, ytr), (xva, yva) = data['splits']['train'], data['splits']['val']
     tail, classes = data['tail'], data['classes']
     w1, b1 = (t.double() for t in data['head'])

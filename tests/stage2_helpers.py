@@ -120,9 +120,11 @@ def stage2_cfg(root, work_dir, e_iters=2, rounds=2, m_iters=3,
         'train_cfg.e_iters': e_iters,
         'train_cfg.m_iters': m_iters,
         'train_cfg.virtual_batch_size': virtual_batch_size,
-        'default_hooks.checkpoint.interval': ckpt_interval or e_iters,
         'default_hooks.checkpoint.max_keep_ckpts': 100,
     })
+    if ckpt_interval:  # else one per round, as EMTrainLoop sets it up
+        opts.update({'default_hooks.checkpoint.by_epoch': False,
+                     'default_hooks.checkpoint.interval': ckpt_interval})
     cfg.merge_from_dict(opts)
     cfg.train_cfg.update(loop_options)
     if not val:

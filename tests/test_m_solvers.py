@@ -1,14 +1,22 @@
-"""M-step solvers (ldr_mm/reconstruction/em.py) against independent references:
-Fisher LDA from numpy on the raw Gaussian samples, L-BFGS against
+"""M-step solvers (ldr_mm/reconstruction/m_step/) against independent
+references: Fisher LDA from numpy on the raw Gaussian samples, L-BFGS against
 scikit-learn's LogisticRegression on the same virtual samples."""
 import numpy as np
 import pytest
 import torch
 
 from ldr_mm.reconstruction import GaussianAccumulator, ReverseSampler
-from ldr_mm.reconstruction.em import (check_m_solver, lbfgs_m_step,
-                                      lda_classifier, lda_m_step, score_std,
-                                      sgd_m_step)
+from ldr_mm.reconstruction.m_step import (build_m_solver, lbfgs_m_step,
+                                          lda_classifier, lda_m_step,
+                                          m_solver_config, m_solver_names,
+                                          score_std, sgd_m_step)
+
+
+def check_m_solver(m_solver):
+    """The checked config of ``m_solver`` once it builds (the registered
+    solver checks its options' values)."""
+    build_m_solver(m_solver)
+    return m_solver_config(m_solver)
 
 
 def gaussian_data(C=3, D=4, n=(3000, 600), seed=0):
@@ -273,7 +281,9 @@ def test_check_m_solver():
     assert check_m_solver('lda') == dict(type='lda')
     assert check_m_solver(dict(type='lbfgs', l2=0.1)) == dict(type='lbfgs',
                                                               l2=0.1)
-    with pytest.raises(ValueError, match="one of \\('sgd', 'lbfgs', 'lda'"):
+    assert {'sgd', 'lbfgs', 'lda'} <= set(m_solver_names())
+    with pytest.raises(ValueError, match="m_solver must be one of "
+                       "\\[.*'lbfgs', 'lda', 'sgd'\\]"):
         check_m_solver('newton')
     with pytest.raises(ValueError, match="'lbfgs' has no options"):
         check_m_solver(dict(type='lbfgs', lr=1))

@@ -1,4 +1,5 @@
 """Stage-2 model and hook: stage-1 loading, what the M- and E-steps train."""
+import copy
 import json
 import os.path as osp
 import random
@@ -193,17 +194,79 @@ def test_hook_config_errors(stage2_root, tmp_path):
     cfg.train_cfg.max_iters = 5
     with pytest.raises(ValueError, match='not a multiple'):
         build_runner(cfg).train()
-    # a stage-2 config whose loop was replaced, or without the hook
+    # a config that lists the stage-2 hook but replaced the loop
     cfg = stage2_cfg(stage2_root, str(tmp_path))
+    cfg.custom_hooks.append(dict(type='GaussianReconstructionHook'))
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2)
     with pytest.raises(TypeError, match="type='EMTrainLoop'"):
-        build_runner(cfg).train()
-    cfg = stage2_cfg(stage2_root, str(tmp_path))
-    cfg.custom_hooks = cfg.custom_hooks[:-1]
-    with pytest.raises(RuntimeError, match='GaussianReconstructionHook'):
         build_runner(cfg).train()
     cfg = stage2_cfg(stage2_root, str(tmp_path))
     cfg.model.type = 'LDRClassifier'
     cfg.model.pop('stage1_checkpoint')
     with pytest.raises(TypeError, match='LDRStage2Classifier'):
         build_runner(cfg).train()
+
+
+@pytest.mark.parametrize('listed', [False, True])
+def test_loop_sets_up_its_hook_checkpoints_and_logs(stage2_root, tmp_path,
+                                                     listed):
+    """EMTrainLoop registers GaussianReconstructionHook once (also when a
+    config still lists it), turns the stage-1 epoch-based CheckpointHook
+    into one checkpoint every ``interval`` rounds and logs by iteration."""
+    from mmengine.hooks import CheckpointHook, LoggerHook
+    from ldr_mm.engine import GaussianReconstructionHook
+    cfg = stage2_cfg(stage2_root, str(tmp_path), e_iters=3)
+    assert 'GaussianReconstructionHook' not in [h.type
+                                                for h in cfg.custom_hooks]
+    assert cfg.default_hooks.checkpoint.get('by_epoch', True)
+    if listed:
+        cfg.custom_hooks.append(dict(type='GaussianReconstructionHook'))
+        cfg.default_hooks.checkpoint.interval = 2  # rounds
+    runner = build_runner(cfg)
+    found = [h for h in runner.hooks
+             if isinstance(h, GaussianReconstructionHook)]
+    assert len(found) == int(listed)
+    loop = build_loop(runner)
+    found = [h for h in runner.hooks
+             if isinstance(h, GaussianReconstructionHook)]
+    assert len(found) == 1
+    (ck, ) = [h for h in runner.hooks if isinstance(h, CheckpointHook)]
+    assert not ck.by_epoch and ck.filename_tmpl == 'iter_{}.pth'
+    assert ck.interval == (2 if listed else 1) * loop.e_iters
+    (logger, ) = [h for h in runner.hooks if isinstance(h, LoggerHook)]
+    assert not logger.log_metric_by_epoch
+    assert not runner.log_processor.by_epoch
+    # an iteration-based checkpoint hook keeps its interval (iterations)
+    cfg = stage2_cfg(stage2_root, str(tmp_path), e_iters=3, ckpt_interval=5)
+    runner = build_runner(cfg)
+    build_loop(runner)
+    (ck, ) = [h for h in runner.hooks if isinstance(h, CheckpointHook)]
+    assert not ck.by_epoch and ck.interval == 5
+
+
+def test_loop_state_of_the_previous_layout_still_resumes(stage2_root,
+                                                         tmp_path):
+    """Version-1 loop state (the 'sgd' optimiser and the 'lda' anchor at the
+    top, before the solvers owned them) is handed to the solver."""
+    anchor = (torch.randn(10, 32), torch.randn(10))
+    for m_solver in ('sgd', dict(type='lda', blend=0.5)):
+        runner = build_runner(stage2_cfg(stage2_root, str(tmp_path)))
+        runner.cfg.train_cfg.m_solver = m_solver
+        loop = runner.build_train_loop(runner.cfg.train_cfg)
+        state = loop.state_dict()
+        assert state['version'] == 2 and 'm_solver' in state
+        sgd_state = None
+        if m_solver == 'sgd':  # an optimiser state that differs from new
+            sgd_state = copy.deepcopy(loop.m_solver.state_dict()
+                                      ['optim_wrapper'])
+            sgd_state['param_groups'][0]['lr'] = 0.123
+        old = dict(state, version=1, m_optim_wrapper=sgd_state,
+                   anchor_head=list(anchor))
+        old.pop('m_solver')
+        loop.load_state_dict(old)
+        if m_solver == 'sgd':
+            opt = loop.m_solver.optim_wrapper.optimizer
+            assert opt.param_groups[0]['lr'] == 0.123
+        else:
+            for a, b in zip(loop.m_solver.anchor_head, anchor):
+                assert torch.equal(a, b)

@@ -16,6 +16,8 @@ model = dict(_delete_=True, type='LDRClassifier',
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
                  max_iters=_base_.rounds * _base_.e_iters,
                  val_interval=_base_.e_iters)
-custom_hooks = [h for h in _base_.custom_hooks
-                if h['type'] != 'GaussianReconstructionHook']
+# what EMTrainLoop sets up for stage 2: a checkpoint per "round", logs by
+# iteration
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=_base_.e_iters),
+                     logger=dict(log_metric_by_epoch=False))
 load_from = _base_.model.stage1_checkpoint

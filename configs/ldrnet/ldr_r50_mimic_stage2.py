@@ -14,5 +14,3 @@ model = dict(**_base_.ldr_stage2_model, stage1_checkpoint='work_dirs/ldr_r50_mim
 train_cfg = dict(_base_.ldr_stage2_train_cfg, rounds=rounds, e_iters=e_iters, m_iters=500)
 optim_wrapper = _base_.ldr_stage2_optim_wrapper
 param_scheduler = []
-default_hooks = dict(_base_.ldr_stage2_hooks, checkpoint=dict(by_epoch=False, interval=e_iters))
-custom_hooks = _base_.custom_hooks + [dict(type='GaussianReconstructionHook')]

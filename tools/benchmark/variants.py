@@ -21,11 +21,10 @@ PARAMETERS = {
     'sampler': ('train_cfg.sampler.mode', ),
     # q of the E-step's generalized cross-entropy (Fig. 3b)
     'q': ('model.head.loss.q', ),
-    # the E-step: learning rate, iterations per round (and the checkpoint
-    # interval that follows them)
+    # the E-step: learning rate, iterations per round (EMTrainLoop makes the
+    # checkpoint interval follow them: one per round)
     'e_lr': ('optim_wrapper.optimizer.lr', ),
-    'e_iters': ('e_iters', 'train_cfg.e_iters',
-                'default_hooks.checkpoint.interval'),
+    'e_iters': ('e_iters', 'train_cfg.e_iters'),
     # class statistics over augmented views of every image
     'views': ('train_cfg.stats_dataloader.views', ),
     # the M-step: the LDA head's share of the blend, its covariance

@@ -9,8 +9,9 @@
 #   train_cfg = dict(_base_.ldr_stage2_train_cfg, rounds=rounds, e_iters=e_iters, m_iters=500)
 #   optim_wrapper = _base_.ldr_stage2_optim_wrapper
 #   param_scheduler = []  # constant learning rate
-#   default_hooks = dict(_base_.ldr_stage2_hooks, checkpoint=dict(by_epoch=False, interval=e_iters))
-#   custom_hooks = _base_.custom_hooks + [dict(type='GaussianReconstructionHook')]
+# The loop sets up the rest: it registers GaussianReconstructionHook (the
+# rounds in checkpoints), checkpoints every round (the stage-1 epoch-based
+# checkpoint interval counts rounds) and logs by iteration.
 # Every option is then a --cfg-options key, e.g.
 #   train_cfg.sampler.alpha=0.3  train_cfg.m_solver=lda  train_cfg.rounds=2
 # Paper: reverse sampling alpha 0.9, eps 1e-9; GCE q 0.8; Adam 1e-4.
@@ -30,7 +31,8 @@ ldr_stage2_train_cfg = dict(
     _delete_=True,
     type='EMTrainLoop',
     virtual_batch_size=256,
-    # M-step solver: 'lda' (closed form, recommended: docs/stage2.md) blended
+    # M-step solver (registered in TASK_UTILS, ldr_mm/reconstruction/m_step/):
+# 'lda' (closed form, recommended: docs/stage2.md) blended
     # half and half with the stage-1 head (blend=0.5, docs/recipe.md; the LDA
     # head alone, blend=1, is configs/ablations/*_stage2_lda.py), 'lbfgs'
     # (BCE on virtual features to convergence) or 'sgd' (m_iters Adam steps,
@@ -52,9 +54,11 @@ ldr_stage2_train_cfg = dict(
         optimizer=dict(
             type='Adam', lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-5)))
 
-# iteration-based logs; validation metrics logged at their iteration
-# (MMEngine logs them at the epoch, always 0 in an iteration loop, by default)
+# iteration-based logs (the loop sets them for training; this also for
+# tools/test.py, which builds no loop)
 log_processor = dict(by_epoch=False)
+# validation metrics logged at their iteration: the loop sets it; kept for
+# configs that still write default_hooks = dict(_base_.ldr_stage2_hooks, ...)
 ldr_stage2_hooks = dict(logger=dict(log_metric_by_epoch=False))
 
 # The demo's stage 2 (small images, C=10): statistics kept in checkpoints,
@@ -67,4 +71,4 @@ ldr_stage2_demo_train_cfg = dict(
         type='OptimWrapper',
         optimizer=dict(
             type='Adam', lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-5)))
-ldr_stage2_demo_hooks = dict(logger=dict(interval=5, log_metric_by_epoch=False))
+ldr_stage2_demo_hooks = dict(logger=dict(interval=5))

@@ -3,7 +3,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
 
-from mmpretrain.registry import HOOKS
+from mmpretrain.registry import HOOKS, LOOPS
 
 from ldr_mm.utils import check_same_classes
 
@@ -14,13 +14,15 @@ STATE_KEY = 'ldr_reconstruction'
 class GaussianReconstructionHook(Hook):
     """Persistence of :class:`~ldr_mm.engine.EMTrainLoop` (stage 2).
 
-    The loop runs the rounds (statistics, M-step, E-step); this hook
+    The loop runs the rounds (statistics, M-step, E-step) and registers
+    this hook unless ``custom_hooks`` lists it; the hook
 
     * checks before the run that the loop is an ``EMTrainLoop`` and the
       model a frozen-head ``LDRStage2Classifier``, and before training that
       the stage-1 checkpoint's class names equal the training dataset's;
     * stores the loop's :meth:`~ldr_mm.engine.EMTrainLoop.state_dict`
-      (round bookkeeping, the M-step optimiser, the current statistics)
+      (round bookkeeping, the M-step solver's state, the current
+      statistics)
       under the checkpoint key ``ldr_reconstruction`` and restores it on
       ``--resume``; resuming from a checkpoint without it (a stage-1
       checkpoint) is refused.
@@ -39,9 +41,8 @@ class GaussianReconstructionHook(Hook):
 
     @staticmethod
     def _loop(runner):
-        from ..runners import EMTrainLoop
         loop = runner.train_loop
-        if not isinstance(loop, EMTrainLoop):
+        if not isinstance(loop, LOOPS.get('EMTrainLoop')):
             raise TypeError(
                 'GaussianReconstructionHook runs with the stage-2 loop: set '
                 "train_cfg = dict(type='EMTrainLoop', rounds=R, e_iters=E, "
@@ -60,10 +61,8 @@ class GaussianReconstructionHook(Hook):
                 'unfroze it before training.')
         runner.logger.info(
             f'Stage 2: {loop.rounds} rounds of (statistics, M-step '
-            f'{loop.m_solver}, {loop.m_iters} iterations x '
-            f'{loop.virtual_batch_size} virtual samples for sgd, '
-            f'{loop.e_iters} E-step iterations); sampler {loop.sampler_cfg}, '
-            f'cov_type={loop.cov_type}.')
+            f'{loop.m_solver!r}, {loop.e_iters} E-step iterations); '
+            f'sampler {loop.sampler_cfg}, cov_type={loop.cov_type}.')
 
     def before_train(self, runner) -> None:
         model = runner.model

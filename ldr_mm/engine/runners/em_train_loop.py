@@ -4,15 +4,16 @@ import os.path as osp
 import time
 from typing import List, Optional, Union
 
-import numpy as np
 import torch
 from mmengine.dist import get_dist_info, is_main_process
+from mmengine.hooks import CheckpointHook, LoggerHook
 from mmengine.model import is_model_wrapper
-from mmengine.optim import build_optim_wrapper
 from mmengine.runner import IterBasedTrainLoop, set_random_seed
 
-from mmpretrain.registry import LOOPS, MODELS, TASK_UTILS
+from mmpretrain.registry import LOOPS, TASK_UTILS
 
+from ldr_mm.engine.hooks.gaussian_reconstruction_hook import \
+    GaussianReconstructionHook
 from ldr_mm.reconstruction import (GaussianStatistics,
                                    build_statistics_dataloader,
                                    build_statistics_source,
@@ -20,12 +21,14 @@ from ldr_mm.reconstruction import (GaussianStatistics,
                                    statistics_loader_options)
 from ldr_mm.reconstruction.calibration import (calibrate_statistics,
                                                check_calibration)
-from ldr_mm.reconstruction.em import check_m_solver, run_m_step
+from ldr_mm.reconstruction.m_step import build_m_solver, m_solver_config
 from ldr_mm.reconstruction.estimation import (STATS_LOADER_KEYS,
                                               check_statistics_source)
 from ldr_mm.utils.rng import preserved_global_rng, round_seed
 
-STATE_VERSION = 1
+#: 2: the solver's state under ``m_solver`` (1: ``m_optim_wrapper`` and
+#: ``anchor_head`` at the top, still read)
+STATE_VERSION = 2
 
 
 def _check_schedule(rounds, e_iters, m_iters, virtual_batch_size, max_iters,
@@ -74,9 +77,10 @@ class EMTrainLoop(IterBasedTrainLoop):
        sums all-reduced (:func:`~ldr_mm.reconstruction.
        estimate_class_statistics`), written to
        ``work_dir/reconstruction/stats_round{r+1}.pth``;
-    2. **M-step** (:func:`~ldr_mm.reconstruction.em.run_m_step`): the
-       classifier alone, fitted to virtual features of the sampler
-       (``ReverseSampler``, Eqs. 12-14) by ``m_solver``;
+    2. **M-step**: the classifier alone, fitted to virtual features of
+       the sampler (``ReverseSampler``, Eqs. 12-14) or to the statistics
+       by the ``m_solver`` (a registered
+       :class:`~ldr_mm.reconstruction.m_step.BaseMStepSolver`);
 
     then ``e_iters`` ordinary iterations, the **E-step**: backbone and neck
     trained on real images through the frozen classifier with the head's
@@ -85,22 +89,28 @@ class EMTrainLoop(IterBasedTrainLoop):
     its hooks, under :func:`~ldr_mm.utils.rng.preserved_global_rng`:
     a checkpoint holds none or all of a round, and a round never shifts the
     training random stream. With ``val_stage1`` the stage-1 model is
-    validated before round 1 (candidate 0 for ``save_best``). Checkpoint
-    state (:meth:`state_dict`) is saved and restored by
-    :class:`~ldr_mm.engine.GaussianReconstructionHook`, which must be in
-    ``custom_hooks``.
+    validated before round 1 (candidate 0 for ``save_best``).
+
+    The loop sets up the runner it needs (:meth:`setup_runner`): its
+    checkpoint state (:meth:`state_dict`) is saved and restored by
+    :class:`~ldr_mm.engine.GaussianReconstructionHook`, which it registers
+    unless ``custom_hooks`` has it; an epoch-based ``CheckpointHook`` (the
+    stage-1 config's) saves every ``interval`` rounds (iteration-based,
+    ``interval * e_iters``; a config that sets ``by_epoch=False`` keeps its
+    interval in iterations); logs and validation metrics are by iteration.
 
     Args:
         runner (Runner): The runner.
         dataloader (DataLoader | dict): The E-step loader.
         rounds (int): EM rounds.
         e_iters (int): E-step iterations per round.
-        m_iters (int): 'sgd' M-step iterations per round. Defaults to 100.
-        virtual_batch_size (int): Virtual samples per 'sgd' iteration.
-            Defaults to 32 (the paper's batch size).
-        m_solver (str | dict): 'sgd' | 'lbfgs' | 'lda', or a dict with
-            ``type`` and options (:mod:`ldr_mm.reconstruction.em`).
-            Defaults to 'sgd'.
+        m_iters (int): M-step iterations per round, for a solver that
+            takes ``m_iters`` ('sgd'). Defaults to 100.
+        virtual_batch_size (int): Virtual samples per iteration, for a
+            solver that takes it ('sgd'). Defaults to 32.
+        m_solver (str | dict): A solver registered in TASK_UTILS ('sgd',
+            'lbfgs', 'lda', ...: :mod:`ldr_mm.reconstruction.m_step`), or a
+            dict with ``type`` and its options. Defaults to 'sgd'.
         sampler (dict): ``ReverseSampler`` config (TASK_UTILS): ``mode``,
             ``alpha``, ``eps``.
         cov_type (str): 'full' or 'diag'. Defaults to 'full'.
@@ -111,9 +121,11 @@ class EMTrainLoop(IterBasedTrainLoop):
             the M-step see them: ``k``, ``max_n``, ``min_donor_n``,
             ``alpha``, ``shift_mean`` of :func:`~ldr_mm.reconstruction.
             calibration.calibrate_statistics`. None (default): off.
-        m_optim_wrapper (dict): The classifier's optimiser for 'sgd'.
-            Defaults to the paper's Adam (lr 1e-4, weight decay 1e-5).
-        m_loss (dict): 'sgd' M-step loss (MODELS). Defaults to BCE.
+        m_optim_wrapper (dict, optional): The classifier's optimiser, for
+            a solver that takes it ('sgd', whose default is the paper's
+            Adam, lr 1e-4).
+        m_loss (dict, optional): The M-step loss (MODELS), for a solver
+            that takes it ('sgd': BCE by default).
         stats_dataloader (dict, optional): ``batch_size``, ``num_workers``,
             ``pipeline``, ``dataset``, ``pin_memory``, ``source`` ('train' |
             'train+val') and ``views`` (passes per image, augmented with the
@@ -148,13 +160,8 @@ class EMTrainLoop(IterBasedTrainLoop):
                  shrinkage: Union[str, float] = 'auto',
                  ridge: float = 1e-3,
                  calibration: Optional[dict] = None,
-                 m_optim_wrapper: dict = dict(
-                     type='OptimWrapper',
-                     optimizer=dict(
-                         type='Adam', lr=1e-4, betas=(0.9, 0.999),
-                         weight_decay=1e-5)),
-                 m_loss: dict = dict(
-                     type='CrossEntropyLoss', use_sigmoid=True),
+                 m_optim_wrapper: Optional[dict] = None,
+                 m_loss: Optional[dict] = None,
                  stats_dataloader: Optional[dict] = None,
                  seed: Optional[int] = None,
                  save_stats: bool = True,
@@ -170,7 +177,7 @@ class EMTrainLoop(IterBasedTrainLoop):
         self.rounds, self.e_iters, self.m_iters = int(rounds), int(
             e_iters), int(m_iters)
         self.virtual_batch_size = int(virtual_batch_size)
-        self.m_solver = check_m_solver(m_solver)
+        self.m_solver_cfg = m_solver_config(m_solver)
         self.sampler_cfg = copy.deepcopy(dict(sampler))
         self.cov_type, self.shrinkage, self.ridge = cov_type, shrinkage, \
             float(ridge)
@@ -180,36 +187,52 @@ class EMTrainLoop(IterBasedTrainLoop):
         self.stats_in_checkpoint = stats_in_checkpoint
         super().__init__(runner, dataloader, self.rounds * self.e_iters,
                          val_begin=val_begin, val_interval=self.e_iters)
-        self._check_runner(runner)
-        self._build_m_step(m_loss, m_optim_wrapper)
+        self._check_model()
+        self.sampler = TASK_UTILS.build(self.sampler_cfg)
+        defaults = dict(m_iters=self.m_iters, m_optim_wrapper=m_optim_wrapper,
+                        virtual_batch_size=self.virtual_batch_size,
+                        m_loss=m_loss)
+        self.m_solver = build_m_solver(
+            self.m_solver_cfg,
+            {k: v for k, v in defaults.items() if v is not None})
+        with self.model.classifier_trainable():
+            self.m_solver.setup(self.model.head)
+        self.setup_runner(runner)
         self.stats: Optional[GaussianStatistics] = None
         self.round_done = -1  # last round whose statistics + M-step ran
-        # the head before round 1's M-step (the stage-1 head), which the
-        # 'lda' solver with blend < 1 blends with in every round
-        self.anchor_head = None
         self.history: List[dict] = []
         self._stats_dataset = None
 
-    def _check_runner(self, runner) -> None:
-        """Stage 2 needs the stage-2 classifier and the persistence hook."""
+    def _check_model(self) -> None:
+        """Stage 2 needs the stage-2 classifier."""
         if not hasattr(self.model, 'classifier_trainable'):
             raise TypeError(
                 'EMTrainLoop needs model type="LDRStage2Classifier", got '
                 f'{type(self.model).__name__}: its classifier must be frozen '
                 'before the model is wrapped in DDP.')
-        if not any(type(h).__name__ == 'GaussianReconstructionHook'
-                   for h in runner.hooks):
-            raise RuntimeError(
-                'EMTrainLoop needs GaussianReconstructionHook in custom_hooks'
-                ' (it stores the rounds in checkpoints): add '
-                "dict(type='GaussianReconstructionHook').")
 
-    def _build_m_step(self, m_loss: dict, m_optim_wrapper: dict) -> None:
-        self.sampler = TASK_UTILS.build(self.sampler_cfg)
-        self.m_loss = MODELS.build(copy.deepcopy(m_loss))
-        with self.model.classifier_trainable():
-            self.m_optim_wrapper = build_optim_wrapper(
-                self.model.head, copy.deepcopy(m_optim_wrapper))
+    def setup_runner(self, runner) -> None:
+        """What stage 2 needs of the runner's hooks and logs.
+
+        * :class:`~ldr_mm.engine.GaussianReconstructionHook` (the rounds in
+          checkpoints), registered unless the config lists it;
+        * an epoch-based ``CheckpointHook`` becomes iteration-based, its
+          interval counted in rounds (``interval * e_iters`` iterations);
+        * logs and validation metrics by iteration (an iteration loop has
+          no epochs).
+        """
+        if not any(isinstance(h, GaussianReconstructionHook)
+                   for h in runner.hooks):
+            runner.register_hook(GaussianReconstructionHook())
+        for hook in runner.hooks:
+            if isinstance(hook, CheckpointHook) and hook.by_epoch:
+                hook.by_epoch = False
+                hook.interval = hook.interval * self.e_iters
+                if hook.filename_tmpl == 'epoch_{}.pth':
+                    hook.filename_tmpl = 'iter_{}.pth'
+            elif isinstance(hook, LoggerHook):
+                hook.log_metric_by_epoch = False
+        runner.log_processor.by_epoch = False
 
     @property
     def model(self):
@@ -239,23 +262,22 @@ class EMTrainLoop(IterBasedTrainLoop):
 
     # --------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
-        """Round bookkeeping, the 'sgd' optimiser and (``stats_in_
-        checkpoint``) the current statistics (indices 0-based)."""
+        """Round bookkeeping, the solver's state (e.g. the 'sgd'
+        optimiser) and (``stats_in_checkpoint``) the current statistics
+        (indices 0-based)."""
         return dict(
             version=STATE_VERSION,
             e_iters=self.e_iters,
             round_done=self.round_done,
             history=[dict(h) for h in self.history],
-            m_optim_wrapper=self.m_optim_wrapper.state_dict(),
-            anchor_head=None if self.anchor_head is None else
-            [t.clone() for t in self.anchor_head],
+            m_solver=self.m_solver.state_dict(),
             stats=self.stats.to_dict()
             if (self.stats is not None and self.stats_in_checkpoint) else
             None)
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict` (refuses another ``e_iters``)."""
-        if state.get('version') != STATE_VERSION:
+        if state.get('version') not in (1, STATE_VERSION):
             raise RuntimeError(
                 f'Unsupported stage-2 state version {state.get("version")!r}')
         if state['e_iters'] != self.e_iters:
@@ -265,11 +287,10 @@ class EMTrainLoop(IterBasedTrainLoop):
                 'break the round structure.')
         self.round_done = int(state['round_done'])
         self.history = [dict(h) for h in state.get('history', [])]
-        if state.get('m_optim_wrapper') is not None:
-            self.m_optim_wrapper.load_state_dict(state['m_optim_wrapper'])
-        anchor = state.get('anchor_head')
-        self.anchor_head = None if anchor is None else tuple(
-            t.clone() for t in anchor)
+        self.m_solver.load_state_dict(
+            state['m_solver'] if state['version'] == STATE_VERSION else dict(
+                optim_wrapper=state.get('m_optim_wrapper'),
+                anchor_head=state.get('anchor_head')))
         if state.get('stats') is not None:
             device = next(self.model.parameters()).device
             self.stats = GaussianStatistics.from_dict(
@@ -314,7 +335,7 @@ class EMTrainLoop(IterBasedTrainLoop):
             round=round_idx + 1,
             iter=self._iter,
             sampler=dict(self.sampler_cfg),
-            m_solver=dict(self.m_solver),
+            m_solver=dict(self.m_solver_cfg),
             sampling_probability=self.sampler.prob.cpu().tolist(),
             seed=self.base_seed,
             world_size=get_dist_info()[1],
@@ -332,23 +353,19 @@ class EMTrainLoop(IterBasedTrainLoop):
         return stats, info
 
     def m_step(self, round_idx: int, stats: GaussianStatistics) -> dict:
-        """The M-step of round ``round_idx`` with the configured solver."""
+        """The M-step of round ``round_idx``: the solver's ``fit`` with the
+        classifier trainable, then its ``sync`` across ranks."""
         device = next(self.model.parameters()).device
-        per_rank = self.m_solver['type'] == 'sgd'
+        per_rank = self.m_solver.per_rank_samples
         gen = torch.Generator(device=device)
         gen.manual_seed(
             round_seed(self.base_seed, round_idx,
                        get_dist_info()[0] if per_rank else 0, 'virtual'))
-        if self.anchor_head is None and \
-                self.m_solver.get('blend', 1) < 1:
-            head = self.model.head
-            self.anchor_head = (head.weight.detach().cpu().clone(),
-                                head.bias.detach().cpu().clone())
-        return run_m_step(
-            self.model, self.sampler, stats, self.m_solver, gen,
-            optim_wrapper=self.m_optim_wrapper, loss_fn=self.m_loss,
-            iters=self.m_iters, batch_size=self.virtual_batch_size,
-            anchor=self.anchor_head)
+        with self.model.classifier_trainable() as params:
+            out = self.m_solver.fit(self.model.head, stats, self.sampler,
+                                    gen)
+            self.m_solver.sync(params)
+        return out
 
     def run_round(self, round_idx: int) -> None:
         """Statistics pass + M-step of round ``round_idx`` (0-based)."""
@@ -368,27 +385,19 @@ class EMTrainLoop(IterBasedTrainLoop):
         self._log_m_step(round_idx, out, m_seconds, stats)
 
     def _log_m_step(self, round_idx, out, m_seconds, stats) -> None:
-        losses, kind = out['losses'], self.m_solver['type']
-        head = f'Stage 2 round {round_idx + 1}/{self.rounds}: M-step ({kind})'
+        head = (f'Stage 2 round {round_idx + 1}/{self.rounds}: M-step '
+                f'({self.m_solver_cfg["type"]})')
         logger = self.runner.logger
         if out['unchanged']:
             names = [stats.classes[c] if stats.classes else str(c)
                      for c in out['unchanged']]
             logger.warning(f'{head}: classes {names} kept their classifier '
                            '(a label without samples, or p_c in {0, 1})')
-        if not losses:
-            logger.info(f'{head} in {m_seconds:.2f}s (closed form)')
-            return
-        tail = losses[-max(1, len(losses) // 10):] if kind == 'sgd' else \
-            losses[-1:]
-        self.runner.message_hub.update_scalar('train/m_loss',
-                                              float(np.mean(tail)))
-        logger.info(
-            f'{head}: ' + (f'{len(losses)} iterations' if kind == 'sgd' else
-                           'L-BFGS per class') +
-            f' in {m_seconds:.1f}s, loss {losses[0]:.4f} -> '
-            f'{float(np.mean(tail)):.4f}' +
-            (' (mean of the last 10%)' if kind == 'sgd' else ''))
+        text, m_loss = self.m_solver.log_message(out, m_seconds)
+        if m_loss is not None:
+            self.runner.message_hub.update_scalar('train/m_loss',
+                                                  float(m_loss))
+        logger.info(head + text)
 
     def _log_calibration(self, round_idx, report) -> None:
         head = f'Stage 2 round {round_idx + 1}/{self.rounds}: calibration'

@@ -91,8 +91,8 @@ class LDRStage2Classifier(LDRClassifier):
       backbone and neck that the E-step trains. The E-step loss still
       reaches the encoder *through* the frozen head (gradients are not
       blocked, only not accumulated for the head).
-      :class:`~ldr_mm.engine.GaussianReconstructionHook` unfreezes it during
-      its M-step.
+      :class:`~ldr_mm.engine.EMTrainLoop` unfreezes it during its M-step
+      (:meth:`classifier_trainable`).
 
     ``forward``/``loss``/``predict`` are those of :class:`LDRClassifier`; the
     E-step loss is the head's loss (``MultiLabelGCELoss`` in stage-2 configs).
