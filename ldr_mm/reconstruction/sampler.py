@@ -134,6 +134,8 @@ class ReverseSampler:
         self._mean = None
         self._factor = None
         self.cov_type = None
+        self.num_classes: Optional[int] = None  # C and D, set by fit()
+        self.dims: Optional[int] = None
 
     def fit(self,
             stats: GaussianStatistics,
@@ -164,15 +166,8 @@ class ReverseSampler:
         self._mean = stats.mean.to(device=device, dtype=dtype)
         self._factor = gaussian_factor(stats.cov.to(device),
                                        stats.cov_type).to(dtype)
+        self.num_classes, self.dims = stats.num_classes, stats.dims
         return self
-
-    @property
-    def num_classes(self) -> int:
-        return self._mean.shape[0]
-
-    @property
-    def dims(self) -> int:
-        return self._mean.shape[-1]
 
     @torch.no_grad()
     def sample(self,

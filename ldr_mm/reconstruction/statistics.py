@@ -61,6 +61,7 @@ weights_only=True)``), a dict of:
 The unregularised S can be recovered for n >= 2 and lam < 1 ('full'):
 off-diagonal ``S = Sigma / (1 - lam)``, ``diag(S) = diag(Sigma) - ridge``.
 """
+import dataclasses
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -393,6 +394,7 @@ def _shrink_and_ridge(S, n_eff, shrinkage, ridge: float, full: bool):
     return lam, ridge_abs
 
 
+@dataclasses.dataclass(eq=False)
 class GaussianStatistics:
     """Per-class, per-label Gaussians: what the reverse sampler draws from.
 
@@ -410,27 +412,20 @@ class GaussianStatistics:
         extra (dict): Anything the caller adds (round, p_c, seed, ...).
     """
 
-    def __init__(self,
-                 cov_type: str,
-                 counts: torch.Tensor,
-                 mean: torch.Tensor,
-                 cov: torch.Tensor,
-                 shrinkage: torch.Tensor,
-                 ridge: torch.Tensor,
-                 valid: torch.Tensor,
-                 regularisation: List[dict],
-                 classes: Optional[List[str]] = None,
-                 extra: Optional[dict] = None):
-        self.cov_type = _check_cov_type(cov_type)
-        self.counts = counts
-        self.mean = mean
-        self.cov = cov
-        self.shrinkage = shrinkage
-        self.ridge = ridge
-        self.valid = valid
-        self.regularisation = regularisation
-        self.classes = classes
-        self.extra = dict(extra or {})
+    cov_type: str
+    counts: torch.Tensor
+    mean: torch.Tensor
+    cov: torch.Tensor
+    shrinkage: torch.Tensor
+    ridge: torch.Tensor
+    valid: torch.Tensor
+    regularisation: List[dict]
+    classes: Optional[List[str]] = None
+    extra: Optional[dict] = None
+
+    def __post_init__(self):
+        self.cov_type = _check_cov_type(self.cov_type)
+        self.extra = dict(self.extra or {})
 
     @property
     def num_classes(self) -> int:
