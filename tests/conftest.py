@@ -1,18 +1,15 @@
 """Shared fixtures: a tiny demo dataset, prompt caches and tiny configs."""
 import os
 import os.path as osp
-import sys
 
 import pytest
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+import ldr_mm  # noqa: F401  (registers components)
+from ldr_mm.datasets.demo import DEMO_CLASSES
+from ldr_mm.prompts import save_random_prompt_cache
 
-import ldr_mm  # noqa: E402,F401  (registers components)
-from ldr_mm.datasets.demo import DEMO_CLASSES  # noqa: E402
-from ldr_mm.prompts import save_random_prompt_cache  # noqa: E402
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 # Tiny ResNet: 18 layers, 8 base channels -> 64-channel last map.
 TINY_BACKBONE = dict(
