@@ -8,7 +8,7 @@ import shutil
 import openpyxl
 import pytest
 
-from conftest import REPO, load_tiny_cfg
+from conftest import load_tiny_cfg
 from inference_helpers import load_tool
 from ldr_mm.datasets import (AnnotationError, AxSpADataset, LDRDemoDataset,
                              NIHChestXray14, read_odir_annotations)
