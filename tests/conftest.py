@@ -1,18 +1,17 @@
 """Shared fixtures: a tiny demo dataset, prompt caches and tiny configs."""
+import functools
+import gc
 import os
 import os.path as osp
-import sys
 
 import pytest
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+import ldr_mm  # noqa: F401  (registers components)
+from ldr_mm.datasets.demo import DEMO_CLASSES
+from ldr_mm.prompts import save_random_prompt_cache
 
-import ldr_mm  # noqa: E402,F401  (registers components)
-from ldr_mm.datasets.demo import DEMO_CLASSES  # noqa: E402
-from ldr_mm.prompts import save_random_prompt_cache  # noqa: E402
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 # Tiny ResNet: 18 layers, 8 base channels -> 64-channel last map.
 TINY_BACKBONE = dict(
@@ -104,3 +103,74 @@ def cpu_threads():
 
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
+
+
+# -- test-process speed-ups (no change to what any test runs or checks) ----
+# Every MMEngine runner a test builds spends most of its CPU time in two
+# places that do not depend on the code under test: MMEngine's
+# ``BaseDataset._serialize_data`` runs a full ``gc.collect()`` per dataset,
+# which walks every object of the test process (torch, MMEngine,
+# MMPretrain, all collected test modules), and ``Config.pretty_text`` formats
+# the same config text with yapf up to 8 times per run (log, config dump,
+# every checkpoint's meta). `pytest --durations` shows it; `make test`
+# measurements are in docs/demo.md.
+
+
+def pytest_collection_finish(session):
+    """Move the objects that exist after collection (imported libraries,
+    test modules) to the permanent generation: ``gc.collect()`` then only
+    walks what the tests create. Nothing created by a test is frozen."""
+    gc.collect()
+    gc.freeze()
+
+
+@functools.lru_cache(maxsize=512)
+def _format_code(text, style, kwargs):
+    from yapf.yapflib.yapf_api import FormatCode
+    return FormatCode(text, style_config=dict(style), **dict(kwargs))
+
+
+def _memo_format_code(text, style_config=None, **kwargs):
+    """yapf's ``FormatCode`` (a pure function of its arguments), memoised:
+    the same text and style give the same, immutable, result."""
+    if not isinstance(style_config, dict):
+        from yapf.yapflib.yapf_api import FormatCode
+        return FormatCode(text, style_config=style_config, **kwargs)
+    return _format_code(text, tuple(sorted(style_config.items())),
+                        tuple(sorted(kwargs.items())))
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _memoised_config_formatting():
+    """MMEngine's ``Config.pretty_text`` through the memoised formatter
+    (undone at the end of the session)."""
+    import mmengine.config.config as mm_config
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mm_config, 'FormatCode', _memo_format_code)
+        yield
+
+
+def _managed_classes():
+    from mmengine.utils.manager import ManagerMixin
+    todo, seen = [ManagerMixin], []
+    while todo:
+        cls = todo.pop()
+        seen.append(cls)
+        todo.extend(cls.__subclasses__())
+    return seen
+
+
+@pytest.fixture(autouse=True)
+def _mmengine_instances_per_test():
+    """Each test's MMEngine loggers, visualizers, message hubs and scopes
+    are forgotten at its end. MMEngine finds them by name, and a runner's
+    name is its config's file name and the second it started: a run with a
+    config of the same file name (``cfg.py``) in the same second as one of
+    an earlier test got that test's logger and visualizer and wrote its logs
+    into that test's folder."""
+    before = {cls: set(cls._instance_dict) for cls in _managed_classes()}
+    yield
+    for cls in _managed_classes():
+        kept = before.get(cls, set())
+        for name in [n for n in cls._instance_dict if n not in kept]:
+            del cls._instance_dict[name]

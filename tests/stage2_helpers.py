@@ -4,22 +4,19 @@ Kept out of conftest.py (owned by the stage-1 tests); import explicitly.
 """
 import os.path as osp
 import random
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+import ldr_mm  # noqa: F401
+from ldr_mm.datasets.demo import DEMO_CLASSES
+from ldr_mm.reconstruction import GaussianStatistics
 
-import ldr_mm  # noqa: E402,F401
-from ldr_mm.datasets.demo import DEMO_CLASSES  # noqa: E402
-from ldr_mm.reconstruction import GaussianStatistics  # noqa: E402
-
-from conftest import (TINY_BACKBONE, TINY_SIZE,  # noqa: E402
+from conftest import (TINY_BACKBONE, TINY_SIZE,
                       TINY_SPLITS, dataloader_options, write_prompt_cache)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 STAGE1_CFG = osp.join(REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage1.py')
 STAGE2_CFG = osp.join(REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage2.py')

@@ -71,11 +71,10 @@ def test_missing_file():
 def test_tools_refuse_a_code_running_checkpoint(demo_root, tmp_path):
     """tools/test.py and --resume on a malicious file: clear message, the
     payload never runs."""
-    import sys
-    from conftest import REPO, write_tiny_config
-    sys.path.insert(0, f'{REPO}/tools')
-    import test as test_tool
-    import train as train_tool
+    from conftest import write_tiny_config
+    from inference_helpers import load_tool
+    test_tool = load_tool('test.py')
+    train_tool = load_tool('train.py')
 
     marker = tmp_path / 'pwned'
     evil = str(tmp_path / 'evil.pth')

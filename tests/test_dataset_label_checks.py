@@ -4,20 +4,19 @@ import json
 import os
 import os.path as osp
 import shutil
-import sys
 
 import openpyxl
 import pytest
 
-from conftest import REPO, load_tiny_cfg
+from conftest import load_tiny_cfg
+from inference_helpers import load_tool
 from ldr_mm.datasets import (AnnotationError, AxSpADataset, LDRDemoDataset,
                              NIHChestXray14, read_odir_annotations)
 from ldr_mm.datasets.nih import NIH_CLASSES
 from medical_helpers import (ODIR_HEADER, axspa_rows, odir_rows,
                              write_axspa_csv)
 
-sys.path.insert(0, osp.join(REPO, 'tools'))
-import train as train_tool  # noqa: E402
+train_tool = load_tool('train.py')
 
 
 def copy_split(demo_root, tmp_path, split, label=None, index=3):

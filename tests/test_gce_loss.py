@@ -4,7 +4,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import stage2_helpers  # noqa: F401  (puts the repo on sys.path)
 from ldr_mm.models.losses import MultiLabelGCELoss, multilabel_gce
 
 

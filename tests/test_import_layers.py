@@ -139,9 +139,10 @@ PENDING_SYS_PATH = set()
 def test_no_script_edits_sys_path():
     """tools/ and benchmarks/ import the installed package (`pip install -e
     .`); a benchmark script imports its siblings by name, as Python puts the
-    script's folder first on sys.path."""
+    script's folder first on sys.path. The tests get the repository from
+    pytest's `pythonpath` (pyproject.toml) and load tools from their files."""
     found = []
-    for top in ('tools', 'benchmarks'):
+    for top in ('tools', 'benchmarks', 'tests', 'ldr_mm'):
         for folder, _, files in os.walk(osp.join(REPO, top)):
             for f in files:
                 path = osp.join(folder, f)

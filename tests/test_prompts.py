@@ -131,6 +131,22 @@ def test_extract_tool_with_random_clip(tmp_path):
     assert text.shape == emb.shape and not torch.allclose(text, emb)
 
 
+def test_extract_tool_missing_weights_file_in_process(tmp_path, capsys):
+    """The tool's main (what the command line runs): exit status 2, the
+    missing file named on stderr, no cache written. The same as a command:
+    ``test_extract_tool_missing_weights_file`` (slow)."""
+    from inference_helpers import load_tool
+    tool = load_tool('misc/extract_prompt_embeddings.py')
+    with pytest.raises(SystemExit) as info:
+        tool.main(['--classes', 'a', '--out', str(tmp_path / 'c.pth'),
+                   '--weights', str(tmp_path / 'missing.bin')])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert 'missing.bin' in err and 'does not exist' in err
+    assert not osp.exists(tmp_path / 'c.pth')
+
+
+@pytest.mark.slow
 def test_extract_tool_missing_weights_file(tmp_path):
     cmd = [sys.executable, osp.join(REPO, 'tools/misc/'
                                     'extract_prompt_embeddings.py'),

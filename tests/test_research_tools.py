@@ -15,20 +15,30 @@ from mmengine.config import Config
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 
 
-def _load(name):
-    """Import ``benchmarks/<name>.py`` as ``python benchmarks/<name>.py``
-    runs it: with its folder first on ``sys.path``, so that it imports its
-    siblings by name."""
-    folder = osp.join(REPO, 'benchmarks')
-    path = osp.join(folder, f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'bench_{name}', path)
+def _exec(name, module_name):
+    path = osp.join(REPO, 'benchmarks', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(module_name, path)
     mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, folder)
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(folder)
+    spec.loader.exec_module(mod)
     return mod
+
+
+def _load(name, *siblings):
+    """Import ``benchmarks/<name>.py`` as ``python benchmarks/<name>.py``
+    runs it: the ``siblings`` it imports by name (found there in the
+    script's folder) are loaded from their files under those names while it
+    is imported; ``sys.path`` and ``sys.modules`` are left as they were."""
+    saved = {s: sys.modules.get(s) for s in siblings}
+    try:
+        for s in siblings:
+            sys.modules[s] = _exec(s, s)
+        return _exec(name, f'bench_{name}')
+    finally:
+        for s, mod in saved.items():
+            if mod is None:
+                sys.modules.pop(s, None)
+            else:
+                sys.modules[s] = mod
 
 
 def test_stage1_val_sweep_prepares_the_run_config(tmp_path):
@@ -50,7 +60,7 @@ def test_heads_on_cached_features_rows():
     """blend=1 is the LDA head alone and blend=0 the stage-1 head's ranking
     (the same AUC / AP), on synthetic class features."""
     import torch
-    heads = _load('heads_on_cached_features')
+    heads = _load('heads_on_cached_features', 'calibration_on_cached_stats')
     g = torch.Generator().manual_seed(0)
     C, D = 3, 6
 

@@ -10,10 +10,10 @@ import torch
 
 from conftest import REPO, load_tiny_cfg, write_prompt_cache, \
     write_tiny_config
+from inference_helpers import load_tool
 
-sys.path.insert(0, osp.join(REPO, 'tools'))
-import test as test_tool  # noqa: E402
-import train as train_tool  # noqa: E402
+test_tool = load_tool('test.py')
+train_tool = load_tool('train.py')
 
 
 def read_scalars(work_dir):

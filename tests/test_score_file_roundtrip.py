@@ -1,22 +1,21 @@
 """Issue 13.5: ``tools/test.py --out`` scores round-trip exactly, so metrics
 recomputed from the file equal the printed ones."""
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, write_tiny_config
+from conftest import write_tiny_config
+from inference_helpers import load_tool
 from ldr_mm.evaluation import (average_precision_per_class,
                                read_score_file, roc_auc_per_class)
 from ldr_mm.evaluation.metrics import MultiLabelAP, MultiLabelScoreDump
 from ldr_mm.evaluation.metrics.accuracy import (accuracy_per_class,
                                                 balanced_accuracy_per_class)
 
-sys.path.insert(0, osp.join(REPO, 'tools'))
-import test as test_tool  # noqa: E402
-import train as train_tool  # noqa: E402
+test_tool = load_tool('test.py')
+train_tool = load_tool('train.py')
 
 
 def _dump_and_read(path, scores, targets):
