@@ -1,0 +1,175 @@
+"""One-stage LDR: OnlineReconstructionHook through MMEngine's runner."""
+import os.path as osp
+
+import pytest
+import torch
+
+from conftest import REPO, load_tiny_cfg
+
+ONLINE_CONFIGS = ('ldr_r18_demo_online', 'ldr_r18_mnistlt_online',
+                  'ldr_r50_odir_online')
+
+
+class _Recorder:
+    """Independent record of the train-mode neck outputs and data samples of
+    every training iteration (forward hooks of its own)."""
+
+    def __init__(self, model):
+        self.batches, self._samples = [], None
+        model.register_forward_pre_hook(self._pre, with_kwargs=True)
+        model.neck.register_forward_hook(self._post)
+
+    def _pre(self, module, args, kwargs):
+        if module.training and kwargs.get('mode') == 'loss':
+            self._samples = kwargs['data_samples']
+
+    def _post(self, module, args, output):
+        if module.training and self._samples is not None:
+            self.batches.append((output[-1].detach().clone(), self._samples))
+        self._samples = None
+
+
+def online_cfg(root, work, statistics='epoch', max_iters=4, interval=2,
+               ckpt_interval=2, **hook_options):
+    cfg = load_tiny_cfg(root, work, max_iters=max_iters, val_interval=2,
+                        ckpt_interval=ckpt_interval)
+    cfg.custom_hooks = cfg.custom_hooks + [dict(
+        type='OnlineReconstructionHook', statistics=statistics,
+        interval=interval, **hook_options)]
+    return cfg
+
+
+def run(cfg):
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg)
+    return runner
+
+
+def _hook(runner):
+    return [h for h in runner.hooks
+            if type(h).__name__ == 'OnlineReconstructionHook'][0]
+
+
+def test_final_head_is_the_closed_form_fit_of_the_last_batches(
+        demo_root, tmp_path):
+    """4 iterations, refit every 2: the checkpoint's and the model's head
+    is lda_m_step (blend 0.5) of the statistics of iterations 3-4 with the
+    trained head as anchor; the trained head is in the hook state."""
+    from ldr_mm.models.heads.label_mask import gt_mask_of
+    from ldr_mm.reconstruction import (GaussianAccumulator, lda_m_step,
+                                       sampling_probability)
+    work = str(tmp_path / 'w')
+    runner = run(online_cfg(demo_root, work))
+    rec = _Recorder(runner.model)
+    runner.train()
+    assert len(rec.batches) == 4
+    ckpt = torch.load(osp.join(work, 'iter_4.pth'), weights_only=True)
+    state = ckpt['ldr_online_reconstruction']
+    w_tr, b_tr = state['trained_head']
+    head = runner.model.head
+    acc = GaussianAccumulator(head.num_classes, head.in_channels)
+    for x, samples in rec.batches[2:]:
+        y = head.targets(samples) >= 0.5
+        acc.update(x, y, gt_mask_of(samples, y.shape[1], x.device))
+    classes = runner.train_dataloader.dataset.metainfo['classes']
+    stats = acc.compute(classes=classes)
+    prob = sampling_probability(stats.positive_counts,
+                                num_samples=stats.known_counts)
+    w, b = w_tr.clone(), b_tr.clone()
+    lda_m_step(w, b, stats, prob, blend=0.5, anchor=(w_tr, b_tr))
+    sd = ckpt['state_dict']
+    torch.testing.assert_close(sd['head.weight'], w)
+    torch.testing.assert_close(sd['head.bias'], b)
+    assert not torch.allclose(sd['head.weight'], w_tr)  # not the trained
+    torch.testing.assert_close(state['refit_head'][0], w)
+    # the model in memory holds the refitted head after training
+    torch.testing.assert_close(head.weight.detach(), w)
+    assert state['refits'] == 2
+    assert float(state['sums']['n'].sum()) == 0  # 'epoch': reset
+
+
+def test_validation_scores_the_refitted_head(demo_root, tmp_path):
+    """The metrics validated at iteration 4 are those of the checkpoint
+    (with its refitted head), not of the trained head."""
+    work = str(tmp_path / 'w')
+    runner = run(online_cfg(demo_root, work))
+    runner.train()
+    logged = runner.message_hub.get_scalar('val/mAP/mean').current()
+    from mmengine.runner import Runner
+    cfg = online_cfg(demo_root, str(tmp_path / 't'))
+    cfg.load_from = osp.join(work, 'iter_4.pth')
+    cfg.test_dataloader, cfg.test_evaluator = (cfg.val_dataloader,
+                                               cfg.val_evaluator)
+    metrics = Runner.from_cfg(cfg).test()
+    assert metrics['mAP/mean'] == pytest.approx(logged, abs=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('statistics', ['epoch', 'ema'])
+def test_resume_gives_the_uninterrupted_head(demo_root, tmp_path,
+                                             statistics):
+    """4 iterations vs 3 + --resume to 4 (refit every 2, a checkpoint every
+    iteration: the iteration-3 checkpoint holds one batch of unconsumed
+    sums): the same final checkpoint, refitted head and hook state."""
+    full = str(tmp_path / 'full')
+    run(online_cfg(demo_root, full, statistics, ckpt_interval=1)).train()
+    part = str(tmp_path / 'part')
+    cfg = online_cfg(demo_root, part, statistics, ckpt_interval=1)
+    runner = run(cfg)
+    # stop after iteration 3 (as a killed run): max_iters stays 4
+    runner.train_loop  # noqa: B018  (builds the loop)
+    runner.train_loop.stop_training = False
+    orig = runner.train_loop.run_iter
+
+    def run_iter(data_batch):
+        orig(data_batch)
+        if runner.train_loop.iter == 3:
+            raise KeyboardInterrupt
+    runner.train_loop.run_iter = run_iter
+    with pytest.raises(KeyboardInterrupt):
+        runner.train()
+    assert osp.isfile(osp.join(part, 'iter_3.pth'))
+    assert not osp.exists(osp.join(part, 'iter_4.pth'))
+    cfg = online_cfg(demo_root, part, statistics, ckpt_interval=1)
+    cfg.resume = True
+    run(cfg).train()
+    a = torch.load(osp.join(full, 'iter_4.pth'), weights_only=True)
+    b = torch.load(osp.join(part, 'iter_4.pth'), weights_only=True)
+    for k in a['state_dict']:
+        assert torch.equal(a['state_dict'][k], b['state_dict'][k]), k
+    sa, sb = a['ldr_online_reconstruction'], b['ldr_online_reconstruction']
+    for k in ('n', 's', 'ss'):
+        assert torch.equal(sa['sums'][k], sb['sums'][k]), k
+    for ta, tb in zip(sa['trained_head'] + sa['refit_head'],
+                      sb['trained_head'] + sb['refit_head']):
+        assert torch.equal(ta, tb)
+    mid = torch.load(osp.join(part, 'iter_3.pth'), weights_only=True)
+    assert float(mid['ldr_online_reconstruction']['sums']['n'].sum()) > 0
+
+
+def test_bad_options_fail_with_the_setting_named():
+    from ldr_mm.engine.hooks import OnlineReconstructionHook
+    with pytest.raises(ValueError, match='statistics must be one of'):
+        OnlineReconstructionHook(statistics='window')
+    with pytest.raises(ValueError, match='momentum'):
+        OnlineReconstructionHook(statistics='ema', momentum=1.5)
+    with pytest.raises(ValueError, match="m_solver must be dict\\(type='lda'"):
+        OnlineReconstructionHook(m_solver=dict(type='sgd'))
+    with pytest.raises(ValueError, match='interval'):
+        OnlineReconstructionHook(interval=0)
+
+
+@pytest.mark.parametrize('name', ONLINE_CONFIGS)
+def test_online_configs_resolve(name):
+    """Each online config is its stage-1 config plus the hook."""
+    from mmengine.config import Config
+
+    from mmpretrain.registry import HOOKS
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'ldrnet', f'{name}.py'))
+    stage1 = Config.fromfile(osp.join(
+        REPO, 'configs', 'ldrnet', name.replace('_online', '_stage1') + '.py'))
+    hook = cfg.custom_hooks[-1]
+    assert hook['type'] == 'OnlineReconstructionHook'
+    assert cfg.custom_hooks[:-1] == stage1.custom_hooks
+    assert cfg.model == stage1.model and cfg.train_cfg == stage1.train_cfg
+    HOOKS.build(dict(hook))
