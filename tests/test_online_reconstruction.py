@@ -88,6 +88,7 @@ def test_final_head_is_the_closed_form_fit_of_the_last_batches(
     assert float(state['sums']['n'].sum()) == 0  # 'epoch': reset
 
 
+@pytest.mark.slow
 def test_validation_scores_the_refitted_head(demo_root, tmp_path):
     """The metrics validated at iteration 4 are those of the checkpoint
     (with its refitted head), not of the trained head."""
@@ -173,3 +174,103 @@ def test_online_configs_resolve(name):
     assert cfg.custom_hooks[:-1] == stage1.custom_hooks
     assert cfg.model == stage1.model and cfg.train_cfg == stage1.train_cfg
     HOOKS.build(dict(hook))
+
+
+RECORDER_MODULE = '''
+import os.path as osp
+import torch
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmpretrain.registry import HOOKS
+
+
+@HOOKS.register_module()
+class RecordOnlineBatches(Hook):
+    """Test hook: each rank saves its train-mode class features, labels and
+    final heads."""
+    priority = 'LOWEST'
+
+    def before_train(self, runner):
+        model = runner.model
+        model = model.module if is_model_wrapper(model) else model
+        self.batches, self._samples = [], None
+
+        def pre(module, args, kwargs):
+            if module.training and kwargs.get('mode') == 'loss':
+                self._samples = kwargs['data_samples']
+
+        def post(module, args, output):
+            if module.training and self._samples is not None:
+                y = model.head.targets(self._samples) >= 0.5
+                self.batches.append((output[-1].detach().clone(), y))
+            self._samples = None
+        model.register_forward_pre_hook(pre, with_kwargs=True)
+        model.neck.register_forward_hook(post)
+
+    def after_run(self, runner):
+        model = runner.model
+        model = model.module if is_model_wrapper(model) else model
+        torch.save(dict(batches=self.batches,
+                        head=[model.head.weight.detach().clone(),
+                              model.head.bias.detach().clone()]),
+                   osp.join(runner.work_dir, f'rank{get_rank()}.pth'))
+'''
+
+
+@pytest.mark.slow
+def test_two_ranks_refit_from_the_all_reduced_statistics(demo_root,
+                                                         tmp_path):
+    """2 gloo ranks: both end with the same refitted head, and it is the
+    closed-form fit of the statistics of both ranks' batches together."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from ldr_mm.reconstruction import (GaussianAccumulator, lda_m_step,
+                                       sampling_probability)
+    (tmp_path / 'record_online.py').write_text(RECORDER_MODULE)
+    work = str(tmp_path / 'ddp')
+    cfg = online_cfg(demo_root, work, 'ema', momentum=0.1)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.custom_imports = dict(imports=['ldr_mm', 'record_online'],
+                              allow_failed_imports=False)
+    cfg.custom_hooks = cfg.custom_hooks + [dict(type='RecordOnlineBatches')]
+    cfg.dump(str(tmp_path / 'cfg.py'))
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.pathsep.join(
+        [REPO, str(tmp_path)]))
+    proc = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+         f'--master_port={port}', osp.join(REPO, 'tools', 'train.py'),
+         str(tmp_path / 'cfg.py'), '--launcher', 'pytorch'],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    r0, r1 = (torch.load(osp.join(work, f'rank{r}.pth'), weights_only=True)
+              for r in (0, 1))
+    torch.testing.assert_close(r0['head'], r1['head'], rtol=0, atol=0)
+    ckpt = torch.load(osp.join(work, 'iter_4.pth'), weights_only=True)
+    state = ckpt['ldr_online_reconstruction']
+    w_tr, b_tr = state['trained_head']
+    C, D = r0['batches'][0][0].shape[1:]
+    acc = GaussianAccumulator(C, D)
+    for it in range(4):  # ema: decay 0.1 per iteration, both ranks' batch
+        acc.state_dict()
+        for t in (acc.n, acc.s, acc.ss):
+            t.mul_(0.9)
+        for r in (r0, r1):
+            acc.update(*r['batches'][it])
+    acc.state_dict()  # flush
+    for k in ('n', 's', 'ss'):  # all of it on rank 0's checkpoint
+        torch.testing.assert_close(state['sums'][k], getattr(acc, k))
+    classes = ckpt['meta']['dataset_meta']['classes']
+    stats = acc.compute(classes=classes)
+    prob = sampling_probability(stats.positive_counts,
+                                num_samples=stats.known_counts)
+    w, b = w_tr.clone(), b_tr.clone()
+    lda_m_step(w, b, stats, prob, blend=0.5, anchor=(w_tr, b_tr))
+    torch.testing.assert_close(r0['head'][0], w)
+    torch.testing.assert_close(r0['head'][1], b)
