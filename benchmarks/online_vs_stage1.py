@@ -51,7 +51,8 @@ def read_log(run_dir):
 
 def last_checkpoint(run_dir):
     paths = glob.glob(osp.join(run_dir, 'epoch_*.pth'))
-    return max(paths, key=lambda p: int(re.findall(r'\d+', osp.basename(p))[0]))
+    return max(paths,
+               key=lambda p: int(re.findall(r"\d+", osp.basename(p))[0]))
 
 
 def same_training(online_dir, stage1_dir) -> bool:

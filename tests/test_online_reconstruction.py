@@ -274,3 +274,35 @@ def test_two_ranks_refit_from_the_all_reduced_statistics(demo_root,
     lda_m_step(w, b, stats, prob, blend=0.5, anchor=(w_tr, b_tr))
     torch.testing.assert_close(r0['head'][0], w)
     torch.testing.assert_close(r0['head'][1], b)
+
+
+def test_eval_pass_refits_from_stage2_statistics(demo_root, tmp_path):
+    """eval_pass=True: the last refit is stage 2's M-step on the final
+    trained model (statistics pass in eval mode, test pipeline)."""
+    from mmpretrain.registry import DATASETS
+    from ldr_mm.reconstruction import (build_statistics_dataloader,
+                                       estimate_class_statistics,
+                                       lda_m_step, sampling_probability,
+                                       statistics_dataset)
+    work = str(tmp_path / 'w')
+    cfg = online_cfg(demo_root, work, eval_pass=True)
+    runner = run(cfg)
+    runner.train()
+    ckpt = torch.load(osp.join(work, 'iter_4.pth'), weights_only=True)
+    w_tr, b_tr = ckpt['ldr_online_reconstruction']['trained_head']
+    model = runner.model
+    with torch.no_grad():
+        model.head.weight.copy_(w_tr)
+        model.head.bias.copy_(b_tr)
+    ds = statistics_dataset(DATASETS.build(cfg.train_dataloader.dataset),
+                            cfg.test_dataloader.dataset.pipeline)
+    stats, _ = estimate_class_statistics(
+        model, build_statistics_dataloader(ds, batch_size=5),
+        classes=ckpt['meta']['dataset_meta']['classes'])
+    assert stats.num_samples == 48  # every training image once
+    prob = sampling_probability(stats.positive_counts,
+                                num_samples=stats.known_counts)
+    w, b = w_tr.clone(), b_tr.clone()
+    lda_m_step(w, b, stats, prob, blend=0.5, anchor=(w_tr, b_tr))
+    torch.testing.assert_close(ckpt['state_dict']['head.weight'], w)
+    torch.testing.assert_close(ckpt['state_dict']['head.bias'], b)
