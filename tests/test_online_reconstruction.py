@@ -158,6 +158,19 @@ def test_bad_options_fail_with_the_setting_named():
         OnlineReconstructionHook(m_solver=dict(type='sgd'))
     with pytest.raises(ValueError, match='interval'):
         OnlineReconstructionHook(interval=0)
+    with pytest.raises(ValueError, match='ema_epochs'):
+        OnlineReconstructionHook(statistics='ema', ema_epochs=0)
+
+
+def test_ema_epochs_sets_the_momentum_from_the_epoch_length(demo_root,
+                                                             tmp_path):
+    """ema_epochs=2 with 12 iterations per epoch: momentum 1/24."""
+    cfg = online_cfg(demo_root, str(tmp_path / 'w'), 'ema', ema_epochs=2,
+                     max_iters=1)
+    runner = run(cfg)
+    runner.train()
+    assert len(runner.train_dataloader) == 12  # 48 images, batch 4
+    assert _hook(runner).momentum == pytest.approx(1 / 24)
 
 
 @pytest.mark.parametrize('name', ONLINE_CONFIGS)

@@ -7,13 +7,15 @@
 #   _base_ = ['./ldr_r18_demo_stage1.py', '../_base_/online/ldr_online.py']
 #   custom_hooks = _base_.custom_hooks + [_base_.online_reconstruction_hook]
 # Every option is a --cfg-options key of the hook's entry, e.g. (last hook)
-#   custom_hooks.5.statistics=ema
+#   custom_hooks.5.statistics=epoch
 online_reconstruction_hook = dict(
     type='OnlineReconstructionHook',
-    # 'epoch': the sums of the last epoch's training batches (reset at every
-    # refit); 'ema': decayed by (1 - momentum) every iteration
-    statistics='epoch',
-    momentum=0.005,
+    # 'ema': the sums decay by 1 - 1 / (ema_epochs * iterations per epoch)
+    # every iteration (time constant: ema_epochs epochs); 'epoch': the sums
+    # of the last epoch's training batches (reset at every refit). Chosen on
+    # the demo's validation split (docs/recipe.md, "One-stage LDR").
+    statistics='ema',
+    ema_epochs=2,
     interval=1,  # refit every epoch (before its validation and checkpoint)
     # the last refit from stage 2's eval-mode statistics pass (one forward
     # pass over the training set with the test pipeline)

@@ -46,11 +46,16 @@ def _unwrap(model):
     return model.module if is_model_wrapper(model) else model
 
 
-def _check_options(statistics, momentum, m_solver, interval) -> dict:
+def _check_options(statistics, momentum, ema_epochs, m_solver,
+                   interval) -> dict:
     """Validate the options; returns the ``lda_m_step`` keyword options."""
     if statistics not in STATISTICS:
         raise ValueError(f'OnlineReconstructionHook: statistics must be one '
                          f'of {STATISTICS}, got {statistics!r}')
+    if ema_epochs is not None and not (
+            isinstance(ema_epochs, (int, float)) and ema_epochs > 0):
+        raise ValueError('OnlineReconstructionHook: ema_epochs must be a '
+                         f'number > 0 or None, got {ema_epochs!r}')
     if statistics == 'ema' and not 0 < momentum < 1:
         raise ValueError('OnlineReconstructionHook: momentum must be in '
                          f'(0, 1) for statistics=\'ema\', got {momentum!r}')
@@ -77,8 +82,12 @@ class OnlineReconstructionHook(Hook):
             the last one (one epoch by default). ``'ema'``: the sums decay by
             ``1 - momentum`` every iteration (an exponential moving average
             of n, sum x and sum x x^T) and are never reset.
-        momentum (float): Per-iteration decay of ``'ema'``. Defaults to 0.005
-            (a time constant of 200 iterations).
+        momentum (float): Per-iteration decay of ``'ema'`` (a time
+            constant of ``1 / momentum`` iterations). Defaults to 0.01.
+        ema_epochs (float, optional): The time constant of ``'ema'`` in
+            epochs instead: ``momentum = 1 / (ema_epochs * iterations per
+            epoch)`` (the training loader's length), so the same setting
+            fits datasets of any size. Defaults to None (use ``momentum``).
         interval (int): Refit every ``interval`` epochs (epoch-based loops)
             or iterations (iteration-based loops), and always at the end of
             training. Defaults to 1.
@@ -101,7 +110,8 @@ class OnlineReconstructionHook(Hook):
 
     def __init__(self,
                  statistics: str = 'epoch',
-                 momentum: float = 0.005,
+                 momentum: float = 0.01,
+                 ema_epochs: Optional[float] = None,
                  interval: int = 1,
                  eval_pass: bool = False,
                  m_solver: dict = dict(type='lda', blend=0.5),
@@ -109,8 +119,9 @@ class OnlineReconstructionHook(Hook):
                  cov_type: str = 'full',
                  shrinkage='auto',
                  ridge: float = 1e-3) -> None:
-        self.lda_options = _check_options(statistics, momentum, m_solver,
-                                          interval)
+        self.lda_options = _check_options(statistics, momentum, ema_epochs,
+                                          m_solver, interval)
+        self.ema_epochs = ema_epochs
         self.statistics, self.momentum = statistics, float(momentum)
         self.interval, self.eval_pass = interval, bool(eval_pass)
         sampler = dict(sampler)
@@ -130,6 +141,9 @@ class OnlineReconstructionHook(Hook):
         model = _unwrap(runner.model)
         head = self._head = model.head
         device = next(model.parameters()).device
+        if self.statistics == 'ema' and self.ema_epochs is not None:
+            self.momentum = 1 / (self.ema_epochs * len(
+                runner.train_dataloader))
         if self.acc is None:  # not restored by --resume
             self.acc = GaussianAccumulator(head.num_classes,
                                            head.in_channels,
@@ -142,7 +156,10 @@ class OnlineReconstructionHook(Hook):
         ]
         runner.logger.info(
             f'One-stage LDR: the head is refitted ({self.lda_options}, '
-            f'statistics={self.statistics!r}, every {self.interval} '
+            f'statistics={self.statistics!r}'
+            + (f' (momentum {self.momentum:.4g})'
+               if self.statistics == 'ema' else '')
+            + f', every {self.interval} '
             f'{"epoch" if self._by_epoch(runner) else "iteration"}(s), '
             f'eval_pass={self.eval_pass}) from the class-aware features of '
             'the training batches.')
