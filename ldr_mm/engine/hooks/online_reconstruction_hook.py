@@ -135,6 +135,7 @@ class OnlineReconstructionHook(Hook):
         self._samples = None
         self._handles = []
         self._stashed = None
+        self.seconds = 0.0  # spent in the hook's updates and refits
 
     # -- capturing the training features ---------------------------------
     def before_train(self, runner) -> None:
@@ -172,6 +173,7 @@ class OnlineReconstructionHook(Hook):
         samples, self._samples = self._samples, None
         if samples is None or not module.training:
             return
+        t0 = time.perf_counter()
         from ldr_mm.models.heads.label_mask import gt_mask_of
         x = output[-1] if isinstance(output, (tuple, list)) else output
         head = self._head
@@ -182,6 +184,7 @@ class OnlineReconstructionHook(Hook):
                 t.mul_(1 - self.momentum)
         self.acc.update(x, labels, gt_mask_of(samples, labels.shape[1],
                                               x.device))
+        self.seconds += time.perf_counter() - t0
 
     def after_run(self, runner) -> None:
         for handle in self._handles:
@@ -226,6 +229,7 @@ class OnlineReconstructionHook(Hook):
             broadcast(bias, src=0)
         self.refit_head = (weight, bias)
         self.refits += 1
+        self.seconds += time.perf_counter() - t0
         runner.logger.info(
             f'One-stage LDR: head refitted at epoch {runner.epoch + 1}, '
             f'iteration {runner.iter + 1} from {stats.num_samples} samples '
@@ -281,6 +285,9 @@ class OnlineReconstructionHook(Hook):
 
     def after_train(self, runner) -> None:
         """The model keeps the refitted head after training."""
+        runner.logger.info(
+            f'One-stage LDR: {self.seconds:.1f} s in statistics updates and '
+            f'{self.refits} refits over this run (this process)')
         if self.refit_head is not None:
             self._swap_in(_unwrap(runner.model))
             self._stashed = None
