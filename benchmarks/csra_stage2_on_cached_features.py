@@ -122,7 +122,7 @@ def head_rows(data, blends):
         return [m[2], m[0], m[3], m[1]]
 
     rows = {}
-    for kind, prefix in (('sum', ''), ('cat', 'cat_')):
+    for kind, prefix in (('sum', ''), ('concat', 'cat_')):
         xtr, anchor = class_features(mtr, data, kind)
         xva, _ = class_features(mva, data, kind)
         b0 = torch.zeros(anchor.shape[0], dtype=torch.float64)

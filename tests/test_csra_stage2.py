@@ -17,7 +17,7 @@ from ldr_mm.models import (CSRANeck, LDRHead, Stage1CheckpointError,
                            csra_to_stage2_state)
 
 CSRA_CFG = osp.join(REPO, 'configs', 'baselines', 'csra_r18_demo.py')
-STAGE2_CFG = osp.join(REPO, 'configs', 'ldrnet', 'csra_r18_demo_stage2.py')
+STAGE2_CFG = osp.join(REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage2_csra.py')
 
 
 @pytest.mark.parametrize('num_heads', [1, 2, 4])

@@ -1,6 +1,6 @@
-# csra_r18_demo_stage2.py on MNIST-LT, fine-tuning csra_r18_mnistlt.py
+# ldr_r18_demo_stage2_csra.py on MNIST-LT, fine-tuning csra_r18_mnistlt.py
 stage1_config = '../baselines/csra_r18_mnistlt.py'  # tools/benchmark_suite.py
-_base_ = ['./csra_r18_demo_stage2.py', '../_base_/datasets/mnist_lt.py']
+_base_ = ['./ldr_r18_demo_stage2_csra.py', '../_base_/datasets/mnist_lt.py']
 train_dataloader = dict(dataset=_base_.mnist_lt_train)
 val_dataloader = dict(dataset=_base_.mnist_lt_val)
 test_dataloader = dict(dataset=_base_.mnist_lt_test)
