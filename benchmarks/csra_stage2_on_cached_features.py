@@ -16,12 +16,14 @@ lda_m_step`, reverse-sampling prior, ``scale='head'``, the CSRA head as the
 anchor of the blend). Nothing is trained. Rows (validation AUC / mAP /
 tail AUC / tail mAP):
 
-* ``csra``: CSRA's own head, ``<u_c, f_c>`` (checked against the model's
-  logits);
-* ``lda`` / ``blend<t>``: the M-step on ``f_c`` (D-d; ``sum`` features);
-* ``cat_lda`` / ``cat_blend<t>``: the same on ``[mean_p x_p ; att_c]`` (2D-d),
-  where the anchor ``[u_c ; lam u_c]`` gives CSRA's logits exactly and the
-  LDA solution may weigh the pooled and the attended parts apart.
+* ``csra``: CSRA's own head (both feature layouts below are checked to
+  reproduce the model's logits);
+* ``lda`` / ``blend<t>``: the M-step (``blend=1`` / ``t``) on
+  :class:`~ldr_mm.models.CSRANeck`'s ``features='sum'`` (``f_hc``, H D-d);
+* ``cat_lda`` / ``cat_blend<t>``: the same on ``features='concat'``
+  (``[mean_p x_p ; att_1c ; ...]``, (H + 1) D-d), where CSRA's classifier is
+  ``[sum_h u_hc ; lam u_1c ; ...]`` and the LDA solution may weigh the pooled
+  and the attended parts apart.
 
 Example (runs of ``tools/benchmark_suite.py``)::
 
@@ -126,14 +128,12 @@ def head_rows(data, blends):
         xtr, anchor = class_features(mtr, data, kind)
         xva, _ = class_features(mva, data, kind)
         b0 = torch.zeros(anchor.shape[0], dtype=torch.float64)
-        if kind == 'sum':
-            own = (xva[:64] * anchor).sum(-1)
-            ref = data['check'].double()
-            err = ((own - ref).abs().max() / ref.abs().max()).item()
-            if err > 1e-5:
-                raise RuntimeError(f'class features do not reproduce the '
-                                   f'CSRA logits (max relative error {err:.2e})')
-            rows['csra'] = score(anchor, b0, xva)
+        own, ref = (xva[:64] * anchor).sum(-1), data['check'].double()
+        err = ((own - ref).abs().max() / ref.abs().max()).item()
+        if err > 1e-5:
+            raise RuntimeError(f'{kind} class features do not reproduce the '
+                               f'CSRA logits (max relative error {err:.2e})')
+        rows.setdefault('csra', score(anchor, b0, xva))
         stats = statistics_of(xtr.float(), ytr, data['classes'])
         prob = sampling_probability(stats.positive_counts, mode='reverse')
         for t in [1.0] + list(blends):
