@@ -11,5 +11,4 @@ model = dict(_base_.ldr_stage2_model, type='CSRAStage2Classifier', stage1_checkp
 train_cfg = dict(_base_.ldr_stage2_demo_train_cfg, rounds=rounds, e_iters=e_iters, m_iters=200)
 optim_wrapper = _base_.ldr_stage2_optim_wrapper
 param_scheduler = []
-default_hooks = dict(_base_.ldr_stage2_demo_hooks, checkpoint=dict(by_epoch=False, interval=e_iters))
-custom_hooks = _base_.custom_hooks + [dict(type='GaussianReconstructionHook')]
+default_hooks = _base_.ldr_stage2_demo_hooks
