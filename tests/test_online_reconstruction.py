@@ -296,7 +296,8 @@ def test_eval_pass_refits_from_stage2_statistics(demo_root, tmp_path):
     from ldr_mm.reconstruction import (build_statistics_dataloader,
                                        estimate_class_statistics,
                                        lda_m_step, sampling_probability,
-                                       statistics_dataset)
+                                       statistics_dataset,
+                                       statistics_loader_options)
     work = str(tmp_path / 'w')
     cfg = online_cfg(demo_root, work, eval_pass=True)
     runner = run(cfg)
@@ -310,7 +311,8 @@ def test_eval_pass_refits_from_stage2_statistics(demo_root, tmp_path):
     ds = statistics_dataset(DATASETS.build(cfg.train_dataloader.dataset),
                             cfg.test_dataloader.dataset.pipeline)
     stats, _ = estimate_class_statistics(
-        model, build_statistics_dataloader(ds, batch_size=5),
+        model, build_statistics_dataloader(  # the hook's batches
+            ds, **statistics_loader_options(cfg, {})),
         classes=ckpt['meta']['dataset_meta']['classes'])
     assert stats.num_samples == 48  # every training image once
     prob = sampling_probability(stats.positive_counts,
