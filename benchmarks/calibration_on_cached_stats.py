@@ -70,23 +70,43 @@ def _dataset(cfg, split, data_dir):
     return DATASETS.build(ds_cfg)
 
 
+def load_model(cfg, ckpt):
+    """The config's model with the checkpoint's weights (strict), in eval
+    mode, built as the runner builds it (with its data preprocessor)."""
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
+    model = MODELS.build(model_cfg)
+    load_checkpoint(model, ckpt, map_location='cpu', strict=True,
+                    logger='silent')
+    return model.eval()
+
+
+def print_mean_sd(per_run, columns, width=10):
+    """Print the mean +- sd over runs of every row, given one
+    ``{row name: values, one per column}`` dict per run (nothing for a
+    single run)."""
+    if len(per_run) < 2:
+        return
+    print(f'\nmean +- sd over {len(per_run)} runs')
+    for name in per_run[0]:
+        v = np.array([r[name] for r in per_run])
+        print(f'  {name:{width}s} ' + '  '.join(
+            f'{c} {m:.4f} +- {s:.4f}' for c, m, s in zip(
+                columns, v.mean(0), v.std(0, ddof=1))))
+
+
 @torch.no_grad()
 def cache_class_features(cfg, ckpt, splits, data_dir, batch_size=64):
     """{split: (X_class (N, C, D) float32, labels (N, C) bool)}, tail
     indices, class names and the stage-1 head's (weight, bias)."""
     from mmengine.dataset import pseudo_collate
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmpretrain.registry import MODELS
 
     from ldr_mm.reconstruction import class_features
-    init_default_scope('mmpretrain')
-    model_cfg = copy.deepcopy(cfg.model)  # as the runner builds it
-    model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
-    model = MODELS.build(model_cfg)
-    load_checkpoint(model, ckpt, map_location='cpu', strict=True,
-                    logger='silent')
-    model.eval()
+    model = load_model(cfg, ckpt)
     out = {}
     for split in splits:
         ds = _dataset(cfg, split, data_dir)

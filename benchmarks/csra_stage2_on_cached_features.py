@@ -30,16 +30,14 @@ Example (runs of ``tools/benchmark_suite.py``)::
     python benchmarks/csra_stage2_on_cached_features.py \\
         --run work_dirs/demo3/csra_r18_demo/seed{0,1,2} --blend 0.25 0.5 0.75
 """
-import copy
 import hashlib
 import os
 import os.path as osp
 
-import numpy as np
 import torch
 
-from calibration_on_cached_stats import (find_run, metrics, run_parser,
-                                         statistics_of)
+from calibration_on_cached_stats import (find_run, metrics, print_mean_sd,
+                                         run_parser, statistics_of)
 
 COLUMNS = ('AUC', 'mAP', 'tail AUC', 'tail mAP')
 
@@ -49,19 +47,10 @@ def _cache(cfg, ckpt):
     """The model's backbone maps and labels of the training and validation
     split, the class names, tail indices and the CSRA head's parameters."""
     from mmengine.dataset import pseudo_collate
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmpretrain.registry import MODELS
     from mmpretrain.structures import label_to_onehot
 
-    from calibration_on_cached_stats import _dataset
-    init_default_scope('mmpretrain')
-    model_cfg = copy.deepcopy(cfg.model)  # as the runner builds it
-    model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
-    model = MODELS.build(model_cfg)
-    load_checkpoint(model, ckpt, map_location='cpu', strict=True,
-                    logger='silent')
-    model.eval()
+    from calibration_on_cached_stats import _dataset, load_model
+    model = load_model(cfg, ckpt)
     splits = {}
     for split in ('train', 'val'):
         ds = _dataset(cfg, split, None)
@@ -162,13 +151,7 @@ def main(argv=None):
         for name, r in rows.items():
             print(f'  {name:14s} ' + '  '.join(
                 f'{c} {v:.4f}' for c, v in zip(COLUMNS, r)), flush=True)
-    if len(per_run) > 1:
-        print(f'\nmean +- sd over {len(per_run)} runs')
-        for name in per_run[0]:
-            v = np.array([r[name] for r in per_run])
-            print(f'  {name:14s} ' + '  '.join(
-                f'{c} {m:.4f} +- {s:.4f}' for c, m, s in zip(
-                    COLUMNS, v.mean(0), v.std(0, ddof=1))))
+    print_mean_sd(per_run, COLUMNS, width=14)
 
 
 if __name__ == '__main__':

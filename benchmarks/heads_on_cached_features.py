@@ -23,11 +23,10 @@ Example (runs of ``tools/benchmark_suite.py`` or of
     python benchmarks/heads_on_cached_features.py \\
         --run work_dirs/bench_demo/ldr_r18_demo_stage1/seed{0,1,2}
 """
-import numpy as np
 import torch
 
-from calibration_on_cached_stats import (find_run, load_or_cache,
-                                         metrics, run_parser, scores_of,
+from calibration_on_cached_stats import (find_run, load_or_cache, metrics,
+                                         print_mean_sd, run_parser, scores_of,
                                          statistics_of)
 
 
@@ -82,13 +81,7 @@ def main(argv=None):
         for name, r in rows.items():
             print(f'  {name:10s} ' + '  '.join(
                 f'{c} {v:.4f}' for c, v in zip(COLUMNS, r)), flush=True)
-    if len(per_run) > 1:
-        print(f'\nmean +- sd over {len(per_run)} runs')
-        for name in per_run[0]:
-            v = np.array([r[name] for r in per_run])
-            print(f'  {name:10s} ' + '  '.join(
-                f'{c} {m:.4f} +- {s:.4f}' for c, m, s in zip(
-                    COLUMNS, v.mean(0), v.std(0, ddof=1))))
+    print_mean_sd(per_run, COLUMNS, width=10)
 
 
 if __name__ == '__main__':
