@@ -309,6 +309,40 @@ def test_readme_own_data_commands_run_verbatim(tmp_path):
     assert glob.glob(osp.join(root, 'work_dirs', 'mine_report', '*.png'))
 
 
+
+@pytest.mark.slow
+def test_csra_stage2_commands_run_with_the_check_options(tmp_path):
+    """The two commands of "Stage 2 on a CSRA stage 1", each with the
+    quick-check options the text gives, on the real-image dataset: CSRA
+    stage 1, then stage 2 from its checkpoint (round 0 and round 1
+    validated, a stage-2 checkpoint written)."""
+    root = str(tmp_path)
+    make_workspace(root)
+    cfgs = write_configs(root, csra_block())
+    write_dataset(root)
+    (s1, ) = [p for p in cfgs if osp.basename(p).startswith('csra_')]
+    seed_backbone_weights(root, osp.join(root, s1))
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1',
+               TORCH_HOME=osp.join(root, 'torch_home'),
+               PATH=osp.dirname(sys.executable) + os.pathsep +
+               os.environ.get('PATH', ''))
+    check = ['--cfg-options train_cfg.max_epochs=2',
+             '--cfg-options train_cfg.rounds=1 train_cfg.e_iters=2 '
+             'model.stage1_checkpoint=work_dirs/csra_r50_mine/epoch_2.pth']
+    cmds = [ln for ln in fenced(csra_block(), 'bash')[0].splitlines()
+            if ln.strip()]
+    for cmd, opts in zip(cmds, check):
+        proc = subprocess.run(['bash', '-c', f'{cmd} {opts}'], cwd=root,
+                              env=env, capture_output=True, text=True,
+                              timeout=1200)
+        assert proc.returncode == 0, (
+            f'{cmd}\n--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n'
+            f'{proc.stderr[-6000:]}')
+    work = osp.join(root, 'work_dirs', 'ldr_r50_mine_stage2_csra')
+    assert osp.isfile(osp.join(work, 'iter_2.pth'))
+    assert osp.isfile(osp.join(work, 'reconstruction', 'stats_round1.pth'))
+
+
 def test_a_json_list_with_the_csv_keys_reads_like_the_csv(tmp_path):
     import json
 
