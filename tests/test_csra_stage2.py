@@ -166,3 +166,51 @@ def test_stage2_config_resolves_to_csra_stage1_and_ldr_em():
     assert cfg.model.head.loss.type == 'MultiLabelGCELoss'
     assert cfg.train_cfg.type == 'EMTrainLoop'
     assert cfg.train_cfg.m_solver == dict(type='lda', blend=0.5)
+
+
+MEDICAL = ('nih', 'odir', 'spa')  # the datasets with a csra_r50 baseline
+
+
+def _ldrnet(name):
+    return osp.join(REPO, 'configs', 'ldrnet', f'{name}.py')
+
+
+@pytest.mark.parametrize('ds', MEDICAL)
+def test_medical_csra_stage2_leaf_resolves_and_builds(ds):
+    """ldr_r50_<ds>_stage2_csra.py: a short leaf over the CSRA baseline and
+    ldr_em.py with the LDR stage 2's schedule on that dataset; its model
+    (random init, no download) gives the 'concat' class features (B, C,
+    2 x 2048) that the group-wise head takes."""
+    path = _ldrnet(f'ldr_r50_{ds}_stage2_csra')
+    code = [ln for ln in open(path).read().splitlines()
+            if ln.strip() and not ln.strip().startswith('#')]
+    assert len(code) <= 8, code
+    cfg = Config.fromfile(path)
+    csra = Config.fromfile(osp.join(REPO, 'configs', 'baselines',
+                                    f'csra_r50_{ds}.py'))
+    ldr = Config.fromfile(_ldrnet(f'ldr_r50_{ds}_stage2'))
+    assert cfg.model.type == 'CSRAStage2Classifier'
+    assert cfg.model.features == 'concat'
+    assert cfg.model.backbone == csra.model.backbone
+    for key in ('num_classes', 'in_channels', 'num_heads', 'lam'):
+        assert cfg.model.head[key] == csra.model.head[key]
+    assert cfg.model.head.loss == ldr.model.head.loss  # GCE, the E-step
+    for key in ('train_dataloader', 'val_dataloader', 'val_evaluator',
+                'default_hooks'):
+        assert cfg[key] == csra[key], key  # stage 1's data and save_best
+    for key in ('train_cfg', 'optim_wrapper', 'param_scheduler',
+                'log_processor'):
+        assert cfg[key] == ldr[key], key  # the medical stage-2 schedule
+
+    init_default_scope('mmpretrain')
+    model_cfg = cfg.model.copy()
+    model_cfg.backbone.init_cfg = None  # no ImageNet download
+    model_cfg.data_preprocessor = cfg.data_preprocessor
+    model = MODELS.build(model_cfg).eval()
+    C = csra.model.head.num_classes
+    assert type(model.neck).__name__ == 'CSRANeck'
+    assert model.neck.out_channels == model.head.in_channels == 2 * 2048
+    assert model.head.num_classes == C
+    with torch.no_grad():
+        feats = model.extract_feat(torch.randn(1, 3, 64, 64))
+    assert feats[0].shape == (1, C, 2 * 2048)

@@ -26,10 +26,10 @@ from conftest import REPO
 BEGIN, END = '<!-- own-data:begin -->', '<!-- own-data:end -->'
 
 
-def own_data_block(path=osp.join(REPO, 'README.md')):
+def own_data_block(path=osp.join(REPO, 'README.md'), begin=BEGIN, end=END):
     text = open(path, encoding='utf-8').read()
-    assert text.count(BEGIN) == 1 and text.count(END) == 1, path
-    return text[text.index(BEGIN):text.index(END) + len(END)]
+    assert text.count(begin) == 1 and text.count(end) == 1, path
+    return text[text.index(begin):text.index(end) + len(end)]
 
 
 def fenced(block, lang):
@@ -124,6 +124,77 @@ def test_readme_configs_resolve_to_both_stages(tmp_path):
     # it through _base_.ldr_stage2_hooks)
     assert {k: v for k, v in c2.default_hooks.logger.items()
             if k != 'log_metric_by_epoch'} == nih.default_hooks.logger
+
+
+
+CSRA_BEGIN = '<!-- own-data-csra:begin -->'
+CSRA_END = '<!-- own-data-csra:end -->'
+
+
+def csra_block():
+    """docs/own_data.md's "Stage 2 on a CSRA stage 1" block."""
+    return own_data_block(osp.join(REPO, 'docs', 'own_data.md'),
+                          CSRA_BEGIN, CSRA_END)
+
+
+def write_configs(root, block):
+    """{relative path: text} of a block's python fences, each written where
+    its first line (a comment) says."""
+    out = {}
+    for code in fenced(block, 'python'):
+        rel = code.splitlines()[0][2:].strip()
+        assert rel.startswith('configs/'), rel
+        os.makedirs(osp.dirname(osp.join(root, rel)), exist_ok=True)
+        with open(osp.join(root, rel), 'w') as f:
+            f.write(code)
+        out[rel] = code
+    return out
+
+
+def test_csra_stage2_leaves_resolve_and_build(tmp_path):
+    """The CSRA stage 1 and its stage-2 leaf of docs/own_data.md: short,
+    the README leaves' data, the medical CSRA stage 2's model; the stage-2
+    model (random init) gives (B, C, 4096) class features to its head."""
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    root = str(tmp_path)
+    make_workspace(root)
+    block = csra_block()
+    cfgs = write_configs(root, block)
+    (s1, ) = [p for p in cfgs if osp.basename(p).startswith('csra_')]
+    (s2, ) = [p for p in cfgs if p.endswith('_stage2_csra.py')]
+    assert len(code_lines(cfgs[s1])) <= 10
+    assert len(code_lines(cfgs[s2])) <= 8
+    cmds = [ln for ln in fenced(block, 'bash')[0].splitlines() if ln.strip()]
+    assert cmds == [f'python tools/train.py {s1}', f'python tools/train.py {s2}']
+    c1 = Config.fromfile(osp.join(root, s1))
+    c2 = Config.fromfile(osp.join(root, s2))
+    readme = Config.fromfile(osp.join(root, sorted(readme_configs())[0]))
+    for c in (c1, c2):
+        for split in ('train', 'val', 'test'):
+            key = f'{split}_dataloader'
+            assert c[key] == readme[key], key
+    assert c1.model.head.type == 'CSRAClsHead'
+    assert c2.model.type == 'CSRAStage2Classifier'
+    assert c2.model.stage1_checkpoint == 'work_dirs/csra_r50_mine/epoch_30.pth'
+    nih = Config.fromfile(osp.join(REPO, 'configs', 'ldrnet',
+                                   'ldr_r50_nih_stage2_csra.py'))
+    assert c2.model.features == nih.model.features
+    assert c2.model.head.loss == nih.model.head.loss
+    for key in ('optim_wrapper', 'param_scheduler', 'log_processor'):
+        assert c2[key] == nih[key], key
+    assert c2.train_cfg.type == 'EMTrainLoop'
+
+    init_default_scope('mmpretrain')
+    model_cfg = c2.model.copy()
+    model_cfg.backbone.init_cfg = None  # no ImageNet download
+    model_cfg.data_preprocessor = c2.data_preprocessor
+    model = MODELS.build(model_cfg).eval()
+    assert model.neck.out_channels == model.head.in_channels == 4096
+    with torch.no_grad():
+        feats = model.extract_feat(torch.randn(1, 3, 64, 64))
+    assert feats[0].shape == (1, len(CLASSES), 4096)
 
 
 # ------------------------------------------------------------------ data
@@ -236,6 +307,40 @@ def test_readme_own_data_commands_run_verbatim(tmp_path):
     with open(osp.join(root, 'work_dirs', 'mine_predictions.csv')) as f:
         assert len(list(csv.DictReader(f))) == len(rows)
     assert glob.glob(osp.join(root, 'work_dirs', 'mine_report', '*.png'))
+
+
+
+@pytest.mark.slow
+def test_csra_stage2_commands_run_with_the_check_options(tmp_path):
+    """The two commands of "Stage 2 on a CSRA stage 1", each with the
+    quick-check options the text gives, on the real-image dataset: CSRA
+    stage 1, then stage 2 from its checkpoint (round 0 and round 1
+    validated, a stage-2 checkpoint written)."""
+    root = str(tmp_path)
+    make_workspace(root)
+    cfgs = write_configs(root, csra_block())
+    write_dataset(root)
+    (s1, ) = [p for p in cfgs if osp.basename(p).startswith('csra_')]
+    seed_backbone_weights(root, osp.join(root, s1))
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1',
+               TORCH_HOME=osp.join(root, 'torch_home'),
+               PATH=osp.dirname(sys.executable) + os.pathsep +
+               os.environ.get('PATH', ''))
+    check = ['--cfg-options train_cfg.max_epochs=2',
+             '--cfg-options train_cfg.rounds=1 train_cfg.e_iters=2 '
+             'model.stage1_checkpoint=work_dirs/csra_r50_mine/epoch_2.pth']
+    cmds = [ln for ln in fenced(csra_block(), 'bash')[0].splitlines()
+            if ln.strip()]
+    for cmd, opts in zip(cmds, check):
+        proc = subprocess.run(['bash', '-c', f'{cmd} {opts}'], cwd=root,
+                              env=env, capture_output=True, text=True,
+                              timeout=1200)
+        assert proc.returncode == 0, (
+            f'{cmd}\n--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n'
+            f'{proc.stderr[-6000:]}')
+    work = osp.join(root, 'work_dirs', 'ldr_r50_mine_stage2_csra')
+    assert osp.isfile(osp.join(work, 'iter_2.pth'))
+    assert osp.isfile(osp.join(work, 'reconstruction', 'stats_round1.pth'))
 
 
 def test_a_json_list_with_the_csv_keys_reads_like_the_csv(tmp_path):

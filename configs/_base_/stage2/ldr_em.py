@@ -72,3 +72,15 @@ ldr_stage2_demo_train_cfg = dict(
         optimizer=dict(
             type='Adam', lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-5)))
 ldr_stage2_demo_hooks = dict(logger=dict(interval=5))
+
+# LDR stage 2 on a CSRA stage 1 (a configs/baselines/csra_*.py as the first
+# _base_; docs/stage2.md, "On a CSRA stage 1"): CSRA's attention becomes the
+# class-feature neck (CSRANeck), its classifier the group-wise head that the
+# M-step refits. features='concat' ([mean-pooled ; attended], 2 D per
+# class) is the layout chosen on the in-repo benchmarks' validation; for
+# ResNet-50 it is 4096-d per class, the width of the ResNet-50 LDR stage 2
+# (ldr_r50.py's concat neck), so the same statistics memory (full float64
+# covariances: C x 2 x 4096^2 x 8 B, ~3.8 GB at C=14). Unmeasured on medical
+# data; with less memory: features='sum' (D) or train_cfg.cov_type='diag'.
+csra_stage2_model = dict(
+    ldr_stage2_model, type='CSRAStage2Classifier', features='concat')
