@@ -206,7 +206,8 @@ def main(argv=None):
     print('\n'.join(verdict_lines(verdict, names[0])))
     print(time_line(results, names))
     print(f'\nOne seed; the suite\'s 3-seed means and intervals: '
-          f'docs/results_demo.md. This run: {work_dir}/results.md. '
+          f'docs/results_demo.md (LDR stage 2 on CSRA: docs/baselines.md). '
+          f'This run: {work_dir}/results.md. '
           f'Total time {time.time() - t0:.0f} s.')
 
 
