@@ -33,9 +33,9 @@ test-all: $(STAMP)
 	    rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; \
 	    exit $$rc
 
-# The strongest baseline, LDR stage 1 and stage 2 on the demo data, trained
-# by the benchmark suite as its demo rows (seed 0, narrow ResNet-18, two
-# runs at a time on CPU), printed side by side. `make demo FULL=1`: the
+# The strongest baseline, LDR stage 1, stage 2 and stage 2 on the CSRA
+# baseline on the demo data, trained by the benchmark suite as its demo rows
+# (seed 0, narrow ResNet-18, two runs at a time on CPU), printed side by side. `make demo FULL=1`: the
 # full-width ResNet-18 of the configs as written (slower).
 demo: $(STAMP)
 	$(BIN)/python tools/run_demo.py --work-dir $(DEMO_DIR) $(if $(FULL),--full)

@@ -52,17 +52,22 @@ def test_demo_runs_the_suites_demo_rows_with_its_settings():
     assert option(argv, '--seeds') == '0'
     assert option(argv, '--work-dir') == 'work_dirs/demo'
     assert '--cfg-options' not in argv and '--epochs' not in argv
-    # the three rows: the named strongest baseline, recommended LDR 1 and 2,
-    # all of them rows of the suite's demo table
+    # the rows: the named strongest baseline, recommended LDR 1 and 2, LDR
+    # stage 2 on CSRA, all of them rows of the suite's demo table
     rows = suite.PRESETS[demo.PRESET]
     assert rows == [suite.DEMO_BASELINE,
                     'configs/ldrnet/ldr_r18_demo_stage1.py',
-                    'configs/ldrnet/ldr_r18_demo_stage2.py']
+                    'configs/ldrnet/ldr_r18_demo_stage2.py',
+                    'configs/ldrnet/ldr_r18_demo_stage2_csra.py']
+    assert len(demo.LDR_LABELS) == len(rows) - 1
     assert suite.is_baseline(rows[0])
     assert set(rows) <= set(suite.PRESETS['demo'])
-    table = open(osp.join(REPO, 'docs', 'results_demo.md')).read()
+    # each row has its 3-seed results in docs/ (LDR stage 2 on CSRA: in
+    # docs/baselines.md, made with the same suite settings)
+    tables = ''.join(open(osp.join(REPO, 'docs', f)).read()
+                     for f in ('results_demo.md', 'baselines.md'))
     for c in rows:
-        assert f'`{suite.run_name(c)}`' in table, c
+        assert f'| `{suite.run_name(c)}`' in tables, c
     # the suite accepts the options; --full keeps the configs' backbone and
     # goes elsewhere (the suite refuses other settings in one work dir)
     args = suite.parse_args(argv)
@@ -117,23 +122,59 @@ def test_jobs_option_checks():
             suite.parse_args(['x.py', '--work-dir', 'w'] + bad)
 
 
-def plan_three(tmp_path):
+def plan_demo(tmp_path):
     return suite.plan_runs([osp.join(REPO, c)
                             for c in suite.PRESETS['make-demo']], [0],
                            str(tmp_path))
 
 
+def test_stage2_on_csra_is_chained_to_the_demos_csra_run(tmp_path):
+    """LDR stage 2 on CSRA costs one stage-2 run: the suite chains it to
+    the CSRA baseline run the demo trains anyway (no second CSRA run), and
+    under the demo's settings its model gets the narrow backbone of that
+    run, the CSRA head reading its width, so the checkpoint loads."""
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    runs = plan_demo(tmp_path)
+    base, s1, s2, s2csra = runs
+    assert base.name == 'csra_r18_demo' == suite.run_name(suite.DEMO_BASELINE)
+    assert s2csra.name == 'ldr_r18_demo_stage2_csra'
+    assert s2.stage1 is s1 and s2csra.stage1 is base
+    demo = load_run_demo()
+    argv = demo.suite_argv(demo.parse_args(['--work-dir', str(tmp_path)]))
+    settings = suite.SuiteSettings(
+        work_dir=str(tmp_path),
+        backbone_width=int(option(argv, '--backbone-width')))
+    cfg1 = suite.resolve_run_config(base, settings, str(tmp_path))
+    init_default_scope('mmpretrain')
+    stage1 = MODELS.build(cfg1.model)
+    ckpt = tmp_path / 'csra.pth'
+    torch.save(dict(state_dict=stage1.state_dict()), ckpt)
+    base.record = dict(checkpoint=str(ckpt))
+    cfg2 = suite.resolve_run_config(s2csra, settings, str(tmp_path))
+    assert cfg2.model.type == 'CSRAStage2Classifier'
+    assert cfg2.model.backbone == cfg1.model.backbone
+    assert cfg2.model.head.in_channels == cfg1.model.head.in_channels == \
+        8 * settings.backbone_width
+    assert cfg2.model.stage1_checkpoint == str(ckpt)
+    model = MODELS.build(cfg2.model)
+    model.init_weights()  # loads the CSRA checkpoint (strict)
+    for k, v in stage1.backbone.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[k], v), k
+
+
 def test_parallel_runs_wait_for_their_stage1(tmp_path, monkeypatch):
     """--jobs 2: the baseline and stage 1 train at the same time, stage 2
     only after stage 1 has finished; every run finishes once."""
-    runs = plan_three(tmp_path)
-    base, s1, s2 = runs
-    assert s2.stage1 is s1
+    runs = plan_demo(tmp_path)
+    base, s1, s2, s2csra = runs
+    assert s2.stage1 is s1 and s2csra.stage1 is base
     spans, both = {}, threading.Barrier(2, timeout=10)
 
     def fake_do_run(run, settings, smoke_root, log):
         start = time.monotonic()
-        if run is not s2:
+        if run in (base, s1):
             both.wait()  # fails (BrokenBarrierError) unless run side by side
         if run is s1:
             time.sleep(0.2)
@@ -143,13 +184,14 @@ def test_parallel_runs_wait_for_their_stage1(tmp_path, monkeypatch):
     monkeypatch.setattr(suite_runs, 'do_run', fake_do_run)
     settings = suite.SuiteSettings(work_dir=str(tmp_path), jobs=2)
     suite.run_all(runs, settings, lambda m: None)
-    assert [r.status for r in runs] == ['done'] * 3
+    assert [r.status for r in runs] == ['done'] * 4
     assert spans[s2.name][0] >= spans[s1.name][1]
+    assert spans[s2csra.name][0] >= spans[base.name][1]
 
 
 def test_parallel_failure_skips_its_stage2(tmp_path, monkeypatch):
-    runs = plan_three(tmp_path)
-    base, s1, s2 = runs
+    runs = plan_demo(tmp_path)
+    base, s1, s2, s2csra = runs
     called = []
 
     def fake_do_run(run, settings, smoke_root, log):
@@ -162,13 +204,13 @@ def test_parallel_failure_skips_its_stage2(tmp_path, monkeypatch):
     lines = []
     settings = suite.SuiteSettings(work_dir=str(tmp_path), jobs=2)
     suite.run_all(runs, settings, lines.append)
-    assert base.status == 'done' and s1.status == 'failed'
+    assert base.status == s2csra.status == 'done' and s1.status == 'failed'
     assert s2.status.startswith('skipped (stage 1 ldr_r18_demo_stage1')
     assert s2.name not in called
     assert any('FAILED: ValueError: broken stage 1' in m for m in lines)
 
     # a SuiteError (bad inputs) still stops the suite
-    runs = plan_three(tmp_path)
+    runs = plan_demo(tmp_path)
 
     def refuse(run, settings, smoke_root, log):
         raise suite.SuiteError('other settings')
@@ -181,8 +223,9 @@ def test_parallel_failure_skips_its_stage2(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_run_demo_end_to_end_in_smoke_mode(tmp_path, capsys):
     """The real path: the suite's subprocess runs, two at a time, stage 2
-    chained to stage 1, the table of the three rows; a second call reuses
-    the runs."""
+    chained to stage 1 and stage 2 on CSRA to the CSRA baseline run, what
+    each row is, the table of the four rows; a second call reuses the
+    runs."""
     demo = load_run_demo()
     work = str(tmp_path / 'demo')
     demo.main(['--smoke', '--work-dir', work])
@@ -192,21 +235,29 @@ def test_run_demo_end_to_end_in_smoke_mode(tmp_path, capsys):
     assert len(header) == 1 and header[0].split()[1:6] == [
         names[0], 'LDR', 'stage', '1', 'LDR']
     assert 'SMOKE MODE' in out
+    assert f'  {names[0]}: the baseline, the strongest' in out
+    assert (f'  LDR stage 2 on CSRA: {names[3]} (LDR\'s stage 2 on the '
+            f'{names[0]} run)') in out
+    assert f'  LDR stage 1: {names[1]} (trained from scratch)' in out
+    assert ' '.join(header[0].split()).endswith(
+        'LDR stage 2 on CSRA LDR stage 1 - baseline LDR stage 2 - baseline '
+        'LDR stage 2 on CSRA - baseline')
     for label in ('AUC all', 'AUC head', 'AUC tail', 'mAP all', 'mAP head',
                   'mAP tail'):
         assert re.search(rf'^{label} +\d\.\d{{4}} ', out, re.M), label
-    assert sum(ln.startswith(('LDR stage 1 is ', 'LDR stage 2 is '))
-               for ln in out.splitlines()) == 2
+    assert sum(ln.startswith(('LDR stage 1 is ', 'LDR stage 2 is ',
+                              'LDR stage 2 on CSRA is '))
+               for ln in out.splitlines()) == 3
     times = [ln for ln in out.splitlines()
              if ln.startswith('Train + test time: ')]
-    assert len(times) == 1 and times[0].count(' s (CPU ') == 3, times
+    assert len(times) == 1 and times[0].count(' s (CPU ') == 4, times
     for n in names:
         assert osp.isfile(osp.join(work, n, 'seed0', 'run.json')), n
     md = open(osp.join(work, 'results.md')).read()
     assert '--jobs 2' in md and '2 runs at a time' in md
     demo.main(['--smoke', '--work-dir', work])
     assert out.count('reusing') == 0
-    assert capsys.readouterr().out.count('reusing') == 3
+    assert capsys.readouterr().out.count('reusing') == 4
 
 
 def test_subprocess_cpu_time_is_measured(tmp_path):

@@ -1,23 +1,27 @@
-"""`make demo`: the strongest baseline, LDR stage 1 and LDR stage 2 on the
-built-in demo data, trained the same way, printed side by side.
+"""`make demo`: the strongest baseline, LDR stage 1, LDR stage 2 and LDR
+stage 2 on the CSRA baseline on the built-in demo data, trained the same
+way, printed side by side.
 
 The rows are the benchmark suite's (``tools/benchmark_suite.py``) preset
-``make-demo``: its strongest demo baseline (``benchmark.DEMO_BASELINE``)
-and the recommended LDR stage 1 and stage 2 (``configs/ldrnet/
-ldr_r18_demo_stage{1,2}.py``). They are trained by the suite itself with the
-settings of its demo results (``docs/results_demo.md``: a ResNet-18 with 16
-base channels, one CPU thread per run), for seed 0, two runs at a time
-(baseline and stage 1, then stage 2). So each row is one seed of the suite's
-3-seed table, and a run made here is reused by the suite (same work dir,
-same settings) and the other way round.
+``make-demo``: its strongest demo baseline (``benchmark.DEMO_BASELINE``),
+the recommended LDR stage 1 and stage 2 (``configs/ldrnet/
+ldr_r18_demo_stage{1,2}.py``) and LDR's stage 2 on the CSRA baseline's
+checkpoint (``configs/ldrnet/ldr_r18_demo_stage2_csra.py``). They are
+trained by the suite itself with the settings of its demo results
+(``docs/results_demo.md``: a ResNet-18 with 16 base channels, one CPU thread
+per run), for seed 0, two runs at a time (baseline and stage 1, then each
+stage 2 once its stage-1 run is done). So each row is one seed of the
+suite's 3-seed table, and a run made here is reused by the suite (same work
+dir, same settings) and the other way round.
 
 Steps:
   1. generate the long-tailed multi-label demo dataset (data/ldr_demo);
   2. the suite: the random-CLIP prompt cache, then train and test each row
      (the best validation checkpoint on the test split); results.md,
      results.json and per_class.png land in the work dir;
-  3. print all / head / tail AUC and mAP of the three rows and LDR's
-     differences to the baseline, and say plainly where LDR is behind.
+  3. say what each row is, print all / head / tail AUC and mAP of the rows
+     and LDR's differences to the baseline, and say plainly where each LDR
+     row is behind.
 
 ``--full`` trains the configs as written (the full-width ResNet-18, 64 base
 channels; several times slower) into another work dir.
@@ -31,8 +35,10 @@ import time
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 DATA = 'data/ldr_demo'
-#: The suite's preset with the demo's three rows (baseline, stage 1, 2).
+#: The suite's preset with the demo's rows (baseline, then the LDR rows).
 PRESET = 'make-demo'
+#: Column labels of the preset's LDR rows, in its order (after the baseline).
+LDR_LABELS = ('LDR stage 1', 'LDR stage 2', 'LDR stage 2 on CSRA')
 #: Suite options of the demo results (docs/results_demo.md) but the seed;
 #: --full drops the narrow backbone. Two runs at a time, one thread each.
 QUICK = ['--backbone-width', '16', '--threads', '1', '--jobs', '2']
@@ -129,6 +135,24 @@ def verdict_lines(verdict: dict, baseline: str) -> list:
     return lines
 
 
+def row_lines(runs: list, labels: dict) -> list:
+    """One line per row: its label, config and what it starts from (the
+    stage-1 run the suite chained it to; else trained from scratch).
+
+    Args:
+        runs (list): The suite's runs (:class:`benchmark.runs.Run`) of the
+            rows, in the table's order.
+        labels (dict): {run name: column label}; the baseline's label is
+            its run name.
+    """
+    lines = []
+    for run in runs:
+        start = (f"LDR's stage 2 on the {run.stage1.name} run"
+                 if run.stage1 is not None else 'trained from scratch')
+        lines.append(f'  {labels[run.name]}: {run.name} ({start})')
+    return lines
+
+
 def time_line(results: dict, names: list) -> str:
     """Wall and CPU seconds of each row's training + test (its run.json)."""
     parts = []
@@ -165,7 +189,7 @@ def main(argv=None):
                          f'\nLogs: {work_dir}/<config>/seed{args.seed}/')
     from benchmark import PRESETS
     names = [run_name(c) for c in PRESETS[PRESET]]
-    ldr = dict(zip(names[1:], ('LDR stage 1', 'LDR stage 2')))
+    ldr = dict(zip(names[1:], LDR_LABELS))
     table, verdict = demo_table(results, names[0], ldr)
     from ldr_mm.datasets.demo import DEMO_SPLITS
     width = ('SMOKE MODE (tiny data, 2 iterations: numbers mean nothing)'
@@ -173,14 +197,17 @@ def main(argv=None):
              'ResNet-18 with 16 base channels')
     print(f'\n[3/3] Demo test split ({DEMO_SPLITS["test"]} images; head = the '
           f'4 most frequent classes, tail = the 6 rarest), seed {args.seed}, '
-          f'{width}, best validation checkpoint of each row; baseline '
-          f'{names[0]} ({PRESETS[PRESET][0]}), LDR {", ".join(names[1:])}:'
-          '\n')
+          f'{width}, best validation checkpoint of each row. The rows:')
+    print(f'  {names[0]}: the baseline, the strongest of the suite on the '
+          f'demo ({PRESETS[PRESET][0]})')
+    by_name = {r.name: r for r in runs}
+    print('\n'.join(row_lines([by_name[n] for n in names[1:]], ldr)) + '\n')
     print(table + '\n')
     print('\n'.join(verdict_lines(verdict, names[0])))
     print(time_line(results, names))
     print(f'\nOne seed; the suite\'s 3-seed means and intervals: '
-          f'docs/results_demo.md. This run: {work_dir}/results.md. '
+          f'docs/results_demo.md (LDR stage 2 on CSRA: docs/baselines.md). '
+          f'This run: {work_dir}/results.md. '
           f'Total time {time.time() - t0:.0f} s.')
 
 

@@ -100,9 +100,11 @@ def _build_presets() -> Dict[str, List[str]]:
         + demo_sweeps,
         # the parameter ablations alone (LDR's runs they chain to included)
         'demo-sweeps': demo_sweeps,
-        # `make demo` (tools/run_demo.py): baseline, LDR stage 1, 2
+        # `make demo` (tools/run_demo.py): baseline, LDR stage 1, 2, LDR
+        # stage 2 on the CSRA baseline (chained to csra_r18_demo's run)
         'make-demo': [DEMO_BASELINE, 'configs/ldrnet/ldr_r18_demo_stage1.py',
-                      'configs/ldrnet/ldr_r18_demo_stage2.py'],
+                      'configs/ldrnet/ldr_r18_demo_stage2.py',
+                      'configs/ldrnet/ldr_r18_demo_stage2_csra.py'],
         'mnistlt-baselines': _r18('mnistlt')['baselines'],
         'mnistlt': _r18('mnistlt')['baselines'] + _r18('mnistlt')['ldr'],
         'all-mnistlt': _r18('mnistlt')['baselines'] + _r18('mnistlt')['ldr']
