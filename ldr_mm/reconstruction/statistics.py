@@ -192,6 +192,13 @@ class GaussianAccumulator:
         self.ss.view(C, 2 * D, D).baddbmm_(
             xw.permute(1, 2, 3, 0).reshape(C, 2 * D, B), x.permute(1, 0, 2))
 
+    def scale_(self, factor: float) -> None:
+        """Multiply the sums (buffered features included) by ``factor``:
+        an exponential moving average's decay, or 0 to start afresh."""
+        self._flush()
+        for t in (self.n, self.s, self.ss):
+            t.mul_(factor)
+
     def all_reduce(self) -> None:
         """Sum the running sums over all ranks (no-op without dist)."""
         from mmengine.dist import all_reduce, get_world_size

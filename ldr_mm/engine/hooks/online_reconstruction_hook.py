@@ -28,8 +28,7 @@ from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS
 
-# The one import of the reconstruction package (the M-step solvers move to
-# a registered package; repoint here).
+from ldr_mm.models.heads.label_mask import gt_mask_of
 from ldr_mm.reconstruction import (GaussianAccumulator,
                                    build_statistics_dataloader,
                                    build_statistics_source,
@@ -174,14 +173,11 @@ class OnlineReconstructionHook(Hook):
         if samples is None or not module.training:
             return
         t0 = time.perf_counter()
-        from ldr_mm.models.heads.label_mask import gt_mask_of
         x = output[-1] if isinstance(output, (tuple, list)) else output
         head = self._head
         labels = head.targets(samples, x.device) >= 0.5
         if self.statistics == 'ema':
-            self.acc.state_dict()  # flush the buffer into the sums
-            for t in (self.acc.n, self.acc.s, self.acc.ss):
-                t.mul_(1 - self.momentum)
+            self.acc.scale_(1 - self.momentum)
         self.acc.update(x, labels, gt_mask_of(samples, labels.shape[1],
                                               x.device))
         self.seconds += time.perf_counter() - t0
@@ -258,8 +254,7 @@ class OnlineReconstructionHook(Hook):
         # only, so the sum over ranks is unchanged and a checkpoint (written
         # by rank 0) holds all of it
         if self.statistics == 'epoch' or get_dist_info()[0] != 0:
-            for t in (self.acc.n, self.acc.s, self.acc.ss):
-                t.zero_()
+            self.acc.scale_(0.0)
         return stats
 
     # -- validation, checkpoints, end of training -----------------------
