@@ -224,20 +224,22 @@ def test_lazy_ema_equals_the_eager_ema_with_flushes_reads_and_resume(
     """scale_(0.9) before every batch (the one-stage EMA), 60 batches of 1-7
     samples through a 16-sample buffer (flushes inside and between
     batches), the sums read (compute / state_dict / all_reduce flush them)
-    at several iterations, a reset (scale_(0), the per-epoch mode and
-    ranks > 0) with samples in the buffer, and a resume: a fresh
+    at several iterations, two resets (scale_(0), the per-epoch mode and
+    ranks > 0) with an empty and a filled buffer, and a resume: a fresh
     accumulator given the state_dict sums as the hook's --resume does.
     The sums equal the eager EMA in float64 at every read, and the resumed
     accumulator is bit-identical to the uninterrupted one."""
     full = cov_type == 'full'
     batches = _ema_batches()
     decay = [0.9] * len(batches)
-    decay[45] = 0.0  # reset with samples in the buffer
+    decay[34] = decay[45] = 0.0  # resets: empty buffer, samples buffered
     ref = _eager_ema_reference(
         [(x, _weights(y, m)) for x, y, m in batches], decay, full)
     acc = GaussianAccumulator(3, 5, cov_type=cov_type, buffer_size=16)
     resumed = None
     for i, (x, y, m) in enumerate(batches):
+        if decay[i] == 0.0:
+            assert (acc._buffered > 0) == (i == 45 and full)
         for a in (acc, resumed) if resumed is not None else (acc, ):
             a.scale_(decay[i])
             a.update(x, y, m)

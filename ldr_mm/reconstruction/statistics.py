@@ -193,7 +193,9 @@ class GaussianAccumulator:
         features (float64), one read-modify-write of the sums."""
         decay, self._decay = self._decay, 1.0
         if not self._buffered:
-            if decay != 1.0:
+            if decay == 0.0:  # start afresh, as beta=0 below
+                self.ss.zero_()
+            elif decay != 1.0:
                 self.ss.mul_(decay)
             return
         C, D = self.num_classes, self.dims
