@@ -148,6 +148,36 @@ def test_resume_gives_the_uninterrupted_head(demo_root, tmp_path,
     assert float(mid['ldr_online_reconstruction']['sums']['n'].sum()) > 0
 
 
+def test_ema_iterations_leave_the_covariance_sums_alone(demo_root,
+                                                       tmp_path):
+    """statistics='ema' through the runner (4 iterations of batch 4, one
+    refit at the end, a 256-sample buffer): the hook's per-iteration decay
+    and update do not read or write the C x 2 x D x D sums (their in-place
+    version counter does not move; the old eager decay flushed and scaled
+    them every iteration); the refit's flush is the first write."""
+    from mmengine.hooks import Hook
+    cfg = online_cfg(demo_root, str(tmp_path / 'w'), 'ema', interval=4,
+                     ckpt_interval=4, momentum=0.1)
+    # no validation: its best checkpoint would read (flush) the sums
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    runner = run(cfg)
+    versions = []
+
+    class Spy(Hook):
+        priority = 'LOWEST'
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            versions.append(_hook(runner).acc.ss._version)
+
+    runner.register_hook(Spy())
+    runner.train()
+    assert _hook(runner).acc.buffer_size == 256
+    assert versions[:3] == [0, 0, 0]  # iterations 1-3: buffered only
+    assert versions[3] >= 1  # iteration 4: the refit flushed
+    assert float(_hook(runner).acc.n.sum()) > 0
+
+
 def test_bad_options_fail_with_the_setting_named():
     from ldr_mm.engine.hooks import OnlineReconstructionHook
     with pytest.raises(ValueError, match='statistics must be one of'):

@@ -179,6 +179,112 @@ def test_save_load_roundtrip(tmp_path, cov_type):
     assert back.extra == {'round': 2}
 
 
+def _eager_ema_reference(batches, decay, full):
+    """The EMA decayed eagerly, in float64: before every batch (x, w) the
+    sums are multiplied by ``decay[i]``; w (B, C, 2) are the label weights
+    (one-hot of the label, times the mask)."""
+    x0, w0 = batches[0]
+    C, D = x0.shape[1:]
+    n, s = torch.zeros(C, 2, dtype=torch.float64), torch.zeros(
+        C, 2, D, dtype=torch.float64)
+    ss = torch.zeros((C, 2, D, D) if full else (C, 2, D),
+                     dtype=torch.float64)
+    out = []
+    for (x, w), f in zip(batches, decay):
+        x = x.double()
+        n, s, ss = n * f, s * f, ss * f
+        n = n + w.sum(0)
+        s = s + torch.einsum('bcj,bcd->cjd', w, x)
+        xx = (torch.einsum('bcd,bce->bcde', x, x) if full else x * x)
+        ss = ss + torch.einsum('bcj,bc...->cj...', w, xx)
+        out.append((n, s, ss))
+    return out
+
+
+def _ema_batches(iters=60, C=3, D=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    batches = []
+    for i in range(iters):
+        B = int(torch.randint(1, 8, (1, ), generator=g))
+        x = torch.randn(B, C, D, generator=g) * 3 + 5  # float32 features
+        y = torch.rand(B, C, generator=g) < 0.3
+        mask = (torch.rand(B, C, generator=g) < 0.9).double()
+        batches.append((x, y, mask))
+    return batches
+
+
+def _weights(y, mask):
+    y = y.double()
+    return torch.stack([1 - y, y], dim=-1) * mask[..., None]
+
+
+@pytest.mark.parametrize('cov_type', ['full', 'diag'])
+def test_lazy_ema_equals_the_eager_ema_with_flushes_reads_and_resume(
+        cov_type):
+    """scale_(0.9) before every batch (the one-stage EMA), 60 batches of 1-7
+    samples through a 16-sample buffer (flushes inside and between
+    batches), the sums read (compute / state_dict / all_reduce flush them)
+    at several iterations, two resets (scale_(0), the per-epoch mode and
+    ranks > 0) with an empty and a filled buffer, and a resume: a fresh
+    accumulator given the state_dict sums as the hook's --resume does.
+    The sums equal the eager EMA in float64 at every read, and the resumed
+    accumulator is bit-identical to the uninterrupted one."""
+    full = cov_type == 'full'
+    batches = _ema_batches()
+    decay = [0.9] * len(batches)
+    decay[34] = decay[45] = 0.0  # resets: empty buffer, samples buffered
+    ref = _eager_ema_reference(
+        [(x, _weights(y, m)) for x, y, m in batches], decay, full)
+    acc = GaussianAccumulator(3, 5, cov_type=cov_type, buffer_size=16)
+    resumed = None
+    for i, (x, y, m) in enumerate(batches):
+        if decay[i] == 0.0:
+            assert (acc._buffered > 0) == (i == 45 and full)
+        for a in (acc, resumed) if resumed is not None else (acc, ):
+            a.scale_(decay[i])
+            a.update(x, y, m)
+        if i in (7, 19, 33, 46, 59):  # a refit / checkpoint: read the sums
+            got = acc.state_dict()
+            for k, want in zip(('n', 's', 'ss'), ref[i]):
+                torch.testing.assert_close(got[k], want, rtol=1e-12,
+                                           atol=1e-9, msg=f'{k} at {i}')
+        if i == 19:  # resume from this checkpoint's sums
+            resumed = GaussianAccumulator(3, 5, cov_type=cov_type,
+                                          buffer_size=16)
+            for k in ('n', 's', 'ss'):
+                getattr(resumed, k).copy_(got[k])
+        if i > 19 and i in (33, 46, 59):
+            resumed.state_dict()  # the resumed run reads there too
+    for k in ('n', 's', 'ss'):
+        assert torch.equal(getattr(acc, k), resumed.state_dict()[k]), k
+    st = acc.compute(shrinkage=0.0, ridge=0.0)
+    assert st.counts.sum() == ref[-1][0].round().sum()
+
+
+def test_ema_decay_does_not_touch_the_covariance_sums_until_a_flush():
+    """The one-stage EMA (scale_ + update every iteration) reads and writes
+    the C x 2 x D x D sums once per buffer_size samples, as plain
+    accumulation does, not on every iteration: sum x x^T is not modified
+    (its in-place version counter does not move) while the buffer fills,
+    and exactly one read-modify-write happens when it is full."""
+    acc = GaussianAccumulator(3, 5, buffer_size=16)
+    batches = _ema_batches(iters=5)
+    batches = [(torch.randn(4, 3, 5), y[:1].expand(4, 3), m[:1].expand(4, 3))
+               for _, y, m in batches]
+    acc.update(*batches[0])
+    version = acc.ss._version
+    for x, y, m in batches[1:4]:  # 16 samples buffered: the 4th flushes
+        acc.scale_(0.99)
+        acc.update(x, y, m)
+        if acc._buffered:
+            assert acc.ss._version == version
+            assert not acc.ss.any()  # nothing written yet
+    assert acc._buffered == 0 and acc.ss._version == version + 1
+    acc.scale_(0.99)  # empty buffer: still nothing touched
+    acc.update(*batches[4])
+    assert acc.ss._version == version + 1
+
+
 # ---------------------------------------------------------------- 2 ranks
 def _free_port():
     with socket.socket() as s:

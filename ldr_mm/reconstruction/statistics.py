@@ -96,6 +96,15 @@ class GaussianAccumulator:
             would cost more than the model's forward. The buffer is bounded
             (``buffer_size * C * D`` values), so memory stays independent of
             the dataset size. Defaults to 256.
+
+    :meth:`scale_` (an exponential moving average's decay, once per
+    training iteration in ``OnlineReconstructionHook``) does not touch the
+    full sums either: n and sum x are scaled at once (C x 2 x D values),
+    the buffered samples' weights are scaled, and the decay of sum x x^T is
+    kept as a pending factor that the next flush applies in the same
+    matmul (``beta``). The sums seen by :meth:`compute`,
+    :meth:`state_dict` and :meth:`all_reduce` (which all flush first) are
+    those of decaying eagerly.
     """
 
     def __init__(self,
@@ -120,6 +129,8 @@ class GaussianAccumulator:
         self._buf_x: List[torch.Tensor] = []
         self._buf_y: List[torch.Tensor] = []
         self._buffered = 0
+        # sum x x^T = _decay * ss + the buffered samples' weighted x x^T
+        self._decay = 1.0
 
     def nbytes(self) -> int:
         """Memory of the sums plus the largest possible buffer, in bytes
@@ -178,8 +189,14 @@ class GaussianAccumulator:
             self.ss += torch.einsum('bcj,bcd->cjd', w, x * x)
 
     def _flush(self) -> None:
-        """Add the buffered features to sum x x^T (float64)."""
+        """Apply the pending decay to sum x x^T and add the buffered
+        features (float64), one read-modify-write of the sums."""
+        decay, self._decay = self._decay, 1.0
         if not self._buffered:
+            if decay == 0.0:  # start afresh, as beta=0 below
+                self.ss.zero_()
+            elif decay != 1.0:
+                self.ss.mul_(decay)
             return
         C, D = self.num_classes, self.dims
         x = torch.cat(self._buf_x).to(torch.float64)  # (B, C, D)
@@ -189,15 +206,30 @@ class GaussianAccumulator:
         xw = w.unsqueeze(-1) * x.unsqueeze(2)  # (B, C, 2, D)
         # ss[c, j] += sum_b w[b, c, j] x[b, c] x[b, c]^T as one batched
         # matmul over classes: (C, 2D, B) @ (C, B, D) -> (C, 2D, D).
+        # beta: the pending decay (beta=0 ignores the old sums entirely).
         self.ss.view(C, 2 * D, D).baddbmm_(
-            xw.permute(1, 2, 3, 0).reshape(C, 2 * D, B), x.permute(1, 0, 2))
+            xw.permute(1, 2, 3, 0).reshape(C, 2 * D, B), x.permute(1, 0, 2),
+            beta=decay)
 
     def scale_(self, factor: float) -> None:
         """Multiply the sums (buffered features included) by ``factor``:
-        an exponential moving average's decay, or 0 to start afresh."""
-        self._flush()
-        for t in (self.n, self.s, self.ss):
-            t.mul_(factor)
+        an exponential moving average's decay, or 0 to start afresh.
+
+        O(C x D + buffered samples x C): sum x x^T ('full') is not read;
+        its decay is applied by the next flush (see the class docstring).
+        """
+        factor = float(factor)
+        self.n.mul_(factor)
+        self.s.mul_(factor)
+        if self.cov_type != 'full':
+            self.ss.mul_(factor)
+        elif factor == 0.0:  # the buffer would add nothing
+            self._buf_x, self._buf_y, self._buffered = [], [], 0
+            self._decay = 0.0
+        else:
+            for w in self._buf_y:
+                w.mul_(factor)
+            self._decay *= factor
 
     def all_reduce(self) -> None:
         """Sum the running sums over all ranks (no-op without dist)."""

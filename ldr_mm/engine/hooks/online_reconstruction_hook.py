@@ -80,7 +80,10 @@ class OnlineReconstructionHook(Hook):
             so each refit sees the features of the training batches since
             the last one (one epoch by default). ``'ema'``: the sums decay by
             ``1 - momentum`` every iteration (an exponential moving average
-            of n, sum x and sum x x^T) and are never reset.
+            of n, sum x and sum x x^T) and are never reset. The decay of
+            sum x x^T is deferred to the accumulator's next flush
+            (:meth:`GaussianAccumulator.scale_`), so an iteration costs what
+            plain accumulation costs.
         momentum (float): Per-iteration decay of ``'ema'`` (a time
             constant of ``1 / momentum`` iterations). Defaults to 0.01.
         ema_epochs (float, optional): The time constant of ``'ema'`` in
