@@ -292,3 +292,80 @@ def test_db_loss_unchanged_without_masks():
     assert torch.equal(a(z, y), b(z, y)) and a.num_samples == 8
     with pytest.raises(ValueError, match=r'\(4,\) known labels'):
         a.set_class_frequencies([5, 3, 1, 2], [8, 8])
+
+
+# --------------------------------------------------------- end to end
+def _tiny_csra(path, data, work_dir):
+    """A csra config shrunk as tests/test_configs_cxr.py shrinks the LDR
+    ones (tiny ResNet, 32 px, 2 iterations); CSRA has no neck."""
+    from medical_helpers import tiny_overrides
+    cfg = Config.fromfile(path)
+    d = data['chexpert']
+    o = {k: v for k, v in tiny_overrides(cfg, d['root'], d['cache'],
+                                         work_dir).items()
+         if not k.startswith('model.neck.')}
+    o['model.head.in_channels'] = 64  # the tiny ResNet's channels
+    cfg.merge_from_dict(o)
+    return cfg
+
+
+@pytest.mark.slow
+def test_chexpert_csra_and_its_stage2_through_the_runner(tmp_path):
+    """csra_r50_chexpert.py trains (2 iterations, masked labels in the
+    batches) and validates on a CheXpert-format tree with uncertain
+    labels; ldr_r50_chexpert_stage2_csra.py loads that checkpoint strictly
+    and runs a round, its statistics counting the known labels only."""
+    from mmengine.runner import Runner
+    from cxr_helpers import write_chexpert
+    from medical_helpers import write_prompt_cache
+    from ldr_mm.datasets import CHEXPERT_CLASSES
+    root = str(tmp_path / 'CheXpert-v1.0-small')
+    os.makedirs(root)
+    write_chexpert(root, n_patients=(10, 3))
+    data = dict(chexpert=dict(root=root, cache=write_prompt_cache(
+        str(tmp_path / 'cx.pth'), CHEXPERT_CLASSES)))
+    torch.manual_seed(0)
+    s1 = _tiny_csra(baseline('csra_r50_chexpert'), data,
+                    str(tmp_path / 's1'))
+    runner = Runner.from_cfg(s1)
+    assert type(runner.model.head).__name__ == 'MaskedCSRAClsHead'
+    runner.train()
+    assert runner.iter == 2
+    val = {k for k in runner.message_hub.log_scalars if k.startswith('val/')}
+    assert {'val/auc/mean', 'val/mAP/mean'} <= val
+    ckpt = osp.join(s1.work_dir, 'epoch_1.pth')
+
+    cfg = _tiny_csra(ldrnet('ldr_r50_chexpert_stage2_csra'), data,
+                     str(tmp_path / 's2'))
+    cfg.train_cfg.pop('max_epochs', None)
+    cfg.train_cfg.update(rounds=1, e_iters=2, m_iters=3,
+                         virtual_batch_size=8)
+    cfg.merge_from_dict({'model.stage1_checkpoint': ckpt,
+                         'default_hooks.checkpoint.interval': 2})
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 2
+    assert type(runner.model).__name__ == 'CSRAStage2Classifier'
+    ds = runner.train_dataloader.dataset
+    known = np.sum([ds.get_data_info(i)['gt_mask'] for i in range(len(ds))],
+                   axis=0)
+    assert known.min() < len(ds)  # the fixture has uncertain labels
+    stats = torch.load(osp.join(cfg.work_dir, 'reconstruction',
+                                'stats_round1.pth'), weights_only=True)
+    assert stats['counts'].sum(-1).tolist() == known.tolist()
+
+
+def test_query2label_head_leaves_masked_labels_out_too():
+    """The other attention-head baseline, ldr_mm's Query2LabelHead, takes
+    the same masked loss (and its unmasked loss is unchanged)."""
+    init_default_scope('mmpretrain')
+    head = MODELS.build(dict(type='Query2LabelHead', num_classes=4,
+                             in_channels=8, num_heads=2, dropout=0.0))
+    head.init_weights()
+    feats = (torch.randn(4, 8, 3, 3), )
+    logits = head(feats).detach()
+    el = head.loss_module(logits, Y, reduction_override='none')
+    torch.testing.assert_close(head.loss(feats, samples(masks=MASKS))['loss'],
+                               (el * M).sum() / 4)
+    torch.testing.assert_close(head.loss(feats, samples())['loss'],
+                               el.sum() / 4)
