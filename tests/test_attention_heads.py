@@ -24,7 +24,7 @@ from benchmark.presets import ATTENTION_HEADS
 from test_baselines import EXPECTED_LOSS, SAME_AS_LDR, STEMS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-HEAD_TYPES = dict(csra='CSRAClsHead', q2l='Query2LabelHead')
+HEAD_TYPES = dict(csra='MaskedCSRAClsHead', q2l='Query2LabelHead')
 
 
 def config(head, stem):

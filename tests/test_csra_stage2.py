@@ -168,7 +168,8 @@ def test_stage2_config_resolves_to_csra_stage1_and_ldr_em():
     assert cfg.train_cfg.m_solver == dict(type='lda', blend=0.5)
 
 
-MEDICAL = ('nih', 'odir', 'spa')  # the datasets with a csra_r50 baseline
+#: the datasets with a csra_r50 baseline (chexpert, mimic: U-Ignore masks)
+MEDICAL = ('nih', 'odir', 'spa', 'chexpert', 'mimic')
 
 
 def _ldrnet(name):

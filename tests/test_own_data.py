@@ -175,7 +175,7 @@ def test_csra_stage2_leaves_resolve_and_build(tmp_path):
         for split in ('train', 'val', 'test'):
             key = f'{split}_dataloader'
             assert c[key] == readme[key], key
-    assert c1.model.head.type == 'CSRAClsHead'
+    assert c1.model.head.type == 'MaskedCSRAClsHead'
     assert c2.model.type == 'CSRAStage2Classifier'
     assert c2.model.stage1_checkpoint == 'work_dirs/csra_r50_mine/epoch_30.pth'
     nih = Config.fromfile(osp.join(REPO, 'configs', 'ldrnet',

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from mmpretrain.structures import DataSample
+from mmpretrain.structures import DataSample, label_to_onehot
 
 
 def gt_mask_of(data_samples: List[DataSample], num_classes: int,
@@ -50,6 +50,11 @@ def masked_loss(loss_module: nn.Module, logits: torch.Tensor,
                 **kwargs) -> torch.Tensor:
     """Sum of the element-wise loss over unmasked entries / ``avg_factor``.
 
+    Masked entries' targets are set to 0 before the loss, so a label under
+    the mask reaches no known entry either (the DB loss weighs each entry
+    by the sample's whole label set; the U-Ignore datasets already store
+    an uncertain label as 0, a JSON ``gt_label`` may name a masked class).
+
     Args:
         loss_module (nn.Module): A multi-label loss accepting
             ``reduction_override='none'`` and returning (N, C).
@@ -58,6 +63,7 @@ def masked_loss(loss_module: nn.Module, logits: torch.Tensor,
             number of unmasked entries (at least 1).
         **kwargs: Passed to the loss.
     """
+    target = target * mask.to(target.dtype)
     try:
         loss = loss_module(logits, target, reduction_override='none',
                            **kwargs)
@@ -75,3 +81,33 @@ def masked_loss(loss_module: nn.Module, logits: torch.Tensor,
     if avg_factor is None:
         avg_factor = mask.sum().clamp_min(1.0)
     return (loss * mask).sum() / avg_factor
+
+
+class MaskedLossMixin:
+    """``_get_loss`` of an MMPretrain multi-label head, honouring ``gt_mask``.
+
+    Put it before a subclass of MMPretrain's ``MultiLabelClsHead`` (whose
+    ``_get_loss(cls_score, data_samples)`` takes logits (B, C)): a batch
+    with masks gets :func:`masked_loss` with MMPretrain's normaliser (the
+    batch size), so masked entries add no loss and no gradient; a batch
+    without masks gets the parent's loss unchanged. Nothing else of the
+    head (parameters, forward, predictions) changes.
+    """
+
+    def _get_loss(self, cls_score: torch.Tensor,
+                  data_samples: List[DataSample], **kwargs) -> dict:
+        num_classes = cls_score.size(-1)
+        mask = gt_mask_of(data_samples, num_classes, cls_score.device)
+        if mask is None:
+            return super()._get_loss(cls_score, data_samples, **kwargs)
+        if 'gt_score' in data_samples[0]:
+            target = torch.stack([s.gt_score.float() for s in data_samples])
+        else:
+            target = torch.stack([
+                label_to_onehot(s.gt_label, num_classes)
+                for s in data_samples
+            ]).float()
+        target = target.to(cls_score.device)
+        return dict(loss=masked_loss(self.loss_module, cls_score, target,
+                                     mask, avg_factor=cls_score.size(0),
+                                     **kwargs))

@@ -18,10 +18,11 @@ from mmpretrain.registry import MODELS
 
 from ..necks.ldr_neck import sine_position_encoding
 from ..necks.tokens import check_extra_tokens, to_feature_map
+from .label_mask import MaskedLossMixin
 
 
 @MODELS.register_module()
-class Query2LabelHead(MultiLabelClsHead):
+class Query2LabelHead(MaskedLossMixin, MultiLabelClsHead):
     """Label queries decoded against the image tokens, group-wise linear.
 
     The backbone map X (B, D_in, H, W) is projected to width D (1x1 conv,
@@ -44,7 +45,9 @@ class Query2LabelHead(MultiLabelClsHead):
     with an FFN of 8192).
 
     The loss is MMPretrain's multi-label one (summed over classes, averaged
-    over samples), as for every other baseline head.
+    over samples), as for every other baseline head; entries masked by a
+    sample's ``gt_mask`` (U-Ignore) add none (:class:`~ldr_mm.models.heads.
+    label_mask.MaskedLossMixin`).
 
     Args:
         num_classes (int): C.

@@ -40,7 +40,7 @@ def rebalancing_weight(target: torch.Tensor, class_counts: torch.Tensor,
 def distribution_balanced_loss(logits: torch.Tensor,
                                target: torch.Tensor,
                                class_counts: torch.Tensor,
-                               num_samples: int,
+                               num_samples: Union[int, torch.Tensor],
                                gamma: float = 2.0,
                                neg_scale: float = 2.0,
                                init_bias: float = 0.05,
@@ -51,7 +51,9 @@ def distribution_balanced_loss(logits: torch.Tensor,
     regularisation + focal modulation, the paper's Eq. 10).
 
     With z the logit, nu_c = kappa * log(1 / p_c - 1) (p_c = n_c / N the
-    class prior, kappa = ``init_bias``), lambda = ``neg_scale``::
+    class prior, kappa = ``init_bias``; N = ``num_samples``, a number or a
+    (C,) tensor: with U-Ignore masks N_c, the known labels of class c),
+    lambda = ``neg_scale``::
 
         positives: r_hat * (1 - s)^gamma * softplus(-(z - nu)),
                    s = sigmoid(z - nu)
@@ -69,7 +71,9 @@ def distribution_balanced_loss(logits: torch.Tensor,
                                            torch.bfloat16) else logits
     target = target.to(x.dtype)
     counts = class_counts.to(device=x.device, dtype=x.dtype)
-    prior = counts / float(num_samples)
+    N = num_samples.to(device=x.device, dtype=x.dtype) if isinstance(
+        num_samples, torch.Tensor) else float(num_samples)
+    prior = counts / N
     nu = init_bias * torch.log(1.0 / prior - 1.0)  # (C,)
     z = x - nu
     w = rebalancing_weight(target, counts, map_alpha, map_beta, map_mu)
@@ -105,7 +109,8 @@ class DistributionBalancedLoss(MultiLabelLoss):
 
     Args:
         class_counts (Sequence[int], optional): (C,) training positives.
-        num_samples (int, optional): N, training samples.
+        num_samples (int | Sequence[int], optional): N, training samples,
+            or (C,) known labels per class (U-Ignore masks).
         gamma (float): Focal exponent. Defaults to 2.
         neg_scale (float): lambda. Defaults to 2.
         init_bias (float): kappa of the logit shift. Defaults to 0.05.
@@ -121,7 +126,7 @@ class DistributionBalancedLoss(MultiLabelLoss):
 
     def __init__(self,
                  class_counts: Optional[Counts] = None,
-                 num_samples: Optional[int] = None,
+                 num_samples: Optional[Union[int, Counts]] = None,
                  gamma: float = 2.0,
                  neg_scale: float = 2.0,
                  init_bias: float = 0.05,
@@ -145,6 +150,7 @@ class DistributionBalancedLoss(MultiLabelLoss):
         self.loss_weight = loss_weight
         # not saved in checkpoints: ClassFrequencyHook refills them
         self.register_buffer('class_counts', None, persistent=False)
+        self.register_buffer('known_counts', None, persistent=False)
         self.num_samples = None
         if (class_counts is None) != (num_samples is None):
             raise ValueError('DistributionBalancedLoss: give both '
@@ -159,10 +165,15 @@ class DistributionBalancedLoss(MultiLabelLoss):
 
     def set_class_frequencies(self,
                               class_counts: Counts,
-                              num_samples: int,
+                              num_samples: Union[int, Counts],
                               classes: Optional[Sequence[str]] = None,
                               source: str = 'class_counts') -> None:
         """Set the training positives per class n_c and the set size N.
+
+        ``num_samples`` is N, or (C,) N_c, the known labels of each class
+        with U-Ignore masks (:class:`~ldr_mm.engine.hooks.
+        ClassFrequencyHook` counts them): the prior is then n_c / N_c, a
+        masked label being neither a positive nor a negative.
 
         Raises:
             ValueError: A class has no positive or no negative sample (its
@@ -172,21 +183,29 @@ class DistributionBalancedLoss(MultiLabelLoss):
         if counts.dim() != 1:
             raise ValueError(f'{source}: class counts must be (C,), got '
                              f'shape {tuple(counts.shape)}')
-        N = int(num_samples)
+        known = torch.as_tensor(np.asarray(num_samples), dtype=torch.float64)
+        if known.dim() == 0:
+            known = known.expand(counts.shape).clone()
+        if known.shape != counts.shape:
+            raise ValueError(f'{source}: num_samples must be a number or '
+                             f'({counts.numel()},) known labels per class, '
+                             f'got shape {tuple(known.shape)}')
         names = list(classes) if classes is not None else [
             str(i) for i in range(counts.numel())]
         bad = [i for i in range(counts.numel())
-               if not 0 < float(counts[i]) < N]
+               if not 0 < float(counts[i]) < float(known[i])]
         if bad:
-            found = ', '.join(f'{names[i]!r}: {int(counts[i])}' for i in bad)
+            found = ', '.join(f'{names[i]!r}: {int(counts[i])} of '
+                              f'{int(known[i])}' for i in bad)
             raise ValueError(
                 f'{source}: DistributionBalancedLoss needs every class to '
                 'have positive and negative training samples; positives of '
-                f'{N} samples: {found}.')
+                f'the known labels: {found}.')
         device = self.class_counts.device if self.class_counts is not None \
             else None
         self.class_counts = counts.to(torch.float32).to(device)
-        self.num_samples = N
+        self.known_counts = known.to(torch.float32).to(device)
+        self.num_samples = int(known.max())
 
     def elementwise_loss(self, cls_score: torch.Tensor,
                          label: torch.Tensor) -> torch.Tensor:
@@ -204,6 +223,6 @@ class DistributionBalancedLoss(MultiLabelLoss):
                 f'{self.class_counts.numel()} classes but the logits have '
                 f'{cls_score.shape[1]}')
         return distribution_balanced_loss(
-            cls_score, label, self.class_counts, self.num_samples,
+            cls_score, label, self.class_counts, self.known_counts,
             self.gamma, self.neg_scale, self.init_bias, self.map_alpha,
             self.map_beta, self.map_mu)
