@@ -397,6 +397,8 @@ def main(argv=None):
     from ldr_mm.evaluation.report import (odir_table, per_class_table,
                                           summary_table)
     from ldr_mm.utils import cleanup_distributed, setup_cpu_distributed
+    from ldr_mm.utils.run_names import distinct_experiment_name
+    distinct_experiment_name(cfg)  # own logger/visualizer per in-process run
     setup_cpu_distributed(cfg)
     ok = False
     try:
