@@ -39,7 +39,7 @@ def classes_from_config(cfg):
     return [str(c) for c in meta['classes']], meta.get('prompt_names')
 
 
-def main(argv=None):
+def build_parser():
     from ldr_mm.prompts import PROMPT_ENCODERS
 
     parser = argparse.ArgumentParser(
@@ -83,12 +83,14 @@ def main(argv=None):
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--cfg-options', nargs='+', default=None,
                         help='config overrides key=value')
-    args = parser.parse_args(argv)
+    return parser
 
-    from ldr_mm.prompts import (DEFAULT_TEMPLATE, build_prompt,
-                                default_prompt_names, encode_prompt,
-                                save_prompt_cache)
 
+def classes_and_output(parser, args):
+    """(class names, prompt names, output file) from the config and / or
+    the arguments; a contradiction or a missing one exits with a usage
+    error."""
+    from ldr_mm.prompts import default_prompt_names
     out = args.out
     prompt_names = args.prompt_names
     if args.config:
@@ -115,6 +117,16 @@ def main(argv=None):
     if len(prompt_names) != len(classes):
         parser.error(f'{len(prompt_names)} prompt names for {len(classes)} '
                      'classes')
+    return classes, prompt_names, out
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    classes, prompt_names, out = classes_and_output(parser, args)
+
+    from ldr_mm.prompts import (DEFAULT_TEMPLATE, build_prompt,
+                                encode_prompt, save_prompt_cache)
     template = args.template or DEFAULT_TEMPLATE
     prompt = build_prompt(prompt_names, template)
     weights = None if args.weights.lower() == 'none' else args.weights
