@@ -40,6 +40,8 @@ def classes_from_config(cfg):
 
 
 def build_parser():
+    from mmengine.config import DictAction
+
     from ldr_mm.prompts import PROMPT_ENCODERS
 
     parser = argparse.ArgumentParser(
@@ -81,7 +83,7 @@ def build_parser():
     parser.add_argument('--template', default=None,
                         help='prompt template with {} for the class list')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--cfg-options', nargs='+', default=None,
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='config overrides key=value')
     return parser
 
@@ -94,13 +96,10 @@ def classes_and_output(parser, args):
     out = args.out
     prompt_names = args.prompt_names
     if args.config:
-        from mmengine.config import Config, DictAction
+        from mmengine.config import Config
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
-            opts = DictAction()
-            ns = argparse.Namespace()
-            opts(parser, ns, args.cfg_options)
-            cfg.merge_from_dict(ns.__dict__[opts.dest])
+            cfg.merge_from_dict(args.cfg_options)
         classes, meta_names = classes_from_config(cfg)
         if args.classes and list(args.classes) != classes:
             parser.error(f'--classes {args.classes} differ from the config\'s '
