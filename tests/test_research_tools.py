@@ -114,3 +114,19 @@ def test_neck_on_cached_features_normalises_images(demo_root, tmp_path):
     assert maps.shape == want.shape == (16, 64, 2, 2)
     assert torch.allclose(maps, want, atol=1e-5)
     assert labels.shape == (16, 10) and tail
+
+
+def test_bench_stage1_runs(capsys):
+    """benchmarks/bench_stage1.py end to end on a tiny setting: both models
+    take real train steps, interleaved, and the report names both."""
+    bench = _load('bench_stage1', 'bench_common')
+    ratio = bench.main(['--depth', '18', '--size', '32', '--batch', '2',
+                        '--classes', '3', '--prompt-tokens', '5',
+                        '--reps', '2', '--warmup', '1'])
+    out = capsys.readouterr().out
+    assert ratio > 0
+    assert 'ResNet-18, 32x32, batch 2, C=3, M=5' in out
+    for line in ('  plain  params', '  ldr    params'):
+        row = next(r for r in out.splitlines() if r.startswith(line))
+        assert len(row.split('(all: ')[1].split(',')) == 2  # --reps 2
+    assert f'ratio LDR / plain = {ratio:.3f}' in out
