@@ -287,6 +287,8 @@ def merge_args(cfg, args):
     # over it through MMEngine's non-strict load_from (not even cfg-options)
     cfg.load_from = None
     cfg.resume = False
+    from ldr_mm.utils.run_names import distinct_experiment_name
+    distinct_experiment_name(cfg)  # own logger/visualizer per in-process run
     return cfg
 
 
@@ -397,8 +399,6 @@ def main(argv=None):
     from ldr_mm.evaluation.report import (odir_table, per_class_table,
                                           summary_table)
     from ldr_mm.utils import cleanup_distributed, setup_cpu_distributed
-    from ldr_mm.utils.run_names import distinct_experiment_name
-    distinct_experiment_name(cfg)  # own logger/visualizer per in-process run
     setup_cpu_distributed(cfg)
     ok = False
     try:
