@@ -49,7 +49,7 @@ def make_batch(args):
     return random_batch(args, torch.Generator().manual_seed(0))
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--depth', type=int, default=50)
     p.add_argument('--size', type=int, default=448)
@@ -64,8 +64,12 @@ def main(argv=None):
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--device', default='cpu')
     p.add_argument('--amp', action='store_true')
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
+
+def prepare_models(args):
+    """Both models, built after seeding torch with 0, the LDR neck with a
+    random prompt cache of ``--prompt-tokens`` tokens."""
     import ldr_mm  # noqa: F401
     from ldr_mm.prompts import save_random_prompt_cache
     torch.manual_seed(0)
@@ -75,7 +79,12 @@ def main(argv=None):
         save_random_prompt_cache(cache, classes, args.prompt_tokens, 512,
                                  pretrained='bench')
         models = build_models(args, cache)
-    batch = make_batch(args)
+    return models
+
+
+def optim_wrappers(args, models):
+    """Initialise each model, move it to the device, train mode; its
+    optimiser wrapper (Adam, AMP with ``--amp``)."""
     wrappers = {}
     for name, m in models.items():
         m.init_weights()
@@ -83,33 +92,47 @@ def main(argv=None):
         wrappers[name] = build_optim_wrapper(m, dict(
             type='AmpOptimWrapper' if args.amp else 'OptimWrapper',
             optimizer=dict(type='Adam', lr=1e-4, weight_decay=1e-5)))
-    params = {k: sum(p.numel() for p in m.parameters()) / 1e6
-              for k, m in models.items()}
+    return wrappers
+
+
+def peak_memory(models, wrappers, batch):
+    """GiB of GPU memory at the peak of one step of each model, alone."""
+    peak = {}
+    for name in models:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        models[name].train_step(batch, wrappers[name])
+        torch.cuda.synchronize()
+        peak[name] = torch.cuda.max_memory_allocated() / 2**30
+    return peak
+
+
+def time_steps(args, models, wrappers, batch):
+    """Seconds of each timed step per model, interleaved (ldr, plain,
+    plain, ldr, ...), the first ``--warmup`` rounds left out."""
+    cuda = args.device.startswith('cuda')
 
     def step(name):
-        if args.device.startswith('cuda'):
+        if cuda:
             torch.cuda.synchronize()
         t = time.perf_counter()
         models[name].train_step(batch, wrappers[name])
-        if args.device.startswith('cuda'):
+        if cuda:
             torch.cuda.synchronize()
         return time.perf_counter() - t
 
-    cuda = args.device.startswith('cuda')
-    peak = {}
-    if cuda:  # peak memory of one step of each model, measured alone
-        for name in models:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            models[name].train_step(batch, wrappers[name])
-            torch.cuda.synchronize()
-            peak[name] = torch.cuda.max_memory_allocated() / 2**30
     times = {k: [] for k in models}
     for i in range(args.warmup + args.reps):
         for name in (('ldr', 'plain') if i % 2 == 0 else ('plain', 'ldr')):
             dt = step(name)
             if i >= args.warmup:
                 times[name].append(dt)
+    return times
+
+
+def report(args, params, times, peak):
+    """Print the setting, each model's steps and the ratio; the ratio of
+    the median steps, LDR / plain."""
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f'Stage-1 train step, ResNet-{args.depth}, {args.size}x{args.size},'
           f' batch {args.batch}, C={args.classes}, M={args.prompt_tokens}, '
@@ -119,7 +142,7 @@ def main(argv=None):
     for k in ('plain', 'ldr'):
         print(f'  {k:6s} params {params[k]:7.2f} M   median step '
               f'{med[k] * 1000:9.1f} ms' +
-              (f'   peak GPU memory {peak[k]:6.2f} GiB' if cuda else '') +
+              (f'   peak GPU memory {peak[k]:6.2f} GiB' if peak else '') +
               '   (all: ' + ', '.join(f'{t * 1000:.0f}' for t in times[k]) +
               ')')
     ratio = med['ldr'] / med['plain']
@@ -128,6 +151,20 @@ def main(argv=None):
           'steps, the better estimate on a busy machine)')
     print(f'  goal <= 1.3 (medians): {"met" if ratio <= 1.3 else "NOT met"}')
     return ratio
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    models = prepare_models(args)
+    batch = make_batch(args)
+    wrappers = optim_wrappers(args, models)
+    params = {k: sum(p.numel() for p in m.parameters()) / 1e6
+              for k, m in models.items()}
+    # peak memory of one step of each model, measured alone
+    peak = peak_memory(models, wrappers, batch) \
+        if args.device.startswith('cuda') else {}
+    times = time_steps(args, models, wrappers, batch)
+    return report(args, params, times, peak)
 
 
 if __name__ == '__main__':

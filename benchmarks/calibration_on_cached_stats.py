@@ -125,15 +125,22 @@ def cache_class_features(cfg, ckpt, splits, data_dir, batch_size=64):
     return dict(splits=out, tail=tail, classes=classes, head=head)
 
 
-def load_or_cache(cfg, ckpt, data_dir, cache_dir):
+def cached(ckpt, cache_dir, make, prefix=''):
+    """``make()``, kept in ``cache_dir`` under the checkpoint's name and a
+    hash of its absolute path (``prefix`` tells the scripts apart)."""
     key = hashlib.sha1(osp.abspath(ckpt).encode()).hexdigest()[:12]
-    path = osp.join(cache_dir, f'{osp.basename(ckpt)}.{key}.pth')
+    path = osp.join(cache_dir, f'{prefix}{osp.basename(ckpt)}.{key}.pth')
     if osp.isfile(path):
         return torch.load(path, weights_only=True)
-    data = cache_class_features(cfg, ckpt, ('train', 'val'), data_dir)
+    data = make()
     os.makedirs(cache_dir, exist_ok=True)
     torch.save(data, path)
     return data
+
+
+def load_or_cache(cfg, ckpt, data_dir, cache_dir):
+    return cached(ckpt, cache_dir, lambda: cache_class_features(
+        cfg, ckpt, ('train', 'val'), data_dir))
 
 
 def statistics_of(x, y, classes, shrinkage='auto'):

@@ -9,6 +9,9 @@ schedule (linear warm-up, cosine). Prints train and validation mAP / tail
 mAP per variant and seed: on the same frozen features, a neck that cannot
 match the linear head has an optimisation or capacity problem of its own;
 train vs val separates underfitting from overfitting. Seconds per variant.
+The model is built as the runner builds it (with the config's data
+preprocessor: normalised images); the maps are cached in ``--cache-dir``
+(never beside the checkpoint).
 
 Example::
 
@@ -17,32 +20,25 @@ Example::
         --variant std002 label_init_std=0.02
 """
 import argparse
-import copy
 import json
 import math
-import os.path as osp
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from calibration_on_cached_stats import _dataset, cached, load_model
+
 
 @torch.no_grad()
 def cache_features(cfg, ckpt, split):
-    """Backbone maps (N, D_in, H, W), labels (N, C) and tail indices."""
+    """Backbone maps (N, D_in, H, W) of the normalised images of ``split``
+    (test pipeline, eval mode), labels (N, C) and tail indices."""
     from mmengine.dataset import pseudo_collate
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmpretrain.registry import DATASETS, MODELS
     from mmpretrain.structures import label_to_onehot
-    init_default_scope('mmpretrain')
-    model = MODELS.build(copy.deepcopy(cfg.model))
-    load_checkpoint(model, ckpt, map_location='cpu')
-    model.eval()
-    ds_cfg = copy.deepcopy(cfg.val_dataloader.dataset)
-    ds_cfg.split = split
-    ds = DATASETS.build(ds_cfg)
+    model = load_model(cfg, ckpt)
+    ds = _dataset(cfg, split, None)
     feats, labels = [], []
     for i in range(0, len(ds), 64):
         batch = pseudo_collate([ds[j] for j in range(i, min(i + 64,
@@ -55,6 +51,14 @@ def cache_features(cfg, ckpt, split):
     classes = list(ds.metainfo['classes'])
     tail = [classes.index(c) for c in ds.metainfo['tail_classes']]
     return torch.cat(feats), torch.cat(labels), tail
+
+
+def load_or_cache(cfg, ckpt, cache_dir):
+    """``{split: cache_features(...)}`` of train and val, kept in
+    ``cache_dir``."""
+    return cached(ckpt, cache_dir, lambda: {
+        s: cache_features(cfg, ckpt, s) for s in ('train', 'val')},
+        prefix='neck_')
 
 
 class LinearOnGAP(nn.Module):
@@ -137,16 +141,11 @@ def main(argv=None):
                    help='an LDRNeck variant: name and neck options '
                    '(`linear` is always run)')
     p.add_argument('--out', help='write the numbers as JSON')
+    p.add_argument('--cache-dir', default='work_dirs/calibration_cache')
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     cfg = Config.fromfile(args.config)
-    cache = args.checkpoint + '.features.pth'
-    if osp.isfile(cache):
-        data = torch.load(cache, weights_only=True)
-    else:
-        data = {s: cache_features(cfg, args.checkpoint, s)
-                for s in ('train', 'val')}
-        torch.save(data, cache)
+    data = load_or_cache(cfg, args.checkpoint, args.cache_dir)
     xtr, ytr, tail = data['train']
     xva, yva, _ = data['val']
     d, c = xtr.shape[1], ytr.shape[1]

@@ -163,11 +163,11 @@ def _managed_classes():
 @pytest.fixture(autouse=True)
 def _mmengine_instances_per_test():
     """Each test's MMEngine loggers, visualizers, message hubs and scopes
-    are forgotten at its end. MMEngine finds them by name, and a runner's
-    name is its config's file name and the second it started: a run with a
-    config of the same file name (``cfg.py``) in the same second as one of
-    an earlier test got that test's logger and visualizer and wrote its logs
-    into that test's folder."""
+    are forgotten at its end (their memory is freed). MMEngine finds them
+    by name, a runner's name being its config's file name and the second it
+    started; the tools give every run of a process after the first its own
+    name (``ldr_mm/utils/run_names.py``, tested without this clean-up in
+    ``test_run_names.py``)."""
     before = {cls: set(cls._instance_dict) for cls in _managed_classes()}
     yield
     for cls in _managed_classes():

@@ -141,3 +141,53 @@ def test_dataset(tmp_path):
         AxSpADataset(data_root=root, split='all')
     assert len(AxSpADataset(data_root=root, split='all',
                             check_files=False)) == 30
+
+
+@pytest.mark.parametrize('edit,message', [
+    (lambda r: r[2].__setitem__('img_path', r[0]['img_path']),
+     'line 4: image "P0000/slice_00.png" is already listed at line 2'),
+    (lambda r: r[2].__setitem__('slice_index', '0'),
+     'line 4: patient P0000 slice 0 is already listed at line 2'),
+    (lambda r: r[1].__setitem__('sex', 'M'),
+     'line 3: patient P0000 has sex="M" but sex="F" at line 2 '
+     '(conflicting patient metadata)'),
+])
+def test_row_messages_when_paths_have_spaces(tmp_path, edit, message):
+    """The earlier row is named ``line N`` also when the annotation file's
+    path contains spaces (it was cut out of the message at the first
+    space of the path: 'already listed at data/a b.csv" line 2')."""
+    path = write_axspa_csv(str(tmp_path / 'my data' / 'a b.csv'),
+                           _rows_with(edit))
+    with pytest.raises(AnnotationError) as err:
+        read_axspa_annotations(path)
+    assert str(err.value) == f'"{path}" {message}'
+    recs = [dict(r, slice_index=int(r['slice_index']))
+            for r in _rows_with(edit)]
+    json_path = str(tmp_path / 'my data' / 'a b.json')
+    with open(json_path, 'w') as f:
+        json.dump(recs, f)
+    with pytest.raises(AnnotationError) as err:
+        read_axspa_annotations(json_path)
+    # JSON records count from 0, CSV lines from 2 (after the header)
+    json_message = message.replace('line 4', 'record 2').replace(
+        'line 3', 'record 1').replace('line 2', 'record 0')
+    assert str(err.value) == f'"{json_path}" {json_message}'
+
+
+def test_image_paths_with_spaces(tmp_path):
+    """Spaces inside ``img_path`` and ``data_root`` are kept: the slices
+    load and the labels stay with their images."""
+    from medical_helpers import write_image
+    root = str(tmp_path / 'sacroiliac MRI')
+    rows = axspa_rows(4, 2)
+    for i, r in enumerate(rows):
+        r['img_path'] = f'patient {r["patient_id"]}/slice {i:02d}.png'
+        write_image(osp.join(root, r['img_path']), 'gray', (20, 20), seed=i)
+    write_axspa_csv(osp.join(root, 'annotations.csv'), rows)
+    ds = AxSpADataset(data_root=root, split='all', pipeline=[
+        dict(type='LoadMedicalImage'), dict(type='PackInputs')])
+    assert [osp.relpath(ds.get_data_info(i)['img_path'], root)
+            for i in range(len(ds))] == [r['img_path'] for r in rows]
+    assert [ds.get_data_info(i)['gt_label']
+            for i in range(len(ds))] == [labels_of(r) for r in rows]
+    assert ds[0]['inputs'].shape == (3, 20, 20)

@@ -344,3 +344,22 @@ def test_word2vec_cache_trains_through_the_runner(demo_root, tmp_path):
                       map_location='cpu', weights_only=True)
     torch.testing.assert_close(ckpt['state_dict']['neck.word_embeddings'],
                                load_prompt_cache(cache)['embeddings'])
+
+
+def test_tool_config_with_cfg_options(tmp_path, capsys):
+    """CONFIG --cfg-options: the override reaches the config (here the
+    cache path it writes to); the tool failed with a TypeError building its
+    DictAction by hand."""
+    from ldr_mm.datasets.demo import DEMO_CLASSES
+    words = {w: list(np.random.RandomState(i).randn(4))
+             for i, w in enumerate(['The', 'Categories', 'of', 'the',
+                                    'image', 'are', *DEMO_CLASSES])}
+    vec = write_w2v(tmp_path / 'demo.txt', words, False)
+    out = str(tmp_path / 'from_cfg_options.pth')
+    load_extract_tool().main([
+        osp.join(REPO, 'configs', 'ldrnet', 'ldr_r18_demo_stage1.py'),
+        '--encoder', 'word2vec', '--weights', vec, '--cfg-options',
+        f'model.neck.prompt_cache={out}'])
+    assert f'Wrote {out}' in capsys.readouterr().out
+    cache = load_prompt_cache(out, classes=list(DEMO_CLASSES))
+    assert cache['encoder'] == 'word2vec'

@@ -79,3 +79,54 @@ def test_heads_on_cached_features_rows():
         assert abs(a - b) < 1e-12
     # the random stage-1 head ranks worse than LDA on these Gaussians
     assert rows['lda'][0] > rows['stage1'][0] + 0.1
+
+
+def test_neck_on_cached_features_normalises_images(demo_root, tmp_path):
+    """The cached maps are the backbone's on the images as the runner feeds
+    them (the config's data preprocessor: BGR->RGB, mean / std); they were
+    cached from raw 0-255 pixels (the model built without it)."""
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import DATASETS, MODELS
+
+    from conftest import load_tiny_cfg
+    neck = _load('neck_on_cached_features', 'calibration_on_cached_stats')
+    cfg = load_tiny_cfg(demo_root, str(tmp_path))
+    init_default_scope('mmpretrain')
+    model_cfg = cfg.model.copy()
+    model_cfg.data_preprocessor = cfg.data_preprocessor
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg).eval()
+    ckpt = str(tmp_path / 'epoch_1.pth')
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+
+    maps, labels, tail = neck.cache_features(cfg, ckpt, 'val')
+    ds_cfg = cfg.val_dataloader.dataset.copy()
+    ds_cfg.split = 'val'
+    ds = DATASETS.build(ds_cfg)
+    pre = cfg.data_preprocessor
+    mean = torch.tensor(pre.mean).view(1, 3, 1, 1)
+    std = torch.tensor(pre.std).view(1, 3, 1, 1)
+    images = torch.stack([ds[i]['inputs'] for i in range(len(ds))])
+    rgb = images[:, [2, 1, 0]].float()  # to_rgb=True
+    with torch.no_grad():
+        want = model.backbone((rgb - mean) / std)[-1]
+    assert maps.shape == want.shape == (16, 64, 2, 2)
+    assert torch.allclose(maps, want, atol=1e-5)
+    assert labels.shape == (16, 10) and tail
+
+
+def test_bench_stage1_runs(capsys):
+    """benchmarks/bench_stage1.py end to end on a tiny setting: both models
+    take real train steps, interleaved, and the report names both."""
+    bench = _load('bench_stage1', 'bench_common')
+    ratio = bench.main(['--depth', '18', '--size', '32', '--batch', '2',
+                        '--classes', '3', '--prompt-tokens', '5',
+                        '--reps', '2', '--warmup', '1'])
+    out = capsys.readouterr().out
+    assert ratio > 0
+    assert 'ResNet-18, 32x32, batch 2, C=3, M=5' in out
+    for line in ('  plain  params', '  ldr    params'):
+        row = next(r for r in out.splitlines() if r.startswith(line))
+        assert len(row.split('(all: ')[1].split(',')) == 2  # --reps 2
+    assert f'ratio LDR / plain = {ratio:.3f}' in out

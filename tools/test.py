@@ -287,6 +287,8 @@ def merge_args(cfg, args):
     # over it through MMEngine's non-strict load_from (not even cfg-options)
     cfg.load_from = None
     cfg.resume = False
+    from ldr_mm.utils.run_names import distinct_experiment_name
+    distinct_experiment_name(cfg)  # own logger/visualizer per in-process run
     return cfg
 
 

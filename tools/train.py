@@ -178,6 +178,8 @@ def _train(cfg):
     from ldr_mm.engine import LDRRunner
     from ldr_mm.utils import CheckpointMismatchError, UnsafeCheckpointError
     from ldr_mm.utils.checkpoint import refuse_unsafe_checkpoint
+    from ldr_mm.utils.run_names import distinct_experiment_name
+    distinct_experiment_name(cfg)  # own logger/visualizer per in-process run
     setup_cpu_distributed(cfg)
     ok = False
     try:

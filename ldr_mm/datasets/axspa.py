@@ -78,7 +78,9 @@ class AxSpAAnnotations:
 
 
 def _records(path: str):
-    """(where, dict) per row of a CSV or JSON annotation file."""
+    """(where, row, dict) per row of a CSV or JSON annotation file: ``where``
+    names the file and the row (``'"a b.csv" line 7'``), ``row`` the row
+    alone (``'line 7'``; the file path may contain spaces)."""
     if path.lower().endswith('.json'):
         with open(path, encoding='utf-8') as f:
             data = json.load(f)
@@ -91,7 +93,7 @@ def _records(path: str):
         for i, rec in enumerate(data):
             if not isinstance(rec, dict):
                 raise AnnotationError(f'"{path}" record {i} is not an object')
-            yield f'"{path}" record {i}', rec
+            yield f'"{path}" record {i}', f'record {i}', rec
         return
     with open(path, encoding='utf-8-sig', newline='') as f:
         reader = csv.DictReader(f)
@@ -104,7 +106,8 @@ def _records(path: str):
                     'header')
             if all((v or '').strip() == '' for v in rec.values()):
                 continue
-            yield f'"{path}" line {reader.line_num}', rec
+            row = f'line {reader.line_num}'
+            yield f'"{path}" {row}', row, rec
 
 
 def _parse_labels(where: str, rec: dict) -> List[int]:
@@ -167,12 +170,14 @@ def _check_columns(where: str, keys: frozenset, known: set) -> None:
             'missing (or use one "labels" column)')
 
 
-def _slice_index(where: str, rec: dict, pid: str, volume: Optional[str],
+def _slice_index(where: str, row: str, rec: dict, pid: str,
+                 volume: Optional[str],
                  first_slice: Dict[tuple, str]) -> Optional[int]:
     """The row's integer slice index (None if absent), unique per patient.
 
     ``volume`` is the NIfTI path (slices of different volumes may share an
-    index) or None; ``first_slice`` records where each was first seen.
+    index) or None; ``first_slice`` records the row each was first seen on
+    (``row``: this row, ``'line 7'``).
     """
     sl = rec.get('slice_index')
     if sl is None or str(sl).strip() == '':
@@ -186,12 +191,12 @@ def _slice_index(where: str, rec: dict, pid: str, volume: Optional[str],
     if pkey in first_slice:
         raise AnnotationError(
             f'{where}: patient {pid} slice {sl} is already listed at '
-            f'{first_slice[pkey].split(" ", 1)[1]}')
-    first_slice[pkey] = where
+            f'{first_slice[pkey]}')
+    first_slice[pkey] = row
     return sl
 
 
-def _check_patient_meta(where: str, rec: dict, pid: str,
+def _check_patient_meta(where: str, row: str, rec: dict, pid: str,
                         patient_meta: Dict[tuple, tuple]) -> None:
     """Per-patient columns (split, sex, age) agree on every row."""
     for k in AXSPA_PATIENT_COLUMNS:
@@ -199,7 +204,7 @@ def _check_patient_meta(where: str, rec: dict, pid: str,
             check_patient_value(
                 patient_meta, pid, k,
                 str(rec[k] if rec[k] is not None else '').strip(), where,
-                where.split(' ', 1)[1])
+                row)
 
 
 def _row_split(where: str, rec: dict) -> str:
@@ -231,7 +236,7 @@ def read_axspa_annotations(path: str,
     splits = []
     known = set(AXSPA_COLUMNS) | set(AXSPA_CLASSES) | set(ignore_columns)
     checked_keys = None
-    for where, rec in _records(path):
+    for where, row, rec in _records(path):
         keys = frozenset(rec)
         if keys != checked_keys:
             _check_columns(where, keys, known)
@@ -247,10 +252,11 @@ def read_axspa_annotations(path: str,
         if key in first_img:
             raise AnnotationError(
                 f'{where}: image "{img}"' + (' slice ' + key[1] if vol else '')
-                + f' is already listed at {first_img[key].split(" ", 1)[1]}')
-        first_img[key] = where
-        sl = _slice_index(where, rec, pid, img if vol else None, first_slice)
-        _check_patient_meta(where, rec, pid, patient_meta)
+                + f' is already listed at {first_img[key]}')
+        first_img[key] = row
+        sl = _slice_index(where, row, rec, pid, img if vol else None,
+                          first_slice)
+        _check_patient_meta(where, row, rec, pid, patient_meta)
         if 'split' in rec:
             splits.append(_row_split(where, rec))
         label_rows.append(_parse_labels(where, rec))

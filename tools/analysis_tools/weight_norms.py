@@ -75,30 +75,23 @@ def classifier_weight(path: str):
         'linear heads are supported.')
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    from ldr_mm.visualization.plotting import (SERIES_COLORS, class_group,
-                                               dataset_groups,
-                                               group_legend_handles,
-                                               mark_groups, new_figure,
-                                               save_figure, set_class_ticks)
-    from ldr_mm.evaluation.report import format_table
+def load_classifiers(paths):
+    """The classifier weights (C, D) of the checkpoints, checked to have the
+    same classes, their class names (None if no checkpoint names them) and
+    the ``dataset_meta`` of the first checkpoint that does (or None)."""
     from ldr_mm.utils import class_difference
-
     from ldr_mm.utils.checkpoint import exit_on_checkpoint_error
     loaded = []
-    for p in args.checkpoints:
+    for p in paths:
         with exit_on_checkpoint_error(p):
             loaded.append(classifier_weight(p))
-    labels = args.labels or [osp.splitext(osp.basename(p))[0]
-                             for p in args.checkpoints]
     C = loaded[0][0].shape[0]
-    for (w, key, _), p in zip(loaded, args.checkpoints):
+    for (w, key, _), p in zip(loaded, paths):
         if w.shape[0] != C:
             raise ValueError(f'"{p}" has {w.shape[0]} classes ({key}), '
-                             f'"{args.checkpoints[0]}" has {C}')
+                             f'"{paths[0]}" has {C}')
     metas = [m for _, _, m in loaded]
-    named = [(p, m['classes']) for p, m in zip(args.checkpoints, metas)
+    named = [(p, m['classes']) for p, m in zip(paths, metas)
              if m.get('classes')]
     for p, cls in named[1:]:
         if list(cls) != list(named[0][1]):
@@ -107,45 +100,51 @@ def main(argv=None):
                 f'"{named[0][0]}" on {list(named[0][1])} '
                 f'({class_difference(cls, named[0][1])})')
     classes = [str(c) for c in named[0][1]] if named else None
-    head, tail = dataset_groups(next((m for m in metas if m.get('classes')),
-                                     None))
-    freq = None
-    if args.config:
-        from ldr_mm.apis.dataset_labels import split_labels
-        sl = split_labels(args.config, 'train')
-        if classes is not None and sl.classes != classes:
-            raise ValueError(f'The config\'s classes {sl.classes} differ '
-                             f'from the checkpoints\' {classes}')
-        if len(sl.classes) != C:
-            raise ValueError(f'The config has {len(sl.classes)} classes, '
-                             f'the checkpoints {C}')
-        classes = classes or sl.classes
-        head, tail = (head or sl.head), (tail or sl.tail)
-        freq = sl.counts
-    if classes is None:
-        classes = [str(i) for i in range(C)]
-    order = np.argsort(-freq, kind='stable') if freq is not None else \
-        np.arange(C)
-    names = [classes[i] for i in order]
+    return ([w for w, _, _ in loaded], classes,
+            next((m for m in metas if m.get('classes')), None))
 
-    norms = np.stack([np.linalg.norm(w, axis=1) for w, _, _ in loaded])
-    shown = norms / norms.mean(1, keepdims=True) if args.normalize else norms
 
-    R = len(loaded)
+def config_classes(config, classes, head, tail, num_classes):
+    """Classes, head, tail (the checkpoints' where they have them) and
+    training-split positives per class (C,) from ``config``."""
+    from ldr_mm.apis.dataset_labels import split_labels
+    sl = split_labels(config, 'train')
+    if classes is not None and sl.classes != classes:
+        raise ValueError(f'The config\'s classes {sl.classes} differ '
+                         f'from the checkpoints\' {classes}')
+    if len(sl.classes) != num_classes:
+        raise ValueError(f'The config has {len(sl.classes)} classes, '
+                         f'the checkpoints {num_classes}')
+    return classes or sl.classes, (head or sl.head), (tail or sl.tail), \
+        sl.counts
+
+
+def head_tail_ratios(norms, classes, head, tail):
+    """Mean head norm / mean tail norm per checkpoint (NaN without both
+    groups); ``norms`` is (R, C)."""
+    from ldr_mm.visualization.plotting import class_group
+    hi = [i for i, c in enumerate(classes) if c in head]
+    ti = [i for i, c in enumerate(classes) if class_group(c, head, tail) ==
+          'tail']
+    return [norms[r, hi].mean() / norms[r, ti].mean() if hi and ti
+            else np.nan for r in range(len(norms))]
+
+
+def plot_norms(args, labels, shown, order, names, ratios, head, tail,
+               by_frequency):
+    """Bars of ``shown`` (R, C) per class in ``order``; the PNG's path."""
+    from ldr_mm.visualization.plotting import (SERIES_COLORS,
+                                               group_legend_handles,
+                                               mark_groups, new_figure,
+                                               save_figure, set_class_ticks)
+    R, C = shown.shape
     fig, ax = new_figure((max(6.5, 0.5 * C + 2.5), 4.2), args.dpi)
     mark_groups(ax, names, head, tail)
     x = np.arange(C)
     width = 0.8 / R
-    hi = [i for i, c in enumerate(classes) if c in head]
-    ti = [i for i, c in enumerate(classes) if class_group(c, head, tail) ==
-          'tail']
-    ratios = []
     for r in range(R):
-        ratio = norms[r, hi].mean() / norms[r, ti].mean() if hi and ti \
-            else np.nan
-        ratios.append(ratio)
-        lab = labels[r] + (f' (head/tail norm ratio {ratio:.2f})'
-                           if np.isfinite(ratio) else '')
+        lab = labels[r] + (f' (head/tail norm ratio {ratios[r]:.2f})'
+                           if np.isfinite(ratios[r]) else '')
         ax.bar(x - 0.4 + width * (r + 0.5), shown[r, order], width,
                color=SERIES_COLORS[r % len(SERIES_COLORS)], label=lab)
     set_class_ticks(ax, names)
@@ -155,14 +154,19 @@ def main(argv=None):
                 shown.max() + 0.1 * (shown.max() - lo))
     ax.grid(axis='y', alpha=0.3)
     ax.set_title('Classifier weight norm per class' + (
-        ', classes by training frequency' if freq is not None else ''),
+        ', classes by training frequency' if by_frequency else ''),
         fontsize=10)
     handles, _ = ax.get_legend_handles_labels()
     fig.legend(handles=handles + group_legend_handles(head, tail),
                fontsize=7, loc='outside lower center', ncol=2,
                frameon=False)
-    path = save_figure(fig, args.out)
+    return save_figure(fig, args.out)
 
+
+def print_norms(labels, classes, order, norms, ratios, head, tail, freq):
+    """The table of norms per class (and positives) and the ratios."""
+    from ldr_mm.evaluation.report import format_table
+    from ldr_mm.visualization.plotting import class_group
     header = ['class', 'group'] + (['train positives'] if freq is not None
                                    else []) + labels
     rows = [[classes[i], class_group(classes[i], head, tail)] +
@@ -172,6 +176,32 @@ def main(argv=None):
     for lab, ratio in zip(labels, ratios):
         if np.isfinite(ratio):
             print(f'{lab}: mean head norm / mean tail norm = {ratio:.3f}')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from ldr_mm.visualization.plotting import dataset_groups
+    weights, classes, meta = load_classifiers(args.checkpoints)
+    labels = args.labels or [osp.splitext(osp.basename(p))[0]
+                             for p in args.checkpoints]
+    C = weights[0].shape[0]
+    head, tail = dataset_groups(meta)
+    freq = None
+    if args.config:
+        classes, head, tail, freq = config_classes(args.config, classes,
+                                                   head, tail, C)
+    if classes is None:
+        classes = [str(i) for i in range(C)]
+    order = np.argsort(-freq, kind='stable') if freq is not None else \
+        np.arange(C)
+    names = [classes[i] for i in order]
+
+    norms = np.stack([np.linalg.norm(w, axis=1) for w in weights])
+    shown = norms / norms.mean(1, keepdims=True) if args.normalize else norms
+    ratios = head_tail_ratios(norms, classes, head, tail)
+    path = plot_norms(args, labels, shown, order, names, ratios, head, tail,
+                      freq is not None)
+    print_norms(labels, classes, order, norms, ratios, head, tail, freq)
     print(f'Wrote {path}')
     return dict(classes=classes, norms=norms, ratios=ratios, path=path)
 

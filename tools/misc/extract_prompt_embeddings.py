@@ -39,7 +39,9 @@ def classes_from_config(cfg):
     return [str(c) for c in meta['classes']], meta.get('prompt_names')
 
 
-def main(argv=None):
+def build_parser():
+    from mmengine.config import DictAction
+
     from ldr_mm.prompts import PROMPT_ENCODERS
 
     parser = argparse.ArgumentParser(
@@ -81,24 +83,23 @@ def main(argv=None):
     parser.add_argument('--template', default=None,
                         help='prompt template with {} for the class list')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--cfg-options', nargs='+', default=None,
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='config overrides key=value')
-    args = parser.parse_args(argv)
+    return parser
 
-    from ldr_mm.prompts import (DEFAULT_TEMPLATE, build_prompt,
-                                default_prompt_names, encode_prompt,
-                                save_prompt_cache)
 
+def classes_and_output(parser, args):
+    """(class names, prompt names, output file) from the config and / or
+    the arguments; a contradiction or a missing one exits with a usage
+    error."""
+    from ldr_mm.prompts import default_prompt_names
     out = args.out
     prompt_names = args.prompt_names
     if args.config:
-        from mmengine.config import Config, DictAction
+        from mmengine.config import Config
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
-            opts = DictAction()
-            ns = argparse.Namespace()
-            opts(parser, ns, args.cfg_options)
-            cfg.merge_from_dict(ns.__dict__[opts.dest])
+            cfg.merge_from_dict(args.cfg_options)
         classes, meta_names = classes_from_config(cfg)
         if args.classes and list(args.classes) != classes:
             parser.error(f'--classes {args.classes} differ from the config\'s '
@@ -115,6 +116,16 @@ def main(argv=None):
     if len(prompt_names) != len(classes):
         parser.error(f'{len(prompt_names)} prompt names for {len(classes)} '
                      'classes')
+    return classes, prompt_names, out
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    classes, prompt_names, out = classes_and_output(parser, args)
+
+    from ldr_mm.prompts import (DEFAULT_TEMPLATE, build_prompt,
+                                encode_prompt, save_prompt_cache)
     template = args.template or DEFAULT_TEMPLATE
     prompt = build_prompt(prompt_names, template)
     weights = None if args.weights.lower() == 'none' else args.weights
