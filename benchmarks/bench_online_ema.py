@@ -15,6 +15,15 @@ D, batches of ``--batch``):
   applied by the next flush (one per ``buffer_size`` samples, as plain
   accumulation) in the same matmul.
 
+With ``--old dense`` the old variant is instead the lazy decay with the
+flush up to 11d2306, before the per-label products: one batched
+matmul over both labels of every buffered sample,
+``(C, 2D, B) @ (C, B, D)``, whose one-hot label weights make half of its
+multiply-adds products with zero; the new flush multiplies each (class,
+label) group's own samples only. ``--momentum 0`` then times plain
+accumulation (stage 2's statistics pass: ``scale_(1)`` is a no-op on
+sum x x^T).
+
 Both run ``--steps`` iterations and end with a flush (what a refit or a
 checkpoint does); the time per iteration is the total over the steps
 (take a multiple of ``buffer_size / batch`` steps so the lazy flushes are
@@ -29,10 +38,12 @@ write of C x 2 x D x D float64; lazy: one flush per ``buffer_size``
 samples).
 
     python benchmarks/bench_online_ema.py --dims 2048 4096 --steps 8
+    python benchmarks/bench_online_ema.py --old dense --momentum 0 --steps 16
     python benchmarks/bench_online_ema.py --device cuda --steps 64
 """
 import argparse
 import time
+import types
 
 import torch
 
@@ -54,6 +65,33 @@ def lazy_step(acc, factor, x, y):
     """What the hook does now."""
     acc.scale_(factor)
     acc.update(x, y)
+
+
+def dense_flush(acc):
+    """``GaussianAccumulator._flush`` before the per-label products: one
+    batched matmul over both labels of all buffered samples."""
+    decay, acc._decay = acc._decay, 1.0
+    if not acc._buffered:
+        if decay != 1.0:
+            acc.ss.mul_(decay)
+        return
+    C, D = acc.num_classes, acc.dims
+    x = torch.cat(acc._buf_x).to(torch.float64)  # (B, C, D)
+    w = torch.cat(acc._buf_y)  # (B, C, 2)
+    B = x.shape[0]
+    acc._buf_x, acc._buf_y, acc._buffered = [], [], 0
+    xw = w.unsqueeze(-1) * x.unsqueeze(2)  # (B, C, 2, D)
+    acc.ss.view(C, 2 * D, D).baddbmm_(
+        xw.permute(1, 2, 3, 0).reshape(C, 2 * D, B), x.permute(1, 0, 2),
+        beta=decay)
+
+
+def dense_step(acc, factor, x, y):
+    """``lazy_step`` with the flush before the per-label products."""
+    if not hasattr(acc, '_dense'):
+        acc._flush = types.MethodType(dense_flush, acc)
+        acc._dense = True
+    lazy_step(acc, factor, x, y)
 
 
 def run(step, args, C, D, batches):
@@ -94,6 +132,10 @@ def main(argv=None):
     p.add_argument('--device', default='cpu')
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--repeats', type=int, default=2)
+    p.add_argument('--old', choices=['eager', 'dense'], default='eager',
+                   help="the variant timed against the accumulator now: "
+                   "'eager' decay (default) or the 'dense' flush over both "
+                   'labels of every sample')
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     C = args.classes
@@ -101,9 +143,12 @@ def main(argv=None):
           f'(float32 features), {args.steps} iterations + final flush per '
           f'variant, momentum {args.momentum}, device={args.device}, '
           f'{torch.get_num_threads()} thread(s), torch {torch.__version__}')
-    print('| D | sum x x^T | traffic/iter eager / lazy | wall s/iter '
-          'eager / lazy (ratio) | CPU s/iter eager / lazy (ratio) | max rel. '
-          'diff of the sums |')
+    old, old_step = args.old, dict(eager=eager_step, dense=dense_step)[
+        args.old]
+    new = 'lazy' if old == 'eager' else 'now'
+    print(f'| D | sum x x^T | traffic/iter {old} / {new} | wall s/iter '
+          f'{old} / {new} (ratio) | CPU s/iter {old} / {new} (ratio) | max '
+          'rel. diff of the sums |')
     print('|---:|---:|---:|---:|---:|---:|')
     for D in args.dims:
         g = torch.Generator().manual_seed(0)
@@ -112,7 +157,7 @@ def main(argv=None):
                 args.device)) for _ in range(4)]
         times = dict(eager=[], lazy=[])
         for _ in range(args.repeats):
-            t, d_eager, (nbytes, buf) = run(eager_step, args, C, D,
+            t, d_eager, (nbytes, buf) = run(old_step, args, C, D,
                                             batches)
             times['eager'].append(t)
             t, d_lazy, _ = run(lazy_step, args, C, D, batches)
@@ -128,7 +173,8 @@ def main(argv=None):
             for k in ('n', 's', 'corner'))
         diff = max(diff, abs(d_eager['total'] - d_lazy['total']) /
                    abs(d_eager['total']))
-        print(f'| {D} | {gib:.2f} GiB | {4 * gib:.1f} / '
+        old_traffic = 4 * gib if old == 'eager' else 2 * gib * per_flush
+        print(f'| {D} | {gib:.2f} GiB | {old_traffic:.2f} / '
               f'{2 * gib * per_flush:.2f} GiB | {we:.3f} / {wl:.3f} '
               f'({we / wl:.2f}x) | {ce:.3f} / {cl:.3f} ({ce / cl:.2f}x) | '
               f'{diff:.1e} |', flush=True)

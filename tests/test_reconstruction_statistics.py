@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import stage2_helpers  # noqa: F401
 from ldr_mm.reconstruction import GaussianAccumulator, GaussianStatistics
@@ -266,7 +267,9 @@ def test_ema_decay_does_not_touch_the_covariance_sums_until_a_flush():
     the C x 2 x D x D sums once per buffer_size samples, as plain
     accumulation does, not on every iteration: sum x x^T is not modified
     (its in-place version counter does not move) while the buffer fills,
-    and exactly one read-modify-write happens when it is full."""
+    and when it is full each of the C x 2 (class, label) blocks gets exactly
+    one read-modify-write (the decay and its samples' products in one
+    ``addmm_``, or the decay alone for a label without samples)."""
     acc = GaussianAccumulator(3, 5, buffer_size=16)
     batches = _ema_batches(iters=5)
     batches = [(torch.randn(4, 3, 5), y[:1].expand(4, 3), m[:1].expand(4, 3))
@@ -279,10 +282,120 @@ def test_ema_decay_does_not_touch_the_covariance_sums_until_a_flush():
         if acc._buffered:
             assert acc.ss._version == version
             assert not acc.ss.any()  # nothing written yet
-    assert acc._buffered == 0 and acc.ss._version == version + 1
+    blocks = 3 * 2
+    assert acc._buffered == 0 and acc.ss._version == version + blocks
     acc.scale_(0.99)  # empty buffer: still nothing touched
     acc.update(*batches[4])
-    assert acc.ss._version == version + 1
+    assert acc.ss._version == version + blocks
+
+
+
+def _flush_batches(case, C=3, D=6, seed=1):
+    """(x, y, mask, decay) per batch for the flush's equality tests."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(24):
+        B = 1 if case == 'B=1' else int(torch.randint(1, 9, (1, ),
+                                                      generator=g))
+        x = torch.randn(B, C, D, generator=g) * 3 + 5  # float32 features
+        y = torch.rand(B, C, generator=g) < 0.3
+        mask = (torch.rand(B, C, generator=g) < 0.8).double()
+        if case == 'empty labels':
+            y[:, 1] = False  # class 1: no positive in any buffer
+            if i < 12:
+                mask[:, 2] = 0  # class 2: all masked in the first buffers
+        decay = 0.9 if case == 'EMA' else 1.0
+        if case == 'EMA' and i in (9, 17):
+            decay = 0.0  # resets (per-epoch mode), buffer empty or not
+        out.append((x, y, mask, decay))
+    return out
+
+
+@pytest.mark.parametrize('case', ['masks', 'EMA', 'empty labels', 'B=1'])
+def test_flush_equals_a_dense_float64_reference_and_resumes(case):
+    """The flush multiplies each (class, label) group's own samples only;
+    the sums equal a float64 einsum over all samples (every weight, zeros
+    included) at every read, with U-Ignore masks, the EMA's lazy decay
+    (and resets), a label without any sample in a buffer, single samples
+    (B = 1), and after a resume from the state_dict sums."""
+    batches = _flush_batches(case)
+    buffer_size = 1 if case == 'B=1' else 16
+    ref = _eager_ema_reference(
+        [(x, _weights(y, m)) for x, y, m, _ in batches],
+        [f for *_, f in batches], full=True)
+    acc = GaussianAccumulator(3, 6, buffer_size=buffer_size)
+    for i, (x, y, m, f) in enumerate(batches):
+        acc.scale_(f)
+        acc.update(x, y, m)
+        if i in (5, 11, 23):
+            got = acc.state_dict()
+            for k, want in zip(('n', 's', 'ss'), ref[i]):
+                torch.testing.assert_close(got[k], want, rtol=1e-12,
+                                           atol=1e-10, msg=f'{k} at {i}')
+        if i == 11:  # resume from this read's sums
+            sums = {k: got[k].clone() for k in ('n', 's', 'ss')}
+            acc = GaussianAccumulator(3, 6, buffer_size=buffer_size)
+            for k, t in sums.items():
+                getattr(acc, k).copy_(t)
+    if case == 'empty labels':
+        assert ref[-1][0][1, 1] == 0 and not acc.ss[1, 1].any()
+
+
+class _MatmulCount(TorchDispatchMode):
+    """Multiply-adds of the (b)addmm / (b)mm calls dispatched inside."""
+
+    OPS = ('aten.addmm', 'aten.addmm_', 'aten.baddbmm', 'aten.baddbmm_',
+           'aten.mm', 'aten.bmm')
+
+    def __init__(self):
+        super().__init__()
+        self.madds = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if str(func.overloadpacket) in self.OPS:
+            a, b = args[-2], args[-1]
+            self.madds += a.numel() * b.shape[-1]
+        return func(*args, **(kwargs or {}))
+
+
+def test_flush_multiplies_only_the_nonzero_weights():
+    """Each sample is in one label of each class (or none, masked): the
+    flush's multiply-adds are D x D per nonzero weight, half of a product
+    over both labels of every sample (the flush before this branch:
+    2 x C x B x D x D)."""
+    C, D, B = 3, 8, 16
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(B, C, generator=g) < 0.3
+    mask = (torch.rand(B, C, generator=g) < 0.8).double()
+    acc = GaussianAccumulator(C, D, buffer_size=B + 1)
+    acc.update(torch.randn(B, C, D, generator=g), y, mask)
+    acc.scale_(0.5)  # the decay rides along, costs no matmul
+    with _MatmulCount() as count:
+        acc.state_dict()  # flushes
+    assert acc._buffered == 0
+    assert count.madds == int(mask.sum()) * D * D < C * B * D * D
+
+
+@pytest.mark.parametrize('beta', [0.0, 0.5, 1.0])
+def test_weighted_outer_products_honour_any_weights(beta):
+    """Weights that are not one-hot (soft, two nonzero labels, negative,
+    zero) enter exactly; beta scales the old sums (0 ignores even NaN)."""
+    from ldr_mm.reconstruction.statistics import \
+        _add_weighted_outer_products
+    g = torch.Generator().manual_seed(2)
+    B, C, D = 10, 4, 5
+    x = torch.randn(B, C, D, generator=g)
+    w = torch.randn(B, C, 2, generator=g, dtype=torch.float64)
+    w[torch.rand(B, C, 2, generator=g) < 0.4] = 0
+    w[:, 3, 1] = 0  # a group without samples
+    old = torch.randn(C, 2, D, D, generator=g, dtype=torch.float64)
+    ss = old.clone()
+    if beta == 0.0:
+        ss[0, 0, 0, 0] = ss[3, 1, 1, 1] = float('nan')
+    _add_weighted_outer_products(ss, x, w, beta)
+    xd = x.double()
+    want = beta * old + torch.einsum('bcj,bcd,bce->cjde', w, xd, xd)
+    torch.testing.assert_close(ss, want, rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------- 2 ranks

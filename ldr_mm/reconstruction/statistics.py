@@ -90,8 +90,10 @@ class GaussianAccumulator:
         device (torch.device | str, optional): Where the sums live (the
             model's device). Defaults to CPU.
         buffer_size (int): For 'full', features are buffered (in their own
-            dtype) and added to sum x x^T in one batched matmul per
-            ``buffer_size`` samples: a read-modify-write of the
+            dtype) and added to sum x x^T once per ``buffer_size``
+            samples (one matmul per class and label over that group's own
+            samples, :func:`_add_weighted_outer_products`): a
+            read-modify-write of the
             C x 2 x D x D sums (940 MB for C=14, D=2048) per small batch
             would cost more than the model's forward. The buffer is bounded
             (``buffer_size * C * D`` values), so memory stays independent of
@@ -198,18 +200,10 @@ class GaussianAccumulator:
             elif decay != 1.0:
                 self.ss.mul_(decay)
             return
-        C, D = self.num_classes, self.dims
-        x = torch.cat(self._buf_x).to(torch.float64)  # (B, C, D)
+        x = torch.cat(self._buf_x)  # (B, C, D), the features' dtype
         w = torch.cat(self._buf_y)  # (B, C, 2)
-        B = x.shape[0]
         self._buf_x, self._buf_y, self._buffered = [], [], 0
-        xw = w.unsqueeze(-1) * x.unsqueeze(2)  # (B, C, 2, D)
-        # ss[c, j] += sum_b w[b, c, j] x[b, c] x[b, c]^T as one batched
-        # matmul over classes: (C, 2D, B) @ (C, B, D) -> (C, 2D, D).
-        # beta: the pending decay (beta=0 ignores the old sums entirely).
-        self.ss.view(C, 2 * D, D).baddbmm_(
-            xw.permute(1, 2, 3, 0).reshape(C, 2 * D, B), x.permute(1, 0, 2),
-            beta=decay)
+        _add_weighted_outer_products(self.ss, x, w, decay)
 
     def scale_(self, factor: float) -> None:
         """Multiply the sums (buffered features included) by ``factor``:
@@ -302,6 +296,48 @@ class GaussianAccumulator:
             valid=counts > 0,
             regularisation=log,
             classes=list(classes) if classes is not None else None)
+
+
+def _add_weighted_outer_products(ss: torch.Tensor, x: torch.Tensor,
+                                 w: torch.Tensor, beta: float) -> None:
+    """``ss[c, j] = beta * ss[c, j] + sum_b w[b, c, j] x[b, c] x[b, c]^T``,
+    in place, from the samples with a nonzero weight only.
+
+    The label weights are one-hot (times the U-Ignore mask and the EMA's
+    decay), so each sample is in one label of each class, or in none: a
+    product over all B samples for both labels would spend half of its
+    multiply-adds on zero weights. Instead the rows of each (c, j) are
+    gathered (a stable sort puts them first, in buffer order) and multiplied
+    alone: one matmul per group, 2 x C in all, whose inner sizes add up to
+    the nonzero weights (B per class for unmasked labels). Any weights are
+    honoured (a sample with two nonzero weights enters both groups).
+    Float64 products; one read-modify-write of each (c, j) block (``beta``
+    0 ignores the old sums, as ``addmm``'s ``beta`` does). One host sync on
+    GPU (the group sizes).
+
+    Args:
+        ss (Tensor): (C, 2, D, D) float64 sums, updated in place.
+        x (Tensor): (B, C, D) features, any float dtype.
+        w (Tensor): (B, C, 2) float64 weights.
+        beta (float): Factor applied to the old sums (the pending decay).
+    """
+    nonzero = w != 0
+    sizes = nonzero.sum(0).tolist()  # (C, 2) group sizes
+    first = torch.sort(nonzero.to(torch.uint8), dim=0, descending=True,
+                       stable=True).indices  # (B, C, 2)
+    for c, row in enumerate(sizes):
+        for j, k in enumerate(row):
+            block = ss[c, j]
+            if k == 0:  # no sample: only the decay
+                if beta == 0.0:
+                    block.zero_()
+                elif beta != 1.0:
+                    block.mul_(beta)
+                continue
+            idx = first[:k, c, j]
+            xg = x[idx, c].to(torch.float64)  # (k, D)
+            xw = xg * w[idx, c, j].unsqueeze(-1)
+            block.addmm_(xw.t(), xg, beta=beta)
 
 
 def _unbiased_covariance(ss: torch.Tensor, n: torch.Tensor,
