@@ -342,6 +342,47 @@ def test_train_longer_control_is_chained_through_load_from(tmp_path):
     assert 'stage1_checkpoint' not in resolved.model
 
 
+def test_pretrained_regime_sets_backbone_and_lr_of_stage1_runs(tmp_path,
+                                                               capsys):
+    """--pretrained / --lr (the pretrained regime): every run that trains
+    its config's backbone (baselines, stage 1) starts from the checkpoint's
+    backbone at that lr; stage 2 keeps its stage-1 encoder and its E-step
+    lr. A missing file or a non-positive lr is a one-line error."""
+    ckpt = tmp_path / 'source.pth'
+    ckpt.write_bytes(b'')
+    demo = 'configs/ldrnet/ldr_r18_demo_stage2.py'
+    args = suite.parse_args([
+        demo, 'configs/baselines/csra_r18_demo.py', '--work-dir',
+        str(tmp_path), '--pretrained', osp.relpath(ckpt), '--lr', '1e-4'])
+    assert args.pretrained == str(ckpt)  # absolute: runs have other cwds
+    settings = suite.SuiteSettings(work_dir=str(tmp_path),
+                                   backbone_width=16,
+                                   pretrained=args.pretrained, lr=args.lr)
+    runs = suite.plan_runs([suite.repo_path(demo), suite.repo_path(
+        'configs/baselines/csra_r18_demo.py')], [0], str(tmp_path))
+    runs[0].record = dict(checkpoint='/ckpts/s1/best.pth')
+    from benchmark.overrides import resolve_run_config
+    got = {r.name: resolve_run_config(r, settings, str(tmp_path / '_s'))
+           for r in runs}
+    for name in ('ldr_r18_demo_stage1', 'csra_r18_demo'):
+        assert got[name].model.backbone.init_cfg == dict(
+            type='Pretrained', checkpoint=str(ckpt), prefix='backbone')
+        assert got[name].model.backbone.base_channels == 16
+        assert got[name].optim_wrapper.optimizer.lr == 1e-4
+    plain = suite.load_config(suite.repo_path(demo))
+    s2 = got['ldr_r18_demo_stage2']
+    assert s2.model.stage1_checkpoint == '/ckpts/s1/best.pth'
+    assert s2.model.backbone.get('init_cfg') is None
+    assert s2.optim_wrapper.optimizer.lr == plain.optim_wrapper.optimizer.lr
+    assert any('initialised from' in d for d in settings.describe())
+    for bad, msg in ((['--pretrained', str(tmp_path / 'nope.pth')],
+                      'nope.pth: no such file'),
+                     (['--lr', '0'], '--lr must be > 0')):
+        with pytest.raises(SystemExit):
+            suite.parse_args([demo, '--work-dir', str(tmp_path)] + bad)
+        assert msg in capsys.readouterr().err
+
+
 def test_validation_metrics_of_the_tested_checkpoint(tmp_path):
     from benchmark.validation import (checkpoint_step,
                                       checkpoint_val_metrics,
