@@ -71,17 +71,16 @@ def recipe_check(bench: str) -> List[str]:
     """The recommended recipe's choices, to re-check in another regime
     (``--pretrained`` / ``--lr``: the pretrained regime, docs/recipe.md):
     the strongest baselines (DB loss, CSRA), the recommended LDR (stage 1,
-    2), its stage-1 loss (BCE, RAL instead of DB), its neck (the pooled
-    feature added, or not at all as in the paper, instead of appended),
-    its M-step (the LDA head alone instead of the blend), its E-step (the
+    2), its stage-1 loss (the paper's BCE instead of DB), its neck (without
+    the pooled feature, as in the paper, instead of appended to it), its
+    M-step (the LDA head alone instead of the blend), its E-step (the
     encoder frozen), and LDR stage 2 on CSRA."""
     ldr = f'configs/ldrnet/ldr_r18_{bench}'
     abl = f'configs/ablations/ldr_r18_{bench}'
     return [
         f'configs/baselines/dbloss_r18_{bench}.py',
         f'configs/baselines/csra_r18_{bench}.py', f'{ldr}_stage1.py',
-        f'{ldr}_stage2.py', f'{abl}_stage1_bce.py', f'{abl}_stage1_ral.py',
-        f'{abl}_stage1_add.py',
+        f'{ldr}_stage2.py', f'{abl}_stage1_bce.py',
         f'{ldr}_stage1.py@model.neck.gap_residual=False',
         f'{ldr}_stage2.py@blend=1.0', f'{ldr}_stage2.py@e_lr=0.0',
         f'{ldr}_stage2_csra.py'
