@@ -519,3 +519,34 @@ def test_narrow_backbone_keeps_the_output_stride():
     assert 'strides' not in tiny and 'dilations' not in tiny
     out = MODELS.build(tiny)(torch.zeros(1, 3, 96, 96))[-1]
     assert tuple(out.shape) == (1, 32, 3, 3)
+
+
+def test_validation_differences_are_paired_by_seed():
+    """The decision table: config minus reference on validation at the same
+    seed (a seed the reference lacks is left out), mean ± sd, and the seeds
+    where the config is ahead."""
+    from benchmark.report import val_difference_lines
+
+    def val(m):
+        return {'mAP/mean': m, 'mAP/tail': m / 2}
+    results = {
+        'ref': dict(val_seeds=[0, 1, 2], val_metrics=[val(.5), val(.6),
+                                                       val(.7)]),
+        'new': dict(val_seeds=[2, 0, 3], val_metrics=[val(.8), val(.3),
+                                                       val(.9)]),
+        'one': dict(val_seeds=[1], val_metrics=[val(.65)]),
+    }
+    lines = val_difference_lines(results, 'ref')
+
+    def cells(name):
+        row = next(ln for ln in lines if ln.startswith(f'| `{name}`'))
+        head = lines[2].strip('|').split('|')
+        return {h.strip(): c.strip()
+                for h, c in zip(head, row.strip('|').split('|'))}
+    # seeds 2 and 0: +0.1 and -0.2 (seed 3 has no reference run)
+    assert cells('new')['mAP all'] == '-0.0500 ± 0.2121 (1/2)'
+    assert cells('new')['mAP tail'] == '-0.0250 ± 0.1061 (1/2)'
+    assert cells('new')['AUC all'] == 'n/a'
+    assert cells('one')['mAP all'] == '+0.0500 (1/1)'
+    assert not any(ln.startswith('| `ref`') for ln in lines)
+    assert val_difference_lines(results, 'missing') == []
