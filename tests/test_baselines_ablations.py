@@ -270,3 +270,24 @@ def test_gce_q_ablations(prefix, q):
     d = diff(path, ldr(SETS[prefix][1]))
     assert paper_stage1_of(path) == SETS[prefix][0]
     assert d == {'model.head.loss.q': (q, 0.8)}
+
+
+@pytest.mark.parametrize('bench', ['demo', 'mnistlt'])
+def test_recipe_check_presets_vary_one_choice_each(bench):
+    """`<bench>-recipe-check` (the pretrained regime, docs/recipe.md): the
+    recommended LDR, the strongest baselines and one row per re-checked
+    choice of the recipe, each a config that exists and differs from the
+    recommended one in that choice."""
+    specs = PRESETS[f'{bench}-recipe-check']
+    rows = [run_name(c) for c in specs]
+    s1, s2 = f'ldr_r18_{bench}_stage1', f'ldr_r18_{bench}_stage2'
+    assert {f'dbloss_r18_{bench}', f'csra_r18_{bench}', s1, s2,
+            f'{s2}_csra'} <= set(rows)
+    cfgs = {run_name(c): load_config(osp.join(REPO, c)) for c in specs}
+    rec = cfgs[s1]
+    assert rec.model.neck.gap_residual == 'concat'
+    assert cfgs[f'{s1}@model.neck.gap_residual=False'].model.neck \
+        .gap_residual is False
+    assert cfgs[f'{s1}_bce'].model.head.loss.type == 'CrossEntropyLoss'
+    assert cfgs[f'{s2}@blend=1.0'].train_cfg.m_solver.blend == 1.0
+    assert cfgs[f'{s2}@e_lr=0.0'].optim_wrapper.optimizer.lr == 0.0

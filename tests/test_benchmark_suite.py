@@ -342,6 +342,47 @@ def test_train_longer_control_is_chained_through_load_from(tmp_path):
     assert 'stage1_checkpoint' not in resolved.model
 
 
+def test_pretrained_regime_sets_backbone_and_lr_of_stage1_runs(tmp_path,
+                                                               capsys):
+    """--pretrained / --lr (the pretrained regime): every run that trains
+    its config's backbone (baselines, stage 1) starts from the checkpoint's
+    backbone at that lr; stage 2 keeps its stage-1 encoder and its E-step
+    lr. A missing file or a non-positive lr is a one-line error."""
+    ckpt = tmp_path / 'source.pth'
+    ckpt.write_bytes(b'')
+    demo = 'configs/ldrnet/ldr_r18_demo_stage2.py'
+    args = suite.parse_args([
+        demo, 'configs/baselines/csra_r18_demo.py', '--work-dir',
+        str(tmp_path), '--pretrained', osp.relpath(ckpt), '--lr', '1e-4'])
+    assert args.pretrained == str(ckpt)  # absolute: runs have other cwds
+    settings = suite.SuiteSettings(work_dir=str(tmp_path),
+                                   backbone_width=16,
+                                   pretrained=args.pretrained, lr=args.lr)
+    runs = suite.plan_runs([suite.repo_path(demo), suite.repo_path(
+        'configs/baselines/csra_r18_demo.py')], [0], str(tmp_path))
+    runs[0].record = dict(checkpoint='/ckpts/s1/best.pth')
+    from benchmark.overrides import resolve_run_config
+    got = {r.name: resolve_run_config(r, settings, str(tmp_path / '_s'))
+           for r in runs}
+    for name in ('ldr_r18_demo_stage1', 'csra_r18_demo'):
+        assert got[name].model.backbone.init_cfg == dict(
+            type='Pretrained', checkpoint=str(ckpt), prefix='backbone')
+        assert got[name].model.backbone.base_channels == 16
+        assert got[name].optim_wrapper.optimizer.lr == 1e-4
+    plain = suite.load_config(suite.repo_path(demo))
+    s2 = got['ldr_r18_demo_stage2']
+    assert s2.model.stage1_checkpoint == '/ckpts/s1/best.pth'
+    assert s2.model.backbone.get('init_cfg') is None
+    assert s2.optim_wrapper.optimizer.lr == plain.optim_wrapper.optimizer.lr
+    assert any('initialised from' in d for d in settings.describe())
+    for bad, msg in ((['--pretrained', str(tmp_path / 'nope.pth')],
+                      'nope.pth: no such file'),
+                     (['--lr', '0'], '--lr must be > 0')):
+        with pytest.raises(SystemExit):
+            suite.parse_args([demo, '--work-dir', str(tmp_path)] + bad)
+        assert msg in capsys.readouterr().err
+
+
 def test_validation_metrics_of_the_tested_checkpoint(tmp_path):
     from benchmark.validation import (checkpoint_step,
                                       checkpoint_val_metrics,
@@ -478,3 +519,34 @@ def test_narrow_backbone_keeps_the_output_stride():
     assert 'strides' not in tiny and 'dilations' not in tiny
     out = MODELS.build(tiny)(torch.zeros(1, 3, 96, 96))[-1]
     assert tuple(out.shape) == (1, 32, 3, 3)
+
+
+def test_validation_differences_are_paired_by_seed():
+    """The decision table: config minus reference on validation at the same
+    seed (a seed the reference lacks is left out), mean ± sd, and the seeds
+    where the config is ahead."""
+    from benchmark.report import val_difference_lines
+
+    def val(m):
+        return {'mAP/mean': m, 'mAP/tail': m / 2}
+    results = {
+        'ref': dict(val_seeds=[0, 1, 2], val_metrics=[val(.5), val(.6),
+                                                       val(.7)]),
+        'new': dict(val_seeds=[2, 0, 3], val_metrics=[val(.8), val(.3),
+                                                       val(.9)]),
+        'one': dict(val_seeds=[1], val_metrics=[val(.65)]),
+    }
+    lines = val_difference_lines(results, 'ref')
+
+    def cells(name):
+        row = next(ln for ln in lines if ln.startswith(f'| `{name}`'))
+        head = lines[2].strip('|').split('|')
+        return {h.strip(): c.strip()
+                for h, c in zip(head, row.strip('|').split('|'))}
+    # seeds 2 and 0: +0.1 and -0.2 (seed 3 has no reference run)
+    assert cells('new')['mAP all'] == '-0.0500 ± 0.2121 (1/2)'
+    assert cells('new')['mAP tail'] == '-0.0250 ± 0.1061 (1/2)'
+    assert cells('new')['AUC all'] == 'n/a'
+    assert cells('one')['mAP all'] == '+0.0500 (1/1)'
+    assert not any(ln.startswith('| `ref`') for ln in lines)
+    assert val_difference_lines(results, 'missing') == []

@@ -97,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     add('--backbone-width', type=int,
         help='replace the backbone by a ResNet-18 with W base channels (8W-d '
         'features) in every config')
+    add('--pretrained', metavar='CKPT',
+        help='initialise the backbone of every stage-1 and baseline run from '
+        'the backbone.* weights of this checkpoint (e.g. a run of another '
+        'benchmark: the pretrained regime, docs/recipe.md); stage-2 runs '
+        'start from their stage 1')
+    add('--lr', type=float,
+        help='optimizer learning rate of every stage-1 and baseline run '
+        '(e.g. 1e-4, the fine-tuning rate of the medical configs); stage '
+        "2's E-step keeps its own")
     add('--data-root', help='data_root of the train/val/test datasets')
     add('--in-process', action='store_true',
         help='run tools/train.py and tools/test.py in this process (faster '
@@ -146,6 +155,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         if v is not None and v < (0 if k == 'bootstrap' else 1):
             parser.error(f'--{k.replace("_", "-")} must be >= '
                          f'{0 if k == "bootstrap" else 1}')
+    if args.lr is not None and not args.lr > 0:
+        parser.error(f'--lr must be > 0, got {args.lr}')
+    if args.pretrained:
+        if not osp.isfile(args.pretrained):
+            parser.error(f'--pretrained {args.pretrained}: no such file')
+        args.pretrained = osp.abspath(args.pretrained)
     if not 0 < args.confidence < 1:
         parser.error(f'--confidence must be in (0, 1), got {args.confidence}')
     return args

@@ -78,6 +78,15 @@ def set_epochs(cfg, epochs: int) -> None:
             s['T_max'] = epochs
 
 
+def set_pretrained(cfg, checkpoint: str) -> None:
+    """Initialise the backbone from a checkpoint's ``backbone.`` weights
+    (ldr_mm's ``Pretrained`` initialiser: it refuses missing weights and
+    other shapes, naming them)."""
+    cfg.model.backbone.init_cfg = dict(type='Pretrained',
+                                       checkpoint=checkpoint,
+                                       prefix='backbone')
+
+
 def _dataloaders(cfg):
     return [k for k in ('train_dataloader', 'val_dataloader',
                         'test_dataloader') if cfg.get(k)]
@@ -210,7 +219,8 @@ def resolve_run_config(run, settings: SuiteSettings, smoke_root: str):
     """The exact config of a run (:class:`~.runs.Run`), as a Config.
 
     Order: the config file, the run's seed, ``backbone_width``, ``epochs``,
-    ``data_root``, smoke mode, ``cfg_options``, the stage-1 checkpoint of a
+    ``data_root``, smoke mode, ``pretrained`` and ``lr`` (runs that train
+    from their config's backbone: not stage 2), ``cfg_options``, the stage-1 checkpoint of a
     chained stage-2 run, the table's test metrics, the work dir.
     """
     cfg = load_config(run.config)
@@ -226,6 +236,11 @@ def resolve_run_config(run, settings: SuiteSettings, smoke_root: str):
     if settings.smoke:
         smoke_overrides(cfg, smoke_root, settings.data_root)
         smoke_prompt_cache(cfg, smoke_root)
+    if not is_stage2(cfg):
+        if settings.pretrained:
+            set_pretrained(cfg, settings.pretrained)
+        if settings.lr:
+            cfg.optim_wrapper.optimizer.lr = settings.lr
     if settings.cfg_options:
         cfg.merge_from_dict(settings.cfg_options)
     if run.stage1 is not None:  # chained: the stage-1 run's checkpoint

@@ -67,6 +67,26 @@ RECIPE_SWEEPS = {
 }
 
 
+def recipe_check(bench: str) -> List[str]:
+    """The recommended recipe's choices, to re-check in another regime
+    (``--pretrained`` / ``--lr``: the pretrained regime, docs/recipe.md):
+    the strongest baselines (DB loss, CSRA), the recommended LDR (stage 1,
+    2), its stage-1 loss (the paper's BCE instead of DB), its neck (without
+    the pooled feature, as in the paper, instead of appended to it), its
+    M-step (the LDA head alone instead of the blend), its E-step (the
+    encoder frozen), and LDR stage 2 on CSRA."""
+    ldr = f'configs/ldrnet/ldr_r18_{bench}'
+    abl = f'configs/ablations/ldr_r18_{bench}'
+    return [
+        f'configs/baselines/dbloss_r18_{bench}.py',
+        f'configs/baselines/csra_r18_{bench}.py', f'{ldr}_stage1.py',
+        f'{ldr}_stage2.py', f'{abl}_stage1_bce.py',
+        f'{ldr}_stage1.py@model.neck.gap_residual=False',
+        f'{ldr}_stage2.py@blend=1.0', f'{ldr}_stage2.py@e_lr=0.0',
+        f'{ldr}_stage2_csra.py'
+    ]
+
+
 def sweep(config: str, values: List[str]) -> List[str]:
     """``config`` with each of ``values``: ``['c.py@alpha=0.1', ...]``."""
     return [f'{config}@{v}' for v in values]
@@ -110,6 +130,8 @@ def _build_presets() -> Dict[str, List[str]]:
         'all-mnistlt': _r18('mnistlt')['baselines'] + _r18('mnistlt')['ldr']
         + ablations('ldr_r18_mnistlt') + recipe_sweeps('ldr_r18_mnistlt'),
         'mnistlt-sweeps': recipe_sweeps('ldr_r18_mnistlt'),
+        'demo-recipe-check': recipe_check('demo'),
+        'mnistlt-recipe-check': recipe_check('mnistlt'),
     }
     for ds in ('nih', 'odir', 'spa'):
         presets[f'{ds}-baselines'] = baselines(f'r50_{ds}')

@@ -39,11 +39,12 @@ def collect(configs: Sequence[str], runs: List) -> Dict:
     out = OrderedDict()
     for config in configs:
         mine = [r for r in runs if r.config == config]
-        metrics, val = [], []
+        metrics, val, val_seeds = [], [], []
         for r in mine:
             if r.status in ('done', 'reused'):
                 with open(r.metrics_file) as f:
                     metrics.append(json.load(f))
+                val_seeds.append(r.seed)
                 val.append(checkpoint_val_metrics(
                     r.dir, r.record.get('checkpoint', '')) or {})
         out[run_name(config)] = dict(
@@ -53,6 +54,7 @@ def collect(configs: Sequence[str], runs: List) -> Dict:
             errors=[r.error for r in mine if r.error],
             metrics=[m['metrics'] for m in metrics],
             val_metrics=val,
+            val_seeds=val_seeds,
             classes=metrics[0]['classes'] if metrics else None,
             test_positives=metrics[0]['positives'] if metrics else None,
             seconds=sum(r.record.get('train_seconds', 0) +
@@ -157,6 +159,42 @@ def resolve_reference(settings: SuiteSettings, results: Dict,
             f'({best[1]:.4f}; `--reference {BEST_BASELINE}`).')
     log(line)
     return dataclasses.replace(settings, reference=best[0]), [line, '']
+
+
+def val_difference_lines(results: Dict, reference: str) -> List[str]:
+    """Markdown lines: each config's validation difference to the
+    reference, paired by seed (the table settings are chosen from).
+
+    A cell is the mean ± sd over the seeds both have of (config - reference)
+    at the same seed, and in how many of them the config is ahead.
+    """
+    ref = results.get(reference)
+    if not ref:
+        return []
+    ref_by_seed = dict(zip(ref.get('val_seeds', []), ref['val_metrics']))
+    rows = []
+    for name, res in results.items():
+        if name == reference:
+            continue
+        cells = []
+        for key, _ in BOOTSTRAP_COLUMNS:
+            d = [v[key] - ref_by_seed[s][key]
+                 for s, v in zip(res.get('val_seeds', []), res['val_metrics'])
+                 if key in v and key in ref_by_seed.get(s, {})]
+            mean, sd, n = mean_sd(d)
+            cells.append('n/a' if not n else f'{mean:+.4f}' + (
+                f' ± {sd:.4f}' if n > 1 else '') +
+                f' ({sum(x > 0 for x in d)}/{n})')
+        rows.append(f'| `{name}` | ' + ' | '.join(cells) + ' |')
+    if not rows:
+        return []
+    return [
+        f'Validation difference to `{reference}` (config minus `{reference}` '
+        'at the same seed: mean ± sd over seeds, in brackets the seeds where '
+        'the config is ahead; choose settings from this table):', '',
+        '| config | ' + ' | '.join(h for _, h in BOOTSTRAP_COLUMNS) + ' |',
+        '|' + '|'.join(['---'] + ['---:'] * len(BOOTSTRAP_COLUMNS)) + '|'
+    ] + rows + ['']
 
 
 def hardware() -> str:
@@ -338,6 +376,8 @@ def write_reports(settings: SuiteSettings, configs: Sequence[str],
     comparison = None
     settings, ref_lines = resolve_reference(settings, results, log)
     lines += ref_lines
+    if settings.reference:
+        lines += val_difference_lines(results, settings.reference)
     if settings.reference and settings.bootstrap and meta['classes']:
         comparison = compare_to_reference(configs, runs, settings, meta, log)
         lines += comparison_table(comparison)

@@ -15,6 +15,12 @@ class SuiteSettings:
         epochs (int, optional): Shorten epoch-based schedules to N epochs.
         backbone_width (int, optional): ResNet-18 with W base channels in
             every config.
+        pretrained (str, optional): Checkpoint whose ``backbone.`` weights
+            initialise the backbone of every run that trains one from its
+            config (stage-1 and baseline runs; stage 2 starts from its
+            stage 1).
+        lr (float, optional): Optimizer learning rate of those runs
+            (stage 2's E-step keeps its own).
         data_root (str, optional): ``data_root`` of all datasets.
         in_process (bool): Run the tools in this process.
         threads (int, optional): CPU threads of each run.
@@ -34,6 +40,8 @@ class SuiteSettings:
     smoke: bool = False
     epochs: Optional[int] = None
     backbone_width: Optional[int] = None
+    pretrained: Optional[str] = None
+    lr: Optional[float] = None
     data_root: Optional[str] = None
     in_process: bool = False
     threads: Optional[int] = None
@@ -56,6 +64,11 @@ class SuiteSettings:
         if self.backbone_width:
             out.append(f'backbone ResNet-18 with {self.backbone_width} base '
                        f'channels ({8 * self.backbone_width}-d features)')
+        if self.pretrained:
+            out.append(f'backbones initialised from {self.pretrained}')
+        if self.lr:
+            out.append(f'learning rate {self.lr:g} (stage-1 and baseline '
+                       'runs)')
         if self.cfg_options:
             out.append(f'cfg-options {self.cfg_options}')
         if self.threads:
