@@ -67,7 +67,8 @@ def test_the_set():
              for enc in TABLE5]  # Table 5 (language models): AxSpA only
     want += [f'{prefix}_{v}.py' for prefix in RECIPE
              for v in ('stage1_bce', 'stage2_bce', 'stage1_ral', 'stage2_ral',
-                       'stage1_add', 'stage2_add', 'stage2_ebce')]
+                       'stage1_add', 'stage2_add', 'stage2_ebce',
+                       'stage1_nogap', 'stage2_nogap')]
     assert names == sorted(want)
 
 
@@ -150,6 +151,14 @@ def test_recipe_variants(prefix):
     assert set(d) - {'model.stage1_checkpoint', 'stage1_config'} == {
         'model.neck.gap_residual'}
     assert paper_stage1_of(path) == f'{prefix}_stage1_add.py'
+    # the paper's neck (no pooled feature) with the recommended loss
+    d = diff(osp.join(ABL, f'{prefix}_stage1_nogap.py'), s1)
+    assert d == {'model.neck.gap_residual': (False, 'concat')}
+    path = osp.join(ABL, f'{prefix}_stage2_nogap.py')
+    assert set(diff(path, s2)) - {'model.stage1_checkpoint',
+                                  'stage1_config'} == {
+        'model.neck.gap_residual'}
+    assert paper_stage1_of(path) == f'{prefix}_stage1_nogap.py'
     path = osp.join(ABL, f'{prefix}_stage2_ebce.py')
     d = diff(path, s2)
     assert set(d) - {'model.head.loss.q', 'model.head.loss.use_sigmoid',
@@ -286,8 +295,12 @@ def test_recipe_check_presets_vary_one_choice_each(bench):
     cfgs = {run_name(c): load_config(osp.join(REPO, c)) for c in specs}
     rec = cfgs[s1]
     assert rec.model.neck.gap_residual == 'concat'
-    assert cfgs[f'{s1}@model.neck.gap_residual=False'].model.neck \
-        .gap_residual is False
+    assert cfgs[f'{s1}_nogap'].model.neck.gap_residual is False
+    assert cfgs[f'{s2}_nogap'].model.neck.gap_residual is False
+    assert cfgs[f'{s1}_nogap'].model.head.loss.type == \
+        rec.model.head.loss.type
+    assert stage1_config_of(osp.join(REPO, specs[rows.index(
+        f'{s2}_nogap')]), cfgs[f'{s2}_nogap']).endswith(f'{s1}_nogap.py')
     assert cfgs[f'{s1}_bce'].model.head.loss.type == 'CrossEntropyLoss'
     assert cfgs[f'{s2}@blend=1.0'].train_cfg.m_solver.blend == 1.0
     assert cfgs[f'{s2}@e_lr=0.0'].optim_wrapper.optimizer.lr == 0.0

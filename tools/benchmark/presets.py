@@ -72,8 +72,8 @@ def recipe_check(bench: str) -> List[str]:
     (``--pretrained`` / ``--lr``: the pretrained regime, docs/recipe.md):
     the strongest baselines (DB loss, CSRA), the recommended LDR (stage 1,
     2), its stage-1 loss (the paper's BCE instead of DB), its neck (without
-    the pooled feature, as in the paper, instead of appended to it), its
-    M-step (the LDA head alone instead of the blend), its E-step (the
+    the pooled feature, as in the paper, instead of appended to it; with
+    its stage 2), its M-step (the LDA head alone instead of the blend), its E-step (the
     encoder frozen), and LDR stage 2 on CSRA."""
     ldr = f'configs/ldrnet/ldr_r18_{bench}'
     abl = f'configs/ablations/ldr_r18_{bench}'
@@ -81,7 +81,7 @@ def recipe_check(bench: str) -> List[str]:
         f'configs/baselines/dbloss_r18_{bench}.py',
         f'configs/baselines/csra_r18_{bench}.py', f'{ldr}_stage1.py',
         f'{ldr}_stage2.py', f'{abl}_stage1_bce.py',
-        f'{ldr}_stage1.py@model.neck.gap_residual=False',
+        f'{abl}_stage1_nogap.py', f'{abl}_stage2_nogap.py',
         f'{ldr}_stage2.py@blend=1.0', f'{ldr}_stage2.py@e_lr=0.0',
         f'{ldr}_stage2_csra.py'
     ]
