@@ -195,10 +195,7 @@ class GaussianAccumulator:
         features (float64), one read-modify-write of the sums."""
         decay, self._decay = self._decay, 1.0
         if not self._buffered:
-            if decay == 0.0:  # start afresh, as beta=0 below
-                self.ss.zero_()
-            elif decay != 1.0:
-                self.ss.mul_(decay)
+            _decay_(self.ss, decay)
             return
         x = torch.cat(self._buf_x)  # (B, C, D), the features' dtype
         w = torch.cat(self._buf_y)  # (B, C, 2)
@@ -298,6 +295,15 @@ class GaussianAccumulator:
             classes=list(classes) if classes is not None else None)
 
 
+def _decay_(t: torch.Tensor, beta: float) -> None:
+    """``t *= beta`` in place, as ``addmm``'s ``beta``: 0 starts afresh
+    (``zero_``, so old NaN or inf do not survive), 1 touches nothing."""
+    if beta == 0.0:
+        t.zero_()
+    elif beta != 1.0:
+        t.mul_(beta)
+
+
 def _add_weighted_outer_products(ss: torch.Tensor, x: torch.Tensor,
                                  w: torch.Tensor, beta: float) -> None:
     """``ss[c, j] = beta * ss[c, j] + sum_b w[b, c, j] x[b, c] x[b, c]^T``,
@@ -329,10 +335,7 @@ def _add_weighted_outer_products(ss: torch.Tensor, x: torch.Tensor,
         for j, k in enumerate(row):
             block = ss[c, j]
             if k == 0:  # no sample: only the decay
-                if beta == 0.0:
-                    block.zero_()
-                elif beta != 1.0:
-                    block.mul_(beta)
+                _decay_(block, beta)
                 continue
             idx = first[:k, c, j]
             xg = x[idx, c].to(torch.float64)  # (k, D)
