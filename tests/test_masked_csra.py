@@ -18,7 +18,6 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmpretrain.models.heads import CSRAClsHead
 from mmpretrain.registry import DATASETS, MODELS
-from mmpretrain.structures import DataSample
 
 import ldr_mm  # noqa: F401
 from ldr_mm.engine.hooks import ClassFrequencyHook, dataset_class_frequencies
@@ -26,6 +25,7 @@ from ldr_mm.models.losses import DistributionBalancedLoss
 from ldr_mm.models.losses.db_loss import distribution_balanced_loss
 
 from test_baselines import EXPECTED_LOSS, SAME_AS_LDR
+from test_label_mask import samples as label_samples
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 U_IGNORE = ('chexpert', 'mimic')
@@ -43,13 +43,8 @@ M = torch.tensor([[1., 0, 1, 1], [1, 1, 0, 0], [1, 1, 1, 1], [0, 1, 1, 1]])
 
 
 def samples(labels=LABELS, masks=None):
-    out = []
-    for i, lab in enumerate(labels):
-        s = DataSample().set_gt_label(torch.tensor(lab, dtype=torch.long))
-        if masks is not None and masks[i] is not None:
-            s.set_field(np.asarray(masks[i], np.uint8), 'gt_mask')
-        out.append(s)
-    return out
+    """DataSamples of ``labels`` with ``masks`` (test_label_mask's)."""
+    return label_samples(labels, masks)
 
 
 def baseline(name):
