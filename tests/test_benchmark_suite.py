@@ -375,6 +375,16 @@ def test_pretrained_regime_sets_backbone_and_lr_of_stage1_runs(tmp_path,
     assert s2.model.backbone.get('init_cfg') is None
     assert s2.optim_wrapper.optimizer.lr == plain.optim_wrapper.optimizer.lr
     assert any('initialised from' in d for d in settings.describe())
+    # the train-longer control continues its stage 1 at stage 2's E-step lr
+    longer = 'configs/ldrnet/ldr_r18_demo_stage1_longer.py'
+    s1, control = suite.plan_runs([suite.repo_path(longer)], [0],
+                                  str(tmp_path))
+    s1.record = dict(checkpoint='/ckpts/s1/best.pth')
+    control = resolve_run_config(control, settings, str(tmp_path / '_s'))
+    assert control.load_from == '/ckpts/s1/best.pth'
+    assert control.model.backbone.get('init_cfg') is None
+    assert control.optim_wrapper.optimizer.lr == \
+        suite.load_config(suite.repo_path(longer)).optim_wrapper.optimizer.lr
     for bad, msg in ((['--pretrained', str(tmp_path / 'nope.pth')],
                       'nope.pth: no such file'),
                      (['--lr', '0'], '--lr must be > 0')):

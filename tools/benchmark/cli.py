@@ -101,11 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         help='initialise the backbone of every stage-1 and baseline run from '
         'the backbone.* weights of this checkpoint (e.g. a run of another '
         'benchmark: the pretrained regime, docs/recipe.md); stage-2 runs '
-        'start from their stage 1')
+        'and the train-longer control start from their stage 1')
     add('--lr', type=float,
         help='optimizer learning rate of every stage-1 and baseline run '
         '(e.g. 1e-4, the fine-tuning rate of the medical configs); stage '
-        "2's E-step keeps its own")
+        "2's E-step and the train-longer control keep their own")
     add('--data-root', help='data_root of the train/val/test datasets')
     add('--in-process', action='store_true',
         help='run tools/train.py and tools/test.py in this process (faster '

@@ -220,7 +220,8 @@ def resolve_run_config(run, settings: SuiteSettings, smoke_root: str):
 
     Order: the config file, the run's seed, ``backbone_width``, ``epochs``,
     ``data_root``, smoke mode, ``pretrained`` and ``lr`` (runs that train
-    from their config's backbone: not stage 2), ``cfg_options``, the stage-1 checkpoint of a
+    from their config's backbone: not stage 2 or the train-longer control,
+    which start from their stage 1), ``cfg_options``, the stage-1 checkpoint of a
     chained stage-2 run, the table's test metrics, the work dir.
     """
     cfg = load_config(run.config)
@@ -236,7 +237,9 @@ def resolve_run_config(run, settings: SuiteSettings, smoke_root: str):
     if settings.smoke:
         smoke_overrides(cfg, smoke_root, settings.data_root)
         smoke_prompt_cache(cfg, smoke_root)
-    if not is_stage2(cfg):
+    if not is_stage2(cfg) and run.stage1 is None:
+        # a chained run (stage 2, the train-longer control) starts from its
+        # stage 1 with its own optimiser: the control's lr is the E-step's
         if settings.pretrained:
             set_pretrained(cfg, settings.pretrained)
         if settings.lr:
