@@ -179,9 +179,8 @@ def test_q2l_checkpoint_of_another_size_is_refused(q2l_stage1, tmp_path):
     root, ckpt = q2l_stage1
     cfg = _stage2_cfg(root, ckpt, str(tmp_path))
     cfg.merge_from_dict({'model.head.num_layers': 2})
-    with pytest.raises(Stage1CheckpointError,
-                       match=re.escape(f'The Query2Label stage-1 checkpoint "{ckpt}"')
-                       ) as e:
+    what = f'The Query2Label stage-1 checkpoint "{ckpt}"'
+    with pytest.raises(Stage1CheckpointError, match=re.escape(what)) as e:
         _build(cfg).init_weights()
     assert 'neck.decoder.1.self_attn.in_proj_weight' in str(e.value)
 
