@@ -146,14 +146,18 @@ def test_stage2_trains_through_the_runner(csra_stage1, tmp_path):
 
 def test_ldr_stage1_checkpoint_is_refused_by_name(csra_stage1, tmp_path):
     """A checkpoint without CSRA weights: a one-line error that names the
-    classifier to use instead."""
+    file and the classifier to use instead."""
     root, _ = csra_stage1
     from stage2_helpers import make_stage1_checkpoint, write_prompt
     write_prompt(osp.join(root, 'prompt.pth'))
     ldr = make_stage1_checkpoint(root, osp.join(root, 'ldr_stage1.pth'))
     runner = build_runner(_stage2_cfg(root, ldr, str(tmp_path)))
-    with pytest.raises(Stage1CheckpointError, match='no CSRAClsHead weights'):
+    with pytest.raises(Stage1CheckpointError,
+                       match='no CSRAClsHead weights') as e:
         runner.model.init_weights()
+    msg = str(e.value)
+    assert f'"{ldr}"' in msg and 'LDRStage2Classifier' in msg
+    assert '\n' not in msg
 
 
 def test_stage2_config_resolves_to_csra_stage1_and_ldr_em():

@@ -31,14 +31,15 @@ def _r18(bench: str) -> Dict[str, List[str]]:
     """Baselines and LDR configs of a built-in benchmark (demo, mnistlt):
     its baseline configs (losses and attention heads); LDR as the paper
     describes it (stage 1 / 2); the recommended LDR (stage 1 / 2); the
-    one-stage LDR (online reconstruction); LDR stage 2 on the CSRA
-    baseline; the train-longer control."""
+    one-stage LDR (online reconstruction); LDR stage 2 on the CSRA and on
+    the Query2Label baseline; the train-longer control."""
     ldr = f'configs/ldrnet/ldr_r18_{bench}'
     return dict(
         baselines=baselines(f'r18_{bench}'),
         ldr=[f'{ldr}_stage1_paper.py', f'{ldr}_stage2_paper.py',
              f'{ldr}_stage1.py', f'{ldr}_stage2.py', f'{ldr}_online.py',
-             f'{ldr}_stage2_csra.py', f'{ldr}_stage1_longer.py'])
+             f'{ldr}_stage2_csra.py', f'{ldr}_stage2_q2l.py',
+             f'{ldr}_stage1_longer.py'])
 
 
 DEMO_BASELINES = _r18('demo')['baselines']

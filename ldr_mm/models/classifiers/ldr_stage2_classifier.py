@@ -36,6 +36,17 @@ def _shape_summary(state: dict) -> dict:
     return out
 
 
+def require_stage1_file(path: str) -> None:
+    """``FileNotFoundError`` that says how to get a missing stage-1
+    checkpoint."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'The stage-1 checkpoint model.stage1_checkpoint="{path}" does '
+            'not exist. Train stage 1 first (python tools/train.py '
+            '<the stage-1 config>) or point stage 2 at it with '
+            '--cfg-options model.stage1_checkpoint=PATH.')
+
+
 def load_stage1_checkpoint(model: nn.Module, path: str) -> dict:
     """Load a stage-1 checkpoint into ``model`` strictly, or say why not.
 
@@ -57,12 +68,7 @@ def load_stage1_checkpoint(model: nn.Module, path: str) -> dict:
         ldr_mm.utils.CorruptCheckpointError: The file is empty or truncated.
         Stage1CheckpointError: Keys or shapes differ.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'The stage-1 checkpoint model.stage1_checkpoint="{path}" does '
-            'not exist. Train stage 1 first (python tools/train.py '
-            '<the stage-1 config>) or point stage 2 at it with '
-            '--cfg-options model.stage1_checkpoint=PATH.')
+    require_stage1_file(path)
     ckpt = safe_load_checkpoint(path)
     try:
         ck = _shape_summary(checkpoint_state_dict(ckpt))

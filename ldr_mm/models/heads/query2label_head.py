@@ -8,7 +8,7 @@ Written from the paper's description; see :class:`Query2LabelHead` for the
 choices the description leaves open.
 """
 import math
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -16,13 +16,13 @@ import torch.nn as nn
 from mmpretrain.models.heads import MultiLabelClsHead
 from mmpretrain.registry import MODELS
 
-from ..necks.ldr_neck import sine_position_encoding
-from ..necks.tokens import check_extra_tokens, to_feature_map
+from ..necks.query2label_neck import Query2LabelDecoder
 from .label_mask import MaskedLossMixin
 
 
 @MODELS.register_module()
-class Query2LabelHead(MaskedLossMixin, MultiLabelClsHead):
+class Query2LabelHead(MaskedLossMixin, Query2LabelDecoder,
+                      MultiLabelClsHead):
     """Label queries decoded against the image tokens, group-wise linear.
 
     The backbone map X (B, D_in, H, W) is projected to width D (1x1 conv,
@@ -43,6 +43,11 @@ class Query2LabelHead(MaskedLossMixin, MultiLabelClsHead):
     the head is about the size of :class:`LDRNeck` with one encoder layer
     (the paper's ResNet-101 model has one encoder and two decoder layers
     with an FFN of 8192).
+
+    The decoder (everything but the group-wise linear layer) is
+    :class:`~ldr_mm.models.necks.query2label_neck.Query2LabelDecoder`,
+    shared with :class:`~ldr_mm.models.necks.Query2LabelNeck` (LDR's stage 2
+    on this head).
 
     The loss is MMPretrain's multi-label one (summed over classes, averaged
     over samples), as for every other baseline head; entries masked by a
@@ -92,60 +97,18 @@ class Query2LabelHead(MaskedLossMixin, MultiLabelClsHead):
                  topk: Optional[int] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(loss=loss, thr=thr, topk=topk, init_cfg=init_cfg)
-        D = int(embed_dims or in_channels)
-        self._check_args(num_classes, D, num_heads, num_layers,
-                         num_encoder_layers, pos_encoding, query_init_std)
-        self.num_classes = int(num_classes)
-        self.in_channels = int(in_channels)
-        self.embed_dims = D
-        self.pos_encoding = pos_encoding
-        self.num_extra_tokens = check_extra_tokens(num_extra_tokens)
-        self.token_grid = None if token_grid is None else tuple(token_grid)
-        self.query_init_std = float(query_init_std)
-        self.input_proj = (
-            nn.Conv2d(self.in_channels, D, kernel_size=1)
-            if D != self.in_channels else nn.Identity())
-        ffn = int(feedforward_channels or D)
-        layer_args = dict(d_model=D, nhead=num_heads, dim_feedforward=ffn,
-                          dropout=dropout, activation='gelu',
-                          batch_first=True, norm_first=False)
-        self.encoder = nn.ModuleList([
-            nn.TransformerEncoderLayer(**layer_args)
-            for _ in range(num_encoder_layers)
-        ])
-        self.decoder = nn.ModuleList([
-            nn.TransformerDecoderLayer(**layer_args)
-            for _ in range(num_layers)
-        ])
-        self.query_embed = nn.Parameter(torch.empty(self.num_classes, D))
+        self._build_decoder(
+            num_classes, in_channels, embed_dims, num_layers,
+            num_encoder_layers, num_heads, feedforward_channels, dropout,
+            pos_encoding, num_extra_tokens, token_grid, query_init_std)
         # group-wise linear: one weight vector and bias per class
-        self.weight = nn.Parameter(torch.empty(self.num_classes, D))
+        self.weight = nn.Parameter(
+            torch.empty(self.num_classes, self.embed_dims))
         self.bias = nn.Parameter(torch.empty(self.num_classes))
         self._reset()
 
-    @staticmethod
-    def _check_args(num_classes, embed_dims, num_heads, num_layers,
-                    num_encoder_layers, pos_encoding, query_init_std) -> None:
-        """Refuse settings the head cannot be built with."""
-        if num_classes is None or num_classes < 1:
-            raise ValueError(f'Query2LabelHead needs num_classes >= 1, got '
-                             f'{num_classes}')
-        if embed_dims % num_heads != 0:
-            raise ValueError(f'embed_dims={embed_dims} is not divisible by '
-                             f'num_heads={num_heads}')
-        if num_layers < 1 or num_encoder_layers < 0:
-            raise ValueError(f'Query2LabelHead needs num_layers >= 1 and '
-                             f'num_encoder_layers >= 0, got {num_layers} '
-                             f'and {num_encoder_layers}')
-        if pos_encoding not in ('sine', 'none'):
-            raise ValueError(f"pos_encoding must be 'sine' or 'none', got "
-                             f'{pos_encoding!r}')
-        if query_init_std <= 0:
-            raise ValueError(f'query_init_std must be > 0, got '
-                             f'{query_init_std}')
-
     def _reset(self) -> None:
-        nn.init.normal_(self.query_embed, std=self.query_init_std)
+        self._reset_queries()
         bound = 1.0 / math.sqrt(self.embed_dims)
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
@@ -157,45 +120,11 @@ class Query2LabelHead(MaskedLossMixin, MultiLabelClsHead):
         if self.init_cfg is None:
             self._reset()
 
-    def image_tokens(self, feats) -> torch.Tensor:
-        """Projected, position-encoded image tokens.
-
-        Args:
-            feats (tuple[Tensor] | Tensor): Backbone outputs; the last one, a
-                map (B, D_in, H, W), a channels-last map or tokens
-                (B, N, D_in), is used.
-
-        Returns:
-            Tensor: (B, HW, D).
-        """
-        x = to_feature_map(feats, self.in_channels, self.num_extra_tokens,
-                           self.token_grid)
-        x = self.input_proj(x)
-        _, _, h, w = x.shape
-        tokens = x.flatten(2).transpose(1, 2)
-        if self.pos_encoding == 'sine':
-            tokens = tokens + sine_position_encoding(
-                h, w, self.embed_dims, device=x.device, dtype=x.dtype)
-        for layer in self.encoder:
-            tokens = layer(tokens)
-        return tokens
-
     def pre_logits(self, feats) -> torch.Tensor:
-        """Class-aware features: the decoded label queries.
-
-        Args:
-            feats (tuple[Tensor]): Backbone outputs (see
-                :meth:`image_tokens`).
-
-        Returns:
-            Tensor: (B, C, D).
-        """
-        memory = self.image_tokens(feats)
-        query = self.query_embed.to(memory.dtype)
-        out = query.unsqueeze(0).expand(memory.shape[0], -1, -1)
-        for layer in self.decoder:
-            out = layer(out, memory)
-        return out
+        """Class-aware features: the decoded label queries (B, C, D)
+        (:meth:`~ldr_mm.models.necks.query2label_neck.Query2LabelDecoder.
+        decode_queries`)."""
+        return self.decode_queries(feats)
 
     def forward(self, feats) -> torch.Tensor:
         """Logits (B, C) of the backbone outputs ``feats``."""
