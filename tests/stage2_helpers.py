@@ -134,6 +134,31 @@ def build_runner(cfg):
     return Runner.from_cfg(cfg)
 
 
+def train_two_iterations(cfg):
+    """Train ``cfg`` (an attention-head stage 1) for 2 iterations through
+    the runner and return its checkpoint ``<work_dir>/iter_2.pth``."""
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2,
+                         val_interval=100)
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2,
+                                        by_epoch=False)
+    build_runner(cfg).train()
+    return osp.join(cfg.work_dir, 'iter_2.pth')
+
+
+def short_em_schedule(cfg, stage1_checkpoint, rounds=1, e_iters=2):
+    """Shorten an attention-head stage-2 config's EM loop in place and point
+    it at ``stage1_checkpoint``; returns ``cfg``."""
+    cfg.merge_from_dict({
+        'model.stage1_checkpoint': stage1_checkpoint,
+        'train_cfg.rounds': rounds,
+        'train_cfg.e_iters': e_iters,
+        'train_cfg.virtual_batch_size': 16,
+        'default_hooks.checkpoint.interval': e_iters,
+    })
+    return cfg
+
+
 def build_loop(runner):
     """The runner's EMTrainLoop, built as ``Runner.train`` builds it."""
     runner._train_loop = runner.build_train_loop(runner._train_loop)

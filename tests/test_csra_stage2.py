@@ -10,7 +10,8 @@ from mmpretrain.models.heads import CSRAClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from stage2_helpers import REPO, build_runner
+from stage2_helpers import (REPO, build_runner, short_em_schedule,
+                            train_two_iterations)
 from conftest import TINY_BACKBONE, TINY_SIZE, TINY_SPLITS, dataloader_options
 
 from ldr_mm.models import (CSRANeck, LDRHead, Stage1CheckpointError,
@@ -73,26 +74,13 @@ def csra_stage1(tmp_path_factory):
     from ldr_mm.datasets.demo import generate_demo_dataset
     root = str(tmp_path_factory.mktemp('csra_s2'))
     generate_demo_dataset(root, seed=0, splits=TINY_SPLITS, size=TINY_SIZE)
-    cfg = _tiny(CSRA_CFG, root, osp.join(root, 'stage1'))
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2,
-                         val_interval=100)
-    cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2,
-                                        by_epoch=False)
-    build_runner(cfg).train()
-    return root, osp.join(root, 'stage1', 'iter_2.pth')
+    return root, train_two_iterations(
+        _tiny(CSRA_CFG, root, osp.join(root, 'stage1')))
 
 
 def _stage2_cfg(root, ckpt, work_dir, rounds=1, e_iters=2):
-    cfg = _tiny(STAGE2_CFG, root, work_dir)
-    cfg.merge_from_dict({
-        'model.stage1_checkpoint': ckpt,
-        'train_cfg.rounds': rounds,
-        'train_cfg.e_iters': e_iters,
-        'train_cfg.virtual_batch_size': 16,
-        'default_hooks.checkpoint.interval': e_iters,
-    })
-    return cfg
+    return short_em_schedule(_tiny(STAGE2_CFG, root, work_dir), ckpt,
+                             rounds, e_iters)
 
 
 def _stage1_model(root, ckpt):
